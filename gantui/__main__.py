@@ -1,0 +1,3 @@
+from gantui.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The training engine: the loop, its commands and its events. Never imports textual."""

@@ -1,0 +1,74 @@
+"""Commands into the training thread: thread-safe, applied between optimizer steps.
+
+Any thread may call these methods; the trainer drains the queue at the top of each step
+and blocks on `wait_while_paused` while paused, so a paused run costs no CPU.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str            # pause | resume | toggle_pause | step | scale_lr | set_lr | set_n_critic | save | stop
+    which: str = ""      # "g" | "d" for rate commands
+    value: float = 0.0
+    reason: str = ""     # for stop: "user" | "interrupted" | "hangup"; for save: who asked
+
+
+class Control:
+    def __init__(self) -> None:
+        self._queue: deque[Command] = deque()
+        self._wake = threading.Condition()
+
+    # --- any thread -------------------------------------------------------------------
+    def send(self, command: Command) -> None:
+        with self._wake:
+            self._queue.append(command)
+            self._wake.notify_all()
+
+    def pause(self) -> None:
+        self.send(Command("pause"))
+
+    def resume(self) -> None:
+        self.send(Command("resume"))
+
+    def toggle_pause(self) -> None:
+        self.send(Command("toggle_pause"))
+
+    def step_once(self) -> None:
+        self.send(Command("step"))
+
+    def scale_lr(self, which: str, factor: float) -> None:
+        self.send(Command("scale_lr", which=which, value=factor))
+
+    def set_lr(self, which: str, value: float) -> None:
+        self.send(Command("set_lr", which=which, value=value))
+
+    def set_n_critic(self, n: int) -> None:
+        self.send(Command("set_n_critic", value=n))
+
+    def save(self, reason: str = "user") -> None:
+        self.send(Command("save", reason=reason))
+
+    def stop(self, reason: str = "user", save: bool = True) -> None:
+        self.send(Command("stop", value=1.0 if save else 0.0, reason=reason))
+
+    # --- the training thread ------------------------------------------------------------
+    def drain(self) -> list[Command]:
+        """All pending commands, oldest first. A bare deque check keeps the hot path lock-free."""
+        if not self._queue:
+            return []
+        with self._wake:
+            out = list(self._queue)
+            self._queue.clear()
+        return out
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until a command arrives (used while paused)."""
+        with self._wake:
+            if not self._queue:
+                self._wake.wait(timeout)
