@@ -119,7 +119,8 @@ class OptimConfig:
     g_lr: float = _f(1e-4, positive)
     d_lr: float = _f(1e-4, positive)
     betas: list = _f([0.5, 0.999], betas)
-    lr_decay: str = _f("none", one_of("none", "linear"), "linear: decay both rates to zero at run.steps")
+    lr_decay: str = _f("none", one_of("none", "linear"), "linear: decay both rates to zero at decay_steps")
+    decay_steps: int = _f(0, non_negative, "horizon of the decay; 0 = run.steps (then --steps changes the schedule)")
 
 
 @dataclass(frozen=True)

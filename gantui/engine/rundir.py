@@ -1,0 +1,92 @@
+"""The run directory of DESIGN's contract: config.toml, metrics.jsonl, events.jsonl, samples/, checkpoints/."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+
+def default_run_dir(name: str, root: Path = Path("runs")) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = root / f"{name}-{stamp}"
+    n = 1
+    while path.exists():  # two runs started in the same second
+        n += 1
+        path = root / f"{name}-{stamp}-{n}"
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    # JSON has no NaN/Infinity; write them as strings so every line stays valid JSON.
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class RunDir:
+    """Append-only writers for one run. Safe to call from several threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.samples = self.path / "samples"
+        self.checkpoints = self.path / "checkpoints"
+        self._lock = threading.Lock()
+        self._metrics = None
+        self._events = None
+
+    def open(self, config_toml: str) -> None:
+        for folder in (self.path, self.samples, self.checkpoints):
+            folder.mkdir(parents=True, exist_ok=True)
+        (self.path / "config.toml").write_text(config_toml)
+        self._metrics = open(self.path / "metrics.jsonl", "a", buffering=1)
+        self._events = open(self.path / "events.jsonl", "a", buffering=1)
+
+    def metric(self, record: dict[str, Any]) -> None:
+        self._write(self._metrics, record)
+
+    def event(self, record: dict[str, Any]) -> None:
+        self._write(self._events, record)
+
+    def _write(self, stream, record: dict[str, Any]) -> None:
+        if stream is None:
+            return
+        line = json.dumps(_jsonable(record), allow_nan=False)
+        with self._lock:
+            if not stream.closed:
+                stream.write(line + "\n")
+
+    def save_traceback(self, exc: BaseException) -> Path:
+        self.path.mkdir(parents=True, exist_ok=True)
+        target = self.path / "traceback.txt"
+        target.write_text("".join(traceback.format_exception(exc)))
+        return target
+
+    def checkpoint_path(self, step: int) -> Path:
+        return self.checkpoints / f"step_{step:08d}.safetensors"
+
+    @property
+    def latest(self) -> Path:
+        return self.checkpoints / "latest.safetensors"
+
+    def sample_path(self, step: int) -> Path:
+        return self.samples / f"step_{step:08d}.png"
+
+    def prune_checkpoints(self, keep: int) -> None:
+        steps = sorted(self.checkpoints.glob("step_*.safetensors"))
+        for old in steps[: max(0, len(steps) - keep)]:
+            old.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        with self._lock:
+            for stream in (self._metrics, self._events):
+                if stream is not None and not stream.closed:
+                    stream.close()

@@ -1,0 +1,168 @@
+"""Runs the engine without a screen: a rich progress bar on a terminal, plain lines otherwise.
+
+SIGINT and SIGTERM ask the engine to save a checkpoint and stop; the exit code is then 130.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TextIO
+
+from gantui.config import Config
+from gantui.engine import events as ev
+from gantui.errors import UserError
+
+
+def _fmt_eta(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "--:--"
+    s = int(seconds)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def describe_event(event: ev.Event) -> str | None:
+    """One human line for the events worth printing (None for the rest)."""
+    d = event.data
+    if event.kind == "alert":
+        glyph = "!!" if d.get("severity") == "critical" else "!"
+        if d.get("state") == "raised":
+            return f"{glyph} alert {d.get('rule')}: {d.get('message')} Fix: {d.get('fix')}"
+        return f"alert cleared: {d.get('rule')}"
+    if event.kind == "checkpoint":
+        return f"checkpoint {d.get('path')} ({d.get('reason')})"
+    if event.kind == "lr_changed":
+        return f"{d.get('which', '?').upper()} lr {d.get('old'):.1e} -> {d.get('new'):.1e}"
+    if event.kind == "diverged":
+        return f"!! diverged: NaN/Inf in the losses or weights; last good checkpoint: {d.get('last_good_checkpoint')}"
+    if event.kind == "error":
+        return f"error: {d.get('message')}" + (f" (traceback: {d['traceback']})" if d.get("traceback") else "")
+    if event.kind in ("paused", "resumed", "stopped", "finished", "hangup"):
+        return event.kind
+    return None
+
+
+class PlainPrinter:
+    """A listener that prints periodic progress lines and every notable event to a stream."""
+
+    def __init__(self, stream: TextIO, every_s: float = 5.0) -> None:
+        self.stream = stream
+        self.every_s = every_s
+        self._last = 0.0
+        self._snapshot: ev.Snapshot | None = None
+
+    def line(self, snap: ev.Snapshot) -> str:
+        m = snap.metrics
+        return (f"step {snap.step}/{snap.total_steps}  {m.get('steps_per_s', 0):.1f} it/s  "
+                f"ETA {_fmt_eta(snap.eta_s)}  D {m.get('d_loss', float('nan')):.4f}  "
+                f"G {m.get('g_loss', float('nan')):.4f}")
+
+    def __call__(self, msg: ev.Message) -> None:
+        if isinstance(msg, ev.RunInfo):
+            self._print(f"gantui {msg.name}: {msg.data_name}, {msg.loss_kind}, device {msg.device}, "
+                        f"steps {msg.start_step}->{msg.total_steps}, run dir {msg.run_dir}")
+        elif isinstance(msg, ev.Snapshot):
+            self._snapshot = msg
+            now = time.monotonic()
+            if now - self._last >= self.every_s or msg.step >= msg.total_steps:
+                self._last = now
+                self._print(self.line(msg))
+        elif isinstance(msg, ev.Event):
+            text = describe_event(msg)
+            if text:
+                self._print(f"[step {msg.step}] {text}")
+
+    def _print(self, text: str) -> None:
+        try:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+class RichProgress:
+    """A listener that drives a rich progress bar (step, it/s, ETA, D/G loss) on a terminal."""
+
+    def __init__(self, console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} it/s"), TimeRemainingColumn(),
+            TextColumn("D {task.fields[d]}  G {task.fields[g]}  {task.fields[state]}"),
+            console=console, refresh_per_second=4)
+        self.task = None
+
+    def __call__(self, msg: ev.Message) -> None:
+        if isinstance(msg, ev.RunInfo):
+            self.progress.start()
+            self.task = self.progress.add_task(msg.name, total=msg.total_steps, completed=msg.start_step,
+                                               rate="-", d="-", g="-", state="")
+            self.console.print(f"run dir [bold]{msg.run_dir}[/] · device {msg.device}")
+        elif self.task is None:
+            return
+        elif isinstance(msg, ev.Snapshot):
+            m = msg.metrics
+            self.progress.update(self.task, completed=msg.step, rate=f"{m.get('steps_per_s', 0):.1f}",
+                                 d=f"{m.get('d_loss', float('nan')):.3f}", g=f"{m.get('g_loss', float('nan')):.3f}")
+        elif isinstance(msg, ev.StateChanged):
+            self.progress.update(self.task, completed=msg.step,
+                                 state="" if msg.state == ev.RUNNING else msg.state)
+        elif isinstance(msg, ev.Event):
+            text = describe_event(msg)
+            if text and msg.kind != "checkpoint":
+                self.console.print(f"[step {msg.step}] {text}", markup=False, highlight=False)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | None) -> int:
+    from gantui.engine.trainer import Trainer
+
+    trainer = Trainer(cfg, run_dir, device=device, resume=resume)
+    progress = None
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        progress = RichProgress(Console())
+        trainer.add_listener(progress)
+    else:
+        trainer.add_listener(PlainPrinter(sys.stdout))
+    try:
+        trainer.setup()  # a UserError propagates: the CLI prints one line and exits 2
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - unexpected: save the traceback, show one line
+        trainer._crash(e)
+        print(f"gantui: could not start: {trainer.error} (traceback saved to {trainer.traceback_path})",
+              file=sys.stderr)
+        return 1
+
+    def on_signal(signum, frame):
+        trainer.control.stop(reason="interrupted", save=True)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    thread = threading.Thread(target=trainer.run, name="gantui-trainer", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.2)  # short joins keep the main thread free to take signals
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if progress is not None:
+            progress.stop()
+    if trainer.state == ev.CRASHED:
+        print(f"gantui: training crashed: {trainer.error} (traceback saved to {trainer.traceback_path})",
+              file=sys.stderr)
+    elif trainer.state == ev.DIVERGED:
+        print(f"gantui: training diverged at step {trainer.step} (NaN/Inf); last good checkpoint: "
+              f"{trainer.last_checkpoint or 'none'}", file=sys.stderr)
+    return trainer.exit_code

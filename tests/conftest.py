@@ -1,0 +1,36 @@
+"""Shared fixtures: tiny real runs of the real engine (no fakes), reused across test files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Tests share 2 cores with each other and with the subprocess runs they start; one thread per
+# process avoids OpenMP threads spinning against each other.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def gantui(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None):
+    """Run the real CLI in a subprocess (stdout is a pipe, so `run` is headless)."""
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "gantui", *args], cwd=cwd or REPO, capture_output=True,
+                          text=True, timeout=timeout, env=full_env)
+
+
+TINY_RING = ["--set", "model.g_width=32", "--set", "model.d_width=32", "--set", "data.batch_size=64",
+             "--set", "log.every=5", "--set", "log.sample_every=50", "--set", "log.checkpoint_every=50"]
+
+
+@pytest.fixture(scope="session")
+def ring_run(tmp_path_factory) -> Path:
+    """A finished 100-step ring8 run directory, made once per test session."""
+    run_dir = tmp_path_factory.mktemp("ring_run") / "run"
+    r = gantui("run", "ring8", "--headless", "--steps", "100", "--run-dir", str(run_dir), *TINY_RING)
+    assert r.returncode == 0, r.stderr
+    return run_dir

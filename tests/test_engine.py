@@ -1,0 +1,288 @@
+"""The engine, end to end, with short real runs: run directory contract, resume, commands, signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import REPO, TINY_RING, gantui
+from gantui import checkpoint, config
+from gantui.engine import events as ev
+from gantui.engine.trainer import Trainer
+
+METRIC_KEYS = {"step", "time", "d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g",
+               "lr_g", "lr_d", "sample_std", "steps_per_s"}
+
+
+def tiny_cfg(steps=40, **sets):
+    overrides = [s.split("--set ")[-1] for s in TINY_RING if s != "--set"]
+    overrides += [f"{k.replace('__', '.')}={v}" for k, v in sets.items()]
+    return config.load("ring8", overrides).replace("run", steps=steps)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_run_dir_contract(ring_run):
+    assert (ring_run / "config.toml").is_file()
+    assert config.loads((ring_run / "config.toml").read_text()).run.steps == 100
+    metrics = read_jsonl(ring_run / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == list(range(5, 101, 5))
+    for m in metrics:
+        assert METRIC_KEYS | {"gp", "wasserstein"} <= set(m)
+        assert all(isinstance(m[k], (int, float)) for k in METRIC_KEYS)
+    events = read_jsonl(ring_run / "events.jsonl")
+    assert all({"step", "kind"} <= set(e) for e in events)
+    assert [e["kind"] for e in events][0] == "started"
+    assert events[-1]["kind"] == "finished"
+    assert sorted(p.name for p in (ring_run / "samples").iterdir()) == [
+        "step_00000050.png", "step_00000100.png"]
+    ckpts = sorted(p.name for p in (ring_run / "checkpoints").iterdir())
+    assert ckpts == ["latest.safetensors", "step_00000050.safetensors", "step_00000100.safetensors"]
+
+
+def test_checkpoint_contract(ring_run):
+    tensors, meta = checkpoint.read(ring_run / "checkpoints" / "latest.safetensors")
+    assert meta["step"] == "100"
+    assert meta["format_version"] == checkpoint.FORMAT_VERSION
+    assert meta["gantui_version"]
+    assert config.loads(meta["config"]).data.name == "ring8"
+    prefixes = {k.split(".")[0] for k in tensors}
+    assert {"generator", "discriminator", "generator_ema", "optim_g", "optim_d", "rng", "fixed"} <= prefixes
+    assert tensors["rng.cpu"].dtype == torch.uint8
+    assert any(k.startswith("optim_d.state.0.exp_avg") for k in tensors)
+
+
+def test_resume_is_bit_identical_to_a_straight_run(tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert gantui("run", "ring8", "--headless", "--steps", "60", "--run-dir", str(straight), *TINY_RING).returncode == 0
+    assert gantui("run", "ring8", "--headless", "--steps", "30", "--run-dir", str(split), *TINY_RING).returncode == 0
+    r = gantui("run", "ring8", "--headless", "--steps", "60", "--resume", str(split), *TINY_RING)
+    assert r.returncode == 0, r.stderr
+    a = load_file(straight / "checkpoints" / "latest.safetensors")
+    b = load_file(split / "checkpoints" / "latest.safetensors")
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert different == []
+    # the resumed run carried on in its own directory, from step 30
+    assert read_jsonl(split / "metrics.jsonl")[-1]["step"] == 60
+
+
+def test_resume_refuses_a_mismatched_checkpoint(ring_run):
+    r = gantui("run", "ring8", "--headless", "--steps", "120", "--resume", str(ring_run), "--run-dir",
+               str(ring_run.parent / "other"), *TINY_RING[:-6], "--set", "model.g_width=48")
+    assert r.returncode == 2
+    assert "generator." in r.stderr and "shape" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt", "empty"])
+def test_bad_checkpoints_exit_2_with_one_line(ring_run, tmp_path, damage):
+    blob = (ring_run / "checkpoints" / "latest.safetensors").read_bytes()
+    bad = tmp_path / f"{damage}.safetensors"
+    bad.write_bytes({"truncated": blob[: len(blob) // 2], "corrupt": b"\x13\x37" * 64 + blob[128:],
+                     "empty": b""}[damage])
+    for args in (["run", "ring8", "--headless", "--resume", str(bad), "--run-dir", str(tmp_path / "r")],
+                 ["sample", str(bad), "--out", str(tmp_path / "x.npy")]):
+        r = gantui(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert str(bad) in r.stderr
+        assert "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_input_exits_2_without_traceback(tmp_path):
+    cases = [
+        ["run", "nope_preset", "--headless"],
+        ["run", "ring8", "--headless", "--set", "optim.d_lr=-1"],
+        ["run", "ring8", "--headless", "--set", "loss.kind=wgan_xx"],
+        ["run", "ring8", "--headless", "--resume", str(tmp_path / "missing")],
+        ["run", "ring8", "--headless", "--device", "tpu"],
+        ["run", "ring8", "--headless", "--steps", "0"],
+        ["run", "ring8", "--headless", "--run-dir", str(tmp_path / "m"),
+         "--set", "data.name=mnist", "--set", f"data.root={tmp_path}", "--set", "data.download=false",
+         "--set", "model.arch=dcgan"],
+    ]
+    for args in cases:
+        r = gantui(*args)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr, args
+        assert r.stderr.startswith("gantui: "), (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) <= 2, (args, r.stderr)
+
+
+def test_offline_mnist_message_says_where_and_suggests_digits(tmp_path):
+    r = gantui("run", "dcgan", "--headless", "--run-dir", str(tmp_path / "r"), "--set", "data.name=mnist",
+               "--set", f"data.root={tmp_path / 'data'}")
+    assert r.returncode == 2
+    assert str(tmp_path / "data") in r.stderr
+    assert "digits" in r.stderr
+
+
+class Recorder:
+    def __init__(self):
+        self.messages = []
+        self.lock = threading.Lock()
+
+    def __call__(self, msg):
+        with self.lock:
+            self.messages.append(msg)
+
+    def of(self, kind):
+        with self.lock:
+            return [m for m in self.messages if isinstance(m, kind)]
+
+    def events(self, kind):
+        return [m for m in self.of(ev.Event) if m.kind == kind]
+
+
+def wait_for(predicate, timeout=60.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_commands_pause_step_rates_save_stop(tmp_path):
+    rec = Recorder()
+    trainer = Trainer(tiny_cfg(steps=100_000), tmp_path / "run", listeners=[rec])
+    trainer.setup()
+    trainer.start()
+    ctl = trainer.control
+    assert wait_for(lambda: trainer.step >= 5)
+    ctl.pause()
+    assert wait_for(lambda: trainer.state == ev.PAUSED)
+    frozen = trainer.step
+    time.sleep(0.3)
+    assert trainer.step == frozen  # paused means no steps
+    ctl.step_once()
+    assert wait_for(lambda: trainer.step == frozen + 1)
+    time.sleep(0.2)
+    assert trainer.step == frozen + 1  # exactly one
+    g0, d0 = trainer.lr_g, trainer.lr_d
+    ctl.scale_lr("g", 2.0)
+    ctl.scale_lr("d", 0.5)
+    assert wait_for(lambda: len(rec.events("lr_changed")) == 2)
+    assert trainer.lr_g == pytest.approx(2 * g0) and trainer.lr_d == pytest.approx(0.5 * d0)
+    ctl.set_n_critic(2)
+    ctl.save()
+    assert wait_for(lambda: len(rec.events("checkpoint")) == 1)
+    saved = Path(rec.events("checkpoint")[0].data["path"])
+    assert saved.is_file() and saved.name == f"step_{frozen + 1:08d}.safetensors"
+    ctl.resume()
+    assert wait_for(lambda: trainer.step > frozen + 3)
+    ctl.stop()
+    assert trainer.join(30)
+    assert trainer.state == ev.STOPPED and trainer.exit_code == 0
+    kinds = [e["kind"] for e in read_jsonl(tmp_path / "run" / "events.jsonl")]
+    for kind in ("paused", "lr_changed", "n_critic_changed", "checkpoint", "resumed", "stopped"):
+        assert kind in kinds
+    lr_events = [e for e in read_jsonl(tmp_path / "run" / "events.jsonl") if e["kind"] == "lr_changed"]
+    assert {(e["which"], e["new"] / e["old"]) for e in lr_events} == {("g", 2.0), ("d", 0.5)}
+    # the stop saved a checkpoint at the step it stopped
+    _, meta = checkpoint.read(tmp_path / "run" / "checkpoints" / "latest.safetensors")
+    assert int(meta["step"]) == trainer.step
+    assert json.loads(meta["state"])["n_critic"] == 2
+
+
+def test_snapshots_and_samples_are_published(tmp_path):
+    rec = Recorder()
+    trainer = Trainer(tiny_cfg(steps=20), tmp_path / "run", listeners=[rec])
+    trainer.setup()
+    assert trainer.run() == ev.FINISHED
+    assert len(rec.of(ev.RunInfo)) == 1
+    snaps = rec.of(ev.Snapshot)
+    assert [s.step for s in snaps] == [5, 10, 15, 20]
+    assert snaps[-1].eta_s is not None
+    samples = rec.of(ev.Samples)
+    assert samples[0].images.shape == (512, 2) and samples[0].real.shape[1] == 2
+    assert samples[0].field.shape == (48, 48) and len(samples[0].extent) == 4
+
+
+def test_sample_std_is_the_fixed_batch_feature_std(tmp_path):
+    trainer = Trainer(tiny_cfg(steps=5), tmp_path / "run")
+    trainer.setup()
+    trainer.run()
+    last = read_jsonl(tmp_path / "run" / "metrics.jsonl")[-1]
+    with torch.no_grad():
+        expected = trainer._generate().float().std(0).mean().item()
+    assert last["sample_std"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_sigint_saves_and_exits_130(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "gantui", "run", "ring8", "--headless", "--steps", "1000000",
+                             "--run-dir", str(run_dir), *TINY_RING], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: (run_dir / "metrics.jsonl").exists()
+                        and len((run_dir / "metrics.jsonl").read_text().splitlines()) >= 2, timeout=120)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert (run_dir / "checkpoints" / "latest.safetensors").is_file()
+    kinds = [e["kind"] for e in read_jsonl(run_dir / "events.jsonl")]
+    assert "stopped" in kinds and kinds[-1] == "stopped"
+
+
+def test_divergence_stops_at_once_and_keeps_the_last_good_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    assert gantui("run", "ring8", "--headless", "--steps", "20", "--run-dir", str(run_dir), *TINY_RING).returncode == 0
+    good = (run_dir / "checkpoints" / "latest.safetensors").read_bytes()
+    # absurd rates (and no gradient penalty to hold the critic) blow the weights up to NaN/Inf
+    r = gantui("run", "ring8", "--headless", "--steps", "3000", "--resume", str(run_dir), *TINY_RING,
+               "--set", "optim.d_lr=1e6", "--set", "optim.g_lr=1e6", "--set", "loss.gp_lambda=0",
+               "--set", "log.checkpoint_every=5")
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert "diverged" in r.stderr
+    events = read_jsonl(run_dir / "events.jsonl")
+    diverged = [e for e in events if e["kind"] == "diverged"]
+    assert len(diverged) == 1
+    assert (run_dir / "checkpoints" / "latest.safetensors").read_bytes() == good  # untouched
+    tensors, meta = checkpoint.read(run_dir / "checkpoints" / "latest.safetensors")
+    assert int(meta["step"]) == 20
+    assert all(torch.isfinite(v).all() for v in tensors.values() if v.is_floating_point())
+    assert read_jsonl(run_dir / "metrics.jsonl")[-1]["step"] == diverged[0]["step"]  # no step after it
+    alerts = [e for e in events if e["kind"] == "alert" and e["rule"] == "divergence"]
+    assert alerts and alerts[0]["severity"] == "critical"
+
+
+def test_help_does_not_import_torch_or_textual():
+    code = "import sys, gantui.cli; print(' '.join(m for m in ('torch', 'textual') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0 and out.stdout.strip() == ""
+    r = gantui("--help")
+    assert r.returncode == 0 and "run" in r.stdout and "eval" in r.stdout
+
+
+def test_nothing_unpickles():
+    offenders = []
+    for path in (REPO / "gantui").rglob("*.py"):
+        text = path.read_text()
+        for bad in ("torch.load(", "pickle.load", "weights_only=False"):
+            if bad in text:
+                offenders.append(f"{path}: {bad}")
+    assert offenders == []
+
+
+def test_presets_command_lists_descriptions():
+    r = gantui("presets")
+    assert r.returncode == 0
+    lines = dict(line.split(None, 1) for line in r.stdout.strip().splitlines())
+    assert "WGAN-GP" in lines["wgan_gp"]
+    assert len(lines) == len(config.bundled_presets())
