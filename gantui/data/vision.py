@@ -1,0 +1,292 @@
+"""Real image sets: mnist, fashion_mnist, cifar10 (torchvision's files and mirrors) and `folder`.
+
+Each set is read once into one uint8 tensor, moved to the device, resized to
+`data.image_size` and scaled to [-1, 1]; these sets fit in memory, and indexing a device
+tensor beats a DataLoader on the hot path.
+
+Downloads go through torchvision's helpers with a short socket timeout, so an offline
+machine fails in seconds. Every failure a user can fix (files absent, download off or
+impossible, a corrupt file, an empty folder) is a one-line DataError that says where the
+files belong and that `--set data.name=digits` trains without any download.
+
+Nothing here unpickles arbitrary objects: the MNIST IDX files are read directly (never
+torchvision's legacy `processed/*.pt`), and CIFAR-10's pickled batches go through an
+unpickler that only rebuilds numpy arrays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gantui.data import DataInfo, Dataset
+from gantui.errors import DataError
+
+SOCKET_TIMEOUT_S = 5.0  # per blocking socket call while downloading
+DOWNLOAD_DEADLINE_S = 15.0  # stop trying further mirrors after this long
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+_GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+_SUGGEST = "or train offline with --set data.name=digits"
+
+_IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+_CIFAR_FOLDER = "cifar-10-batches-py"
+_CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+
+
+def load_vision(cfg, device: torch.device) -> Dataset:
+    """mnist / fashion_mnist / cifar10 / folder, as a Dataset on `device` (raises DataError)."""
+    if cfg.name in ("mnist", "fashion_mnist"):
+        images, labels = load_idx_set(cfg.name, Path(cfg.root), cfg.download)
+        n_classes = 10
+    elif cfg.name == "cifar10":
+        images, labels = load_cifar10(Path(cfg.root), cfg.download)
+        n_classes = 10
+    elif cfg.name == "folder":
+        images, labels = load_folder(Path(cfg.root), cfg.image_size, cfg.channels), None
+        n_classes = 0
+    else:
+        raise DataError(f"[data] name: {cfg.name!r} is not a torchvision set or 'folder'")
+    x = to_unit_range(images, cfg.image_size, torch.device(device))
+    info = DataInfo(name=cfg.name, shape=tuple(x.shape[1:]), n_classes=n_classes, is_toy=False)
+    return Dataset(info, x, None if labels is None else labels.to(device))
+
+
+def to_unit_range(images: torch.Tensor, size: int, device: torch.device, chunk: int = 4096) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> float32 (N, C, size, size) in [-1, 1] on `device`."""
+    n, c, h, w = images.shape
+    out = torch.empty(n, c, size, size, dtype=torch.float32, device=device)
+    for i in range(0, n, chunk):
+        part = images[i : i + chunk].to(device).float()
+        if (h, w) != (size, size):
+            part = F.interpolate(part, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[i : i + chunk] = part.clamp_(0, 255).div_(127.5).sub_(1.0)
+    return out
+
+
+# --- downloading -------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def short_socket_timeout(seconds: float = SOCKET_TIMEOUT_S):
+    """torchvision's urlopen calls pass no timeout; the process default is the only lever."""
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def _fetch(url: str, folder: Path, filename: str, md5: str | None) -> None:
+    """Download one archive into `folder` and unpack it there (torchvision checks the md5)."""
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    download_and_extract_archive(url, download_root=str(folder), filename=filename, md5=md5)
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _download(urls: list[str], folder: Path, filename: str, md5: str | None) -> str | None:
+    """Try each mirror in turn; None on success, else why the last one failed (one line)."""
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE_S
+    reason = "no mirror"
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    partial = None if (folder / filename).exists() else folder / filename
+    with short_socket_timeout():
+        for url in urls:
+            try:
+                _fetch(url, folder, filename, md5)
+                return None
+            except Exception as e:  # URLError, timeouts, bad md5, a full disk: all mean "not downloaded"
+                reason = _one_line(e)
+            if time.monotonic() > deadline:
+                break
+    if partial is not None:  # a half-written archive would pass for a hand-placed one next time
+        partial.unlink(missing_ok=True)
+    for p in made:  # leave no empty folders behind from a failed attempt
+        with contextlib.suppress(OSError):
+            p.rmdir()
+    return reason
+
+
+# --- MNIST and Fashion-MNIST ---------------------------------------------------------------
+
+def _idx_source(name: str):
+    from torchvision import datasets
+
+    return datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+
+
+def idx_folder(name: str, root: Path) -> Path:
+    """Where torchvision keeps the raw IDX files: <root>/MNIST/raw or <root>/FashionMNIST/raw."""
+    return root / _idx_source(name).__name__ / "raw"
+
+
+def load_idx_set(name: str, root: Path, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training split: uint8 (N, 1, 28, 28) and int64 labels (N,)."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+    from torchvision.datasets.utils import extract_archive
+
+    raw = idx_folder(name, root)
+    paths = [raw / f for f in _IDX_FILES]
+    where = f"put {' and '.join(_IDX_FILES)} (or their .gz) in {raw}/"
+    for p in paths:  # unpack .gz files a user dropped in by hand
+        gz = p.with_name(p.name + ".gz")
+        if not p.exists() and gz.exists():
+            try:
+                extract_archive(str(gz), str(raw))
+            except Exception as e:
+                raise DataError(f"{name}: cannot unpack {gz}: {_one_line(e)}; replace it, {_SUGGEST}") from None
+
+    missing = [p for p in paths if not p.exists()]
+    if missing and not download:
+        raise DataError(f"{name}: no data in {raw}/ and data.download is off; {where}, "
+                        f"or set data.download=true with internet access, {_SUGGEST}")
+    if missing:
+        source = _idx_source(name)
+        md5s = dict(source.resources)
+        for p in missing:
+            gz = p.name + ".gz"
+            reason = _download([m + gz for m in source.mirrors], raw, gz, md5s.get(gz))
+            if reason is not None:
+                raise DataError(f"{name}: no data in {raw}/ and the download failed ({reason}); {where}, {_SUGGEST}")
+
+    try:
+        images = read_image_file(str(paths[0]))
+        labels = read_label_file(str(paths[1]))
+    except Exception:  # the reader asserts on the magic number and the size
+        raise DataError(f"{name}: {raw}/ holds files that are not valid IDX files; "
+                        f"replace them with the originals ({', '.join(_IDX_FILES)}), {_SUGGEST}") from None
+    if images.ndim != 3 or len(images) != len(labels):
+        raise DataError(f"{name}: {paths[0]} has {len(images)} images but {paths[1]} has {len(labels)} labels; "
+                        f"replace them with the originals, {_SUGGEST}")
+    return images[:, None].contiguous(), labels.long()
+
+
+# --- CIFAR-10 ----------------------------------------------------------------------------
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Rebuilds dicts, lists, bytes and numpy arrays, and refuses every other global."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in (("numpy", "ndarray"), ("numpy", "dtype")):
+            return getattr(np, name)
+        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "_reconstruct":
+            return _np_reconstruct()
+        if (module, name) == ("_codecs", "encode"):  # how Python 3 pickles bytes at protocol 2
+            import codecs
+
+            return codecs.encode
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _np_reconstruct():
+    try:
+        from numpy._core.multiarray import _reconstruct  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with open(path, "rb") as f:
+        batch = _ArrayUnpickler(f, encoding="latin1").load()
+    data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    labels = np.asarray(batch["labels"], dtype=np.int64)
+    if len(data) != len(labels):
+        raise ValueError("image and label counts differ")
+    return data, labels
+
+
+def load_cifar10(root: Path, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 50,000 training images: uint8 (N, 3, 32, 32) and int64 labels (N,)."""
+    from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import extract_archive
+
+    folder = root / _CIFAR_FOLDER
+    archive = root / CIFAR10.filename
+    where = f"put {CIFAR10.filename} in {root}/ or its data_batch_1..5 in {folder}/"
+    paths = [folder / b for b in _CIFAR_BATCHES]
+
+    if not all(p.exists() for p in paths) and archive.exists():
+        try:
+            extract_archive(str(archive), str(root))
+        except Exception as e:
+            raise DataError(f"cifar10: cannot unpack {archive}: {_one_line(e)}; replace it, {_SUGGEST}") from None
+    if not all(p.exists() for p in paths):
+        if not download:
+            raise DataError(f"cifar10: no data in {folder}/ and data.download is off; {where}, "
+                            f"or set data.download=true with internet access, {_SUGGEST}")
+        reason = _download([CIFAR10.url], root, CIFAR10.filename, CIFAR10.tgz_md5)
+        if reason is not None:
+            raise DataError(f"cifar10: no data in {folder}/ and the download failed ({reason}); {where}, {_SUGGEST}")
+        if not all(p.exists() for p in paths):
+            raise DataError(f"cifar10: the download did not hold {', '.join(_CIFAR_BATCHES)}; {where}, {_SUGGEST}")
+
+    images, labels = [], []
+    for p in paths:
+        try:
+            x, y = _read_cifar_batch(p)
+        except Exception as e:
+            raise DataError(f"cifar10: {p} is not a CIFAR-10 python batch ({_one_line(e)}); "
+                            f"replace it with the original, {_SUGGEST}") from None
+        images.append(x)
+        labels.append(y)
+    return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
+
+
+# --- a folder of images -------------------------------------------------------------------
+
+def image_files(folder: Path) -> list[Path]:
+    """Every image under `folder`, recursively, in a stable order (hidden files skipped)."""
+    return sorted(p for p in folder.rglob("*")
+                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.name.startswith("."))
+
+
+def _square(img, size: int):
+    """Centre-crop to a square, then resize: no stretching of non-square pictures."""
+    from PIL import Image
+
+    w, h = img.size
+    s = min(w, h)
+    box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
+    return img.resize((size, size), Image.BICUBIC, box=box, reducing_gap=3.0)
+
+
+def load_folder(folder: Path, size: int, channels: int = 0) -> torch.Tensor:
+    """All images under `folder` as uint8 (N, C, size, size); C is 1 if all are grey, else 3,
+    unless `channels` (1 or 3) forces it."""
+    from PIL import Image, UnidentifiedImageError
+
+    if channels not in (0, 1, 3):
+        raise DataError(f"[data] channels: expected 0 (as the files are), 1 or 3 for 'folder', got {channels}")
+    if not folder.is_dir():
+        raise DataError(f"folder: {folder}/ is not a directory; set data.root to a folder of images "
+                        f"({', '.join(s[1:] for s in IMAGE_SUFFIXES[:4])}, ...), {_SUGGEST}")
+    files = image_files(folder)
+    if not files:
+        raise DataError(f"folder: no images ({', '.join(s[1:] for s in IMAGE_SUFFIXES)}) under {folder}/; "
+                        f"put some there or point data.root at them, {_SUGGEST}")
+
+    pictures = []
+    for path in files:
+        try:
+            with Image.open(path) as img:
+                grey = img.mode in _GREY_MODES
+                pictures.append((grey, _square(img.convert("L" if grey else "RGB"), size)))
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+            raise DataError(f"folder: cannot read {path} ({_one_line(e)}); remove or replace it") from None
+
+    c = channels or (1 if all(grey for grey, _ in pictures) else 3)
+    mode = "L" if c == 1 else "RGB"
+    arrays = [np.asarray(img.convert(mode), dtype=np.uint8).reshape(size, size, c) for _, img in pictures]
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
