@@ -54,9 +54,11 @@ def bare_loop(cfg, device, steps: int) -> float:
                     for p in D.parameters():
                         p.clamp_(-cfg.loss.clip, cfg.loss.clip)
         y = torch.randint(0, data.info.n_classes, (bsz,), device=device) if cond else None
+        D.requires_grad_(False)
         g = losses.g_loss(kind, D(G(torch.randn(bsz, latent, device=device), y), y))
         opt_g.zero_grad(set_to_none=True)
         g.backward()
+        D.requires_grad_(True)
         opt_g.step()
 
     for _ in range(min(20, steps)):  # warm-up

@@ -209,10 +209,12 @@ class Trainer:
         y_g = None
         if self.conditional:
             y_g = torch.randint(0, self.data.info.n_classes, (bsz,), device=self.device)
+        self.D.requires_grad_(False)  # the G step needs gradients through D, not of D's weights
         with self._autocast():
             loss_g = losses.g_loss(kind, self.D(self.G(z, y_g), y_g))
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(loss_g).backward()
+        self.D.requires_grad_(True)
         if record:
             self.scaler_g.unscale_(self.opt_g)
             out["grad_norm_g"] = _grad_norm(self.G)
