@@ -1,0 +1,460 @@
+"""gantui eval: the metrics on hand-built cases, checked against independent computations, then the
+command end to end on real checkpoints (those need the trainer and are skipped without it)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gantui.evaluation import image_metrics as im
+from gantui.evaluation import toy_metrics as tm
+from gantui.evaluation.report import to_json
+
+# --- toy metrics --------------------------------------------------------------------------
+
+RING = np.array([[math.cos(2 * math.pi * i / 8), math.sin(2 * math.pi * i / 8)] for i in range(8)])
+RING_STD = 0.01
+
+
+def ring_samples(per_mode=(100,) * 8, seed=0, spread=1.0):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([RING[k] + spread * RING_STD * rng.standard_normal((n, 2))
+                           for k, n in enumerate(per_mode) if n])
+
+
+def test_all_modes_captured_and_balanced():
+    r = tm.mode_report(ring_samples(), RING, RING_STD)
+    assert (r.modes_captured, r.modes_total) == (8, 8)
+    assert r.hq_fraction > 0.97  # a 2-D Gaussian keeps ~98.9% within 3 std
+    assert r.reverse_kl < 0.01
+
+
+def test_missing_mode_is_not_captured():
+    r = tm.mode_report(ring_samples((100, 100, 100, 0, 100, 100, 100, 100)), RING, RING_STD)
+    assert r.modes_captured == 7
+    assert r.histogram[3] == 0
+    # Balanced over 7 of 8 modes: KL(p || uniform) = log(8/7) up to the few non-HQ samples.
+    assert r.reverse_kl == pytest.approx(math.log(8 / 7), abs=0.01)
+
+
+def test_far_samples_are_not_high_quality_and_capture_nothing():
+    on_modes = RING[np.arange(400) % 8]
+    far = RING[[0, 1]] * 1.5  # 50 std from the nearest mean
+    r = tm.mode_report(np.concatenate([on_modes, far]), RING, RING_STD)
+    assert r.hq_fraction == pytest.approx(400 / 402)
+    only_far = tm.mode_report(np.repeat(far, 10, axis=0), RING, RING_STD)
+    assert only_far.modes_captured == 0 and only_far.hq_fraction == 0.0
+    assert only_far.reverse_kl is None  # no HQ sample: no histogram to compare
+
+
+def test_total_collapse_gives_log_k_and_nan_is_never_hq():
+    x = np.concatenate([ring_samples((300, 0, 0, 0, 0, 0, 0, 0)), np.full((10, 2), np.nan)])
+    r = tm.mode_report(x, RING, RING_STD)
+    assert r.modes_captured == 1
+    assert r.reverse_kl == pytest.approx(math.log(8))
+    assert r.hq_fraction <= 300 / 310
+
+
+def test_mode_report_takes_torch_tensors_and_1d_points():
+    means = torch.linspace(-2, 2, 2).reshape(2, 1)
+    x = torch.tensor([-2.1, -1.9, 2.0, 5.0])
+    r = tm.mode_report(x, means, 0.35)
+    assert r.modes_captured == 2 and r.hq_fraction == 0.75 and r.histogram == (2, 1)
+
+
+def test_wasserstein1_matches_scipy():
+    from scipy.stats import wasserstein_distance
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 1, 1000), rng.normal(0.5, 2, 1000)
+    assert tm.wasserstein1_1d(a, b) == pytest.approx(wasserstein_distance(a, b), rel=1e-9)
+    c = rng.normal(1, 1, 337)  # unequal sizes take the CDF route
+    assert tm.wasserstein1_1d(a, c) == pytest.approx(wasserstein_distance(a, c), rel=1e-9)
+    assert tm.wasserstein1_1d(a, a + 3.0) == pytest.approx(3.0)
+    assert tm.wasserstein1_1d(a, np.r_[a[:-1], np.nan]) == math.inf
+
+
+# --- image metrics --------------------------------------------------------------------------
+
+def scipy_fid(x: np.ndarray, y: np.ndarray) -> float:
+    """The reference formula with scipy's sqrtm, independent of torchmetrics."""
+    from scipy import linalg
+
+    mu1, mu2 = x.mean(0), y.mean(0)
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    covmean = np.real(linalg.sqrtm(s1 @ s2))
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def gaussian_features(n, d, seed, shift=0.0, scale=1.0):
+    g = torch.Generator().manual_seed(seed)
+    mix = torch.randn(d, d, generator=torch.Generator().manual_seed(99)) / math.sqrt(d)  # shared correlations
+    return (torch.randn(n, d, generator=g) @ mix) * scale + shift
+
+
+def test_fid_matches_an_independent_scipy_computation():
+    x = gaussian_features(800, 16, 0)
+    y = gaussian_features(600, 16, 1, shift=0.3, scale=1.5)
+    assert im.frechet_distance(x, y) == pytest.approx(scipy_fid(x.double().numpy(), y.double().numpy()), rel=1e-6)
+
+
+def test_fid_is_zero_for_a_set_against_itself_and_grows_with_a_shift():
+    x = gaussian_features(1000, 32, 0)
+    assert im.frechet_distance(x, x) == pytest.approx(0.0, abs=1e-6)
+    shift = torch.zeros(32)
+    shift[:4] = 1.0  # ||shift||^2 = 4, covariance untouched
+    assert im.frechet_distance(x, x + shift) == pytest.approx(4.0, rel=1e-6)
+    # Two samples of one distribution: small against a real difference.
+    same = im.frechet_distance(x, gaussian_features(1000, 32, 1))
+    assert same < 0.5 < im.frechet_distance(x, gaussian_features(1000, 32, 1, scale=1.5))
+
+
+def test_fid_survives_singular_covariances():
+    x = torch.zeros(500, 8)
+    x[:, :2] = torch.randn(500, 2)  # six dead dimensions, like unused ReLUs
+    y = x.clone()
+    y[:, 0] += 1.0
+    assert im.frechet_distance(x, y) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_kid_near_zero_for_one_distribution_positive_for_two_and_seeded():
+    x, y = gaussian_features(1200, 16, 0), gaussian_features(1200, 16, 1)
+    kid, std = im.kernel_inception_distance(x, y, subsets=20, subset_size=500)
+    assert abs(kid) < max(3 * std, 1e-3)
+    far, _ = im.kernel_inception_distance(x, gaussian_features(1200, 16, 2, shift=1.0), subsets=20, subset_size=500)
+    assert far > 10 * max(abs(kid), std)
+    again = [im.kernel_inception_distance(x, y, subsets=5, seed=3) for _ in range(2)]
+    assert again[0] == again[1]
+
+
+def test_kid_matches_the_unbiased_mmd_formula_on_one_subset():
+    x, y = gaussian_features(200, 8, 0), gaussian_features(200, 8, 1, shift=0.2)
+    kid, _ = im.kernel_inception_distance(x, y, subsets=1, subset_size=200)
+    X, Y = x.double().numpy(), y.double().numpy()
+    k = lambda a, b: (a @ b.T / 8 + 1) ** 3  # noqa: E731
+    m = 200
+    kxx, kyy, kxy = k(X, X), k(Y, Y), k(X, Y)
+    ref = ((kxx.sum() - np.trace(kxx)) + (kyy.sum() - np.trace(kyy))) / (m * (m - 1)) - 2 * kxy.mean()
+    assert kid == pytest.approx(ref, rel=1e-4)  # computed in float32
+
+
+def test_knn_radii_match_brute_force():
+    from scipy.spatial.distance import cdist
+
+    x = gaussian_features(300, 5, 0)
+    d = cdist(x.numpy(), x.numpy())
+    ref = np.sort(d, axis=1)[:, 3]  # column 0 is the point itself
+    assert np.allclose(im.knn_radii(x, 3, chunk=64).numpy(), ref, atol=1e-4)
+
+
+def test_precision_recall_density_coverage_on_constructed_sets():
+    x = gaussian_features(1000, 8, 0)
+    same = im.manifold_metrics(x, x.clone())
+    assert same.precision == 1.0 and same.recall == 1.0 and same.coverage == 1.0
+    far = im.manifold_metrics(x, x + 100.0)
+    assert (far.precision, far.recall, far.density, far.coverage) == (0.0, 0.0, 0.0, 0.0)
+    iid = im.manifold_metrics(x, gaussian_features(1000, 8, 1))
+    assert 0.8 < iid.density < 1.2 and iid.precision > 0.6 and iid.recall > 0.6 and iid.coverage > 0.8
+
+
+def test_precision_and_recall_point_the_right_way():
+    real = gaussian_features(1000, 4, 0)
+    # A generator that collapsed onto a small part of the real data: faithful but not diverse.
+    collapsed = real[real[:, 0] > real[:, 0].quantile(0.9)][:100].repeat(10, 1) + 1e-3 * torch.randn(1000, 4)
+    r = im.manifold_metrics(real, collapsed)
+    assert r.precision > 0.9
+    assert r.recall < 0.3 and r.coverage < 0.3
+
+
+def test_class_report_counts_confident_samples_only():
+    probs = torch.zeros(10, 4)
+    probs[:6, 0] = 1.0              # six confident class-0 samples
+    probs[6:8, 1] = 1.0             # two confident class-1 samples
+    probs[8:, :] = 0.25             # two unsure samples count nowhere
+    r = im.class_report(probs)
+    assert (r.classes_covered, r.n_classes, r.class_histogram) == (2, 4, (6, 2, 0, 0))
+    assert r.confident_fraction == pytest.approx(0.8)
+    p = np.array([0.75, 0.25])
+    assert r.class_kl == pytest.approx(float((p * np.log(p * 4)).sum()))
+    assert im.class_report(torch.full((5, 3), 1 / 3)).class_kl is None
+    assert im.label_accuracy(probs[:8], torch.tensor([0] * 6 + [1, 0])) == pytest.approx(7 / 8)
+
+
+def test_json_has_no_nan_and_is_one_object():
+    text = to_json({"fid": float("nan"), "kid": float("inf"), "modes": [1, float("nan")], "name": "x"})
+    assert json.loads(text) == {"fid": None, "kid": None, "modes": [1, None], "name": "x"}
+    assert "\n" not in text
+
+
+# --- feature spaces --------------------------------------------------------------------------
+
+from gantui.evaluation import features  # noqa: E402
+
+SMALL_RECIPE = features.Recipe(n_train=1500, n_test=500, epochs=1, batch_size=16, lr=3e-3)
+
+
+def digits_labelled(n, seed):
+    from gantui.data.glyphs import render_digits
+
+    x, y = render_digits(n, seed)
+    return x.float() / 127.5 - 1, y
+
+
+@pytest.fixture(scope="module")
+def feature_cache(tmp_path_factory):
+    """A private GANTUI_CACHE and the small training recipe, for every test in this module."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GANTUI_CACHE", str(tmp_path_factory.mktemp("gantui_cache")))
+        mp.setattr(features, "DEFAULT_RECIPE", SMALL_RECIPE)
+        yield features.cache_dir()
+
+
+def test_feature_classifier_trains_once_then_loads_from_the_cache(feature_cache):
+    logs = []
+    first = features.load_or_train_classifier("digits", digits_labelled, (1, 28, 28), 10, torch.device("cpu"),
+                                              SMALL_RECIPE, logs.append)
+    assert not first.from_cache and first.path.parent == feature_cache and first.path.is_file()
+    assert first.accuracy > 0.9, first.accuracy  # 1,500 digits, one pass; the default recipe reaches >99%
+    assert "not comparable with Inception FID" in first.name and "digits" in first.name
+    again = features.load_or_train_classifier("digits", lambda n, s: pytest.fail("retrained"), (1, 28, 28), 10,
+                                              torch.device("cpu"), SMALL_RECIPE, logs.append)
+    assert again.from_cache and again.accuracy == first.accuracy
+    x, _ = digits_labelled(50, 7)
+    with torch.no_grad():
+        assert torch.allclose(first.model(x), again.model(x), atol=1e-5)
+
+
+def test_a_corrupt_cache_file_is_retrained_not_fatal(feature_cache):
+    path = features.classifier_cache_path("digits", (1, 28, 28), 10, SMALL_RECIPE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a safetensors file")
+    c = features.load_or_train_classifier("digits", digits_labelled, (1, 28, 28), 10, torch.device("cpu"),
+                                          SMALL_RECIPE, lambda m: None)
+    assert not c.from_cache and c.accuracy > 0.9
+
+
+def test_unlabelled_data_without_inception_uses_a_named_random_cnn(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # no hub weights to find
+    space = features.select_feature_space((3, 32, 32), None, torch.device("cpu"), None, lambda m: None)
+    assert "random" in space.name and "weak baseline" in space.name
+    f, probs = space.embed(torch.rand(7, 3, 32, 32) * 2 - 1)
+    assert f.shape == (7, features.FEATURE_DIM) and probs is None
+
+
+def test_inception_weights_must_be_safetensors(tmp_path):
+    pth = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
+    pth.write_bytes(b"\x80\x02pickle")
+    with pytest.raises(features.CheckpointError, match="never unpickles"):
+        features.find_inception_weights(pth)
+    with pytest.raises(features.CheckpointError, match="no such file"):
+        features.find_inception_weights(tmp_path / "missing.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 16)
+    with pytest.raises(features.CheckpointError, match="not a readable safetensors"):
+        features.load_inception(bad)
+
+
+def test_inception_pool3_loads_fid_layout_weights_and_gives_2048_features(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = features.build_inception(fid_variant=True)  # same layout and key names as the FID weights file
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv2d):  # init_weights=False leaves torch's default init; keep it sane
+                torch.nn.init.kaiming_normal_(m.weight)
+    assert net.fc.weight.shape[0] == 1008
+    path = tmp_path / "hub" / "checkpoints" / "pt_inception-2015-12-05.safetensors"
+    path.parent.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    assert features.find_inception_weights(None) == path  # found in torch hub's cache without a flag
+    space = features.select_feature_space((1, 28, 28), None, torch.device("cpu"), None, lambda m: None)
+    assert space.name.startswith("inception-v3-pool3") and "comparable with published" in space.name
+    f, probs = space.embed(torch.rand(2, 1, 28, 28) * 2 - 1)
+    assert f.shape == (2, 2048) and torch.isfinite(f).all() and probs is None
+    assert (f >= 0).all()  # pool3 averages ReLU outputs
+
+
+# --- end to end on real checkpoints (needs the trainer) ----------------------------------------
+
+def train(tmp_path_factory, preset: str, steps: int, *overrides: str):
+    """A finished run of the real engine, on the CPU; skips only when the trainer is missing."""
+    trainer_mod = pytest.importorskip("gantui.engine.trainer")
+    from gantui import config
+    from gantui.engine.events import FINISHED
+
+    cfg = config.load(preset, list(overrides)).replace("run", steps=steps)
+    run_dir = tmp_path_factory.mktemp(preset) / "run"
+    t = trainer_mod.Trainer(cfg, run_dir, device="cpu")
+    t.setup()
+    assert t.run() == FINISHED
+    return run_dir
+
+
+def run_eval(capsys, target, **kw) -> dict:
+    from gantui import evaluate
+
+    capsys.readouterr()
+    assert evaluate.main(target, as_json=True, **kw) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.lstrip().startswith("{")  # one JSON object and nothing else
+    return json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def ring8_run(tmp_path_factory):
+    # 300 steps without EMA: modes are partly formed, which makes the counts worth comparing.
+    return train(tmp_path_factory, "ring8", 300, "model.ema=0.0", "log.checkpoint_every=300")
+
+
+def independent_ring8_count(points: np.ndarray) -> tuple[int, float]:
+    """Modes captured and HQ fraction, written out again without gantui's code."""
+    angles = np.arange(8) * (2 * np.pi / 8)
+    centres = np.stack([np.cos(angles), np.sin(angles)], 1)
+    dist = np.linalg.norm(points[:, None, :] - centres[None], axis=2)
+    nearest, d = dist.argmin(1), dist.min(1)
+    hq = d <= 3 * 0.01
+    return len(set(nearest[hq].tolist())), float(hq.mean())
+
+
+@pytest.mark.slow
+def test_ring8_eval_agrees_with_an_independent_count_of_sampled_points(ring8_run, tmp_path, capsys):
+    from gantui import sampling
+
+    result = run_eval(capsys, ring8_run)
+    assert result["n_samples"] == 2500 and result["modes_total"] == 8 and result["ema"] is False
+    assert set(result) >= {"modes_captured", "hq_fraction", "reverse_kl", "step", "checkpoint"}
+    assert sampling.main(ring8_run, tmp_path / "x.npy", 2500, 0, False) == 0
+    points = np.load(tmp_path / "x.npy")
+    assert points.shape == (2500, 2) and points.dtype == np.float32
+    modes, hq = independent_ring8_count(points.astype(np.float64))
+    assert abs(result["modes_captured"] - modes) <= 1
+    assert abs(result["hq_fraction"] - hq) <= 0.05
+    assert result["hq_fraction"] > 0  # a trained checkpoint, not a blob far from every mode
+
+
+@pytest.mark.slow
+def test_eval_cli_prints_only_json_on_stdout(ring8_run):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "gantui", "eval", str(ring8_run), "--json", "--n-samples", "500",
+                        "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["n_samples"] == 500
+    table = subprocess.run([sys.executable, "-m", "gantui", "eval", str(ring8_run), "--n-samples", "500",
+                            "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    assert table.returncode == 0 and "modes captured" in table.stdout
+
+
+@pytest.mark.slow
+def test_eval_is_reproducible_for_a_seed(ring8_run, capsys):
+    a = run_eval(capsys, ring8_run, n_samples=500, seed=3)
+    b = run_eval(capsys, ring8_run, n_samples=500, seed=3)
+    a.pop("seconds"), b.pop("seconds")
+    assert a == b
+
+
+@pytest.fixture(scope="module")
+def tiny_ring_run(tmp_path_factory):
+    return train(tmp_path_factory, "ring8", 5, "model.g_width=16", "model.d_width=16", "log.every=5")
+
+
+def test_bad_truncated_and_mismatched_checkpoints_exit_2_with_one_line(tiny_ring_run, tmp_path, capsys):
+    from gantui import checkpoint, evaluate
+
+    good = checkpoint.resolve(tiny_ring_run)
+    blob = good.read_bytes()
+    tensors, meta = checkpoint.read(good)
+    prefix = "generator_ema." if any(k.startswith("generator_ema.") for k in tensors) else "generator."
+    key = next(k for k in tensors if k.startswith(prefix))  # the weights eval actually loads
+    tensors[key] = torch.zeros(3, 3)
+    checkpoint.save(tmp_path / "mismatched.safetensors", tensors, meta)
+    (tmp_path / "truncated.safetensors").write_bytes(blob[: len(blob) // 2])
+    (tmp_path / "garbage.safetensors").write_bytes(b"hello, world" * 10)
+    cases = {"truncated.safetensors": "corrupt or truncated", "garbage.safetensors": "safetensors",
+             "mismatched.safetensors": "shape", "missing.safetensors": "no such", ".": "no checkpoints/"}
+    for name, words in cases.items():
+        capsys.readouterr()
+        assert evaluate.main(tmp_path / name, as_json=True, n_samples=100) == 2, name
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and words in err and "Traceback" not in err, (name, err)
+
+
+def test_too_few_samples_is_a_usage_error(tiny_ring_run, capsys):
+    from gantui import evaluate
+
+    assert evaluate.main(tiny_ring_run, as_json=True, n_samples=3) == 2
+    assert "--n-samples 3" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def wgan_run(tmp_path_factory, feature_cache):
+    return train(tmp_path_factory, "wgan_gp", 100, "data.n_samples=5000")
+
+
+@pytest.mark.slow
+def test_wgan_gp_after_100_steps_gives_finite_named_image_metrics(wgan_run, capsys):
+    r = run_eval(capsys, wgan_run, n_samples=2000, device="cpu")
+    assert r["step"] == 100 and r["n_samples"] == 2000 and r["n_real"] == 2000
+    for key in ("fid", "kid", "precision", "recall", "density", "coverage"):
+        assert isinstance(r[key], float) and math.isfinite(r[key]), key
+    assert "cnn" in r["feature_extractor"] and "not comparable with Inception FID" in r["feature_extractor"]
+    assert r["n_classes"] == 10 and 0 <= r["classes_covered"] <= 10
+    assert "label_accuracy" not in r  # an unconditional G ignores labels
+
+
+@pytest.fixture(scope="module")
+def dcgan_run(tmp_path_factory, feature_cache):
+    # DCGAN learns digits fast on a CPU; checkpoints at steps 100, 200 and 300 of one run.
+    return train(tmp_path_factory, "dcgan", 300, "data.n_samples=5000", "log.checkpoint_every=100", "log.keep=5")
+
+
+@pytest.mark.slow
+def test_fid_is_near_zero_for_real_data_and_falls_as_training_proceeds(dcgan_run, capsys):
+    from gantui import checkpoint, evaluate
+
+    early = run_eval(capsys, dcgan_run / "checkpoints" / "step_00000100.safetensors", n_samples=2000)
+    late = run_eval(capsys, dcgan_run / "checkpoints" / "step_00000300.safetensors", n_samples=2000)
+    assert late["fid"] < 0.7 * early["fid"], (early["fid"], late["fid"])
+    # The manifold metrics agree: step 100 makes blobs that lie nowhere near real digits.
+    assert late["coverage"] > early["coverage"] and late["recall"] > early["recall"]
+
+    loaded = checkpoint.load_generator(dcgan_run)
+    space = evaluate.feature_space(loaded.config, loaded.info, torch.device("cpu"))
+    real_a = evaluate.real_images(loaded.config, 2000, 1, "cpu")
+    real_b = evaluate.real_images(loaded.config, 2000, 2, "cpu")
+    real = evaluate.compare_images(real_a, real_b, space)
+    assert real["fid"] < 0.02 * late["fid"], (real["fid"], late["fid"])
+    assert real["precision"] > 0.8 and real["recall"] > 0.8 and real["classes_covered"] == 10
+
+
+@pytest.mark.slow
+def test_conditional_generator_reports_label_accuracy(tmp_path_factory, feature_cache, capsys):
+    run = train(tmp_path_factory, "cgan", 20, "data.n_samples=2000")
+    r = run_eval(capsys, run, n_samples=200)
+    assert 0.0 <= r["label_accuracy"] <= 1.0 and r["n_classes"] == 10
+
+
+def test_table_shows_the_metrics_present_and_names_the_feature_space():
+    import io
+
+    from gantui.evaluation.report import print_table
+
+    result = {"checkpoint": "run/checkpoints/latest.safetensors", "step": 100, "data": "digits", "n_samples": 2000,
+              "seed": 0, "ema": True, "device": "cpu", "seconds": 1.5, "feature_extractor": "gantui-digits-cnn-v1 (x)",
+              "fid": 12.5, "kid": 0.25, "kid_std": 0.01, "precision": 0.5, "recall": 0.25, "density": 0.75,
+              "coverage": 0.5, "classes_covered": 9, "n_classes": 10, "class_kl": None,
+              "classifier": "gantui-digits-cnn-v1 (x)"}
+    buf = io.StringIO()
+    print_table(result, file=buf)
+    text = buf.getvalue()
+    assert "FID" in text and "12.5" in text and "0.2500 ± 0.0100" in text and "9 / 10" in text
+    assert "n/a" in text  # class KL without confident samples
+    assert "modes captured" not in text and "features: gantui-digits-cnn-v1 (x)" in text
+    assert text.count("gantui-digits-cnn-v1") == 1  # the classifier is the feature network: named once
