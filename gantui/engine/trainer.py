@@ -381,7 +381,9 @@ class Trainer:
         last = acc[-1]
         extra = {k: last[k].float() for k in ("d_real", "d_fake", "grad_norm_d", "grad_norm_g") if k in last}
         with torch.no_grad():
-            samples = self._generate().float().flatten(1)
+            # The live G, not the EMA copy: early EMA weights are mostly the initial ones and would
+            # read as a collapse that is not happening.
+            samples = self._generate(live=True).float().flatten(1)
             sample_std = samples.std(0).mean()
             sample_pdist = _mean_pdist(samples)
         names = list(means) + list(extra) + ["sample_std", "sample_pdist"]
@@ -395,7 +397,10 @@ class Trainer:
 
         metrics = {"step": self.step, "time": time.time()}
         metrics.update(dict(zip(names, values)))
-        metrics["sample_pdist"] = metrics["sample_pdist"] / self.real_pdist if self.real_pdist > 0 else 0.0
+        if self.real_pdist > 0:
+            metrics["sample_pdist"] = metrics["sample_pdist"] / self.real_pdist
+        else:
+            del metrics["sample_pdist"]  # undefined; a 0 would read as a collapse
         metrics["lr_g"], metrics["lr_d"] = self.lr_g, self.lr_d
         metrics["steps_per_s"] = self._rate or 0.0
         if self.cfg.is_critic:
@@ -408,10 +413,14 @@ class Trainer:
         self._publish(ev.Snapshot(self.step, self.cfg.run.steps, metrics, self.state, self.n_critic, eta))
 
         finite = all(math.isfinite(v) for k, v in metrics.items() if isinstance(v, float))
-        for alert in self.diagnostics.update(metrics):
+        alerts = self.diagnostics.update(metrics)
+        weights_ok = self._weights_finite()
+        if finite and not weights_ok:  # NaN weights that no metric shows yet
+            alerts += self.diagnostics.report_divergence(self.step, "weights", metrics=metrics)
+        for alert in alerts:
             data = {k: v for k, v in alert.items() if k not in ("step", "kind")}
             self.record_event("alert", **data)
-        return finite and self._weights_finite()
+        return finite and weights_ok
 
     def _weights_finite(self) -> bool:
         with torch.no_grad():
@@ -426,11 +435,12 @@ class Trainer:
         return ev.DIVERGED
 
     @torch.no_grad()
-    def _generate(self, z: torch.Tensor | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
-        g = self.G_ema if self.G_ema is not None else self.G
+    def _generate(self, live: bool = False) -> torch.Tensor:
+        """The fixed-noise batch, from the EMA generator unless `live` (or there is none)."""
+        g = self.G if live or self.G_ema is None else self.G_ema
         was_training = g.training
         g.eval()  # no BatchNorm statistics change, so logging never alters the training
-        out = g(self.fixed_z if z is None else z, self.fixed_y if z is None else y)
+        out = g(self.fixed_z, self.fixed_y)
         g.train(was_training)
         return out
 
