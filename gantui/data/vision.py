@@ -9,15 +9,13 @@ machine fails in seconds. Every failure a user can fix (files absent, download o
 impossible, a corrupt file, an empty folder) is a one-line DataError that says where the
 files belong and that `--set data.name=digits` trains without any download.
 
-Nothing here unpickles arbitrary objects: the MNIST IDX files are read directly (never
-torchvision's legacy `processed/*.pt`), and CIFAR-10's pickled batches go through an
-unpickler that only rebuilds numpy arrays.
+Nothing here unpickles anything: the MNIST IDX files are read directly (never
+torchvision's legacy `processed/*.pt`), and CIFAR-10 comes in its binary version, plain bytes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import pickle
 import socket
 import time
 from pathlib import Path
@@ -36,8 +34,8 @@ _GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 _SUGGEST = "or train offline with --set data.name=digits"
 
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
-_CIFAR_FOLDER = "cifar-10-batches-py"
-_CIFAR_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+_CIFAR_FOLDER = "cifar-10-batches-bin"
+_CIFAR_BATCHES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 
 
 def load_vision(cfg, device: torch.device) -> Dataset:
@@ -173,48 +171,34 @@ def load_idx_set(name: str, root: Path, download: bool) -> tuple[torch.Tensor, t
 
 
 # --- CIFAR-10 ----------------------------------------------------------------------------
+# The official *binary* distribution: each record is 1 label byte then 3,072 pixel bytes
+# (red, green, blue planes of 32x32). Plain bytes, read with numpy: nothing is unpickled,
+# unlike the "python version" that torchvision's CIFAR10 class reads.
 
-class _ArrayUnpickler(pickle.Unpickler):
-    """Rebuilds dicts, lists, bytes and numpy arrays, and refuses every other global."""
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in (("numpy", "ndarray"), ("numpy", "dtype")):
-            return getattr(np, name)
-        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "_reconstruct":
-            return _np_reconstruct()
-        if (module, name) == ("_codecs", "encode"):  # how Python 3 pickles bytes at protocol 2
-            import codecs
-
-            return codecs.encode
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-
-def _np_reconstruct():
-    try:
-        from numpy._core.multiarray import _reconstruct  # numpy >= 2
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core.multiarray import _reconstruct
-    return _reconstruct
+_CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+_CIFAR_ARCHIVE = "cifar-10-binary.tar.gz"
+_CIFAR_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
+_CIFAR_RECORD = 1 + 3 * 32 * 32
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, "rb") as f:
-        batch = _ArrayUnpickler(f, encoding="latin1").load()
-    data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-    labels = np.asarray(batch["labels"], dtype=np.int64)
-    if len(data) != len(labels):
-        raise ValueError("image and label counts differ")
-    return data, labels
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size == 0 or raw.size % _CIFAR_RECORD:
+        raise ValueError(f"{raw.size} bytes is not a whole number of {_CIFAR_RECORD}-byte records")
+    records = raw.reshape(-1, _CIFAR_RECORD)
+    labels = records[:, 0].astype(np.int64)
+    if labels.max() > 9:
+        raise ValueError(f"label {labels.max()} out of range 0..9")
+    return records[:, 1:].reshape(-1, 3, 32, 32), labels
 
 
 def load_cifar10(root: Path, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The 50,000 training images: uint8 (N, 3, 32, 32) and int64 labels (N,)."""
-    from torchvision.datasets import CIFAR10
     from torchvision.datasets.utils import extract_archive
 
     folder = root / _CIFAR_FOLDER
-    archive = root / CIFAR10.filename
-    where = f"put {CIFAR10.filename} in {root}/ or its data_batch_1..5 in {folder}/"
+    archive = root / _CIFAR_ARCHIVE
+    where = f"put {_CIFAR_ARCHIVE} (the binary version) in {root}/ or its data_batch_1..5.bin in {folder}/"
     paths = [folder / b for b in _CIFAR_BATCHES]
 
     if not all(p.exists() for p in paths) and archive.exists():
@@ -226,7 +210,7 @@ def load_cifar10(root: Path, download: bool) -> tuple[torch.Tensor, torch.Tensor
         if not download:
             raise DataError(f"cifar10: no data in {folder}/ and data.download is off; {where}, "
                             f"or set data.download=true with internet access, {_SUGGEST}")
-        reason = _download([CIFAR10.url], root, CIFAR10.filename, CIFAR10.tgz_md5)
+        reason = _download([_CIFAR_URL], root, _CIFAR_ARCHIVE, _CIFAR_MD5)
         if reason is not None:
             raise DataError(f"cifar10: no data in {folder}/ and the download failed ({reason}); {where}, {_SUGGEST}")
         if not all(p.exists() for p in paths):
@@ -236,8 +220,8 @@ def load_cifar10(root: Path, download: bool) -> tuple[torch.Tensor, torch.Tensor
     for p in paths:
         try:
             x, y = _read_cifar_batch(p)
-        except Exception as e:
-            raise DataError(f"cifar10: {p} is not a CIFAR-10 python batch ({_one_line(e)}); "
+        except (OSError, ValueError) as e:
+            raise DataError(f"cifar10: {p} is not a CIFAR-10 binary batch ({_one_line(e)}); "
                             f"replace it with the original, {_SUGGEST}") from None
         images.append(x)
         labels.append(y)
