@@ -1,0 +1,468 @@
+"""The live monitor: a Textual app over the training engine.
+
+Threads: the engine runs on its own thread and only ever calls the `Bridge` (a listener
+that files messages under a lock). This app drains the bridge from a 4 Hz timer on the UI
+thread (the status line at 4 Hz, the charts at 2 Hz, the sample grid at most at 1 Hz: a
+frame holds the GIL the training needs), and at once when the bridge wakes it for something
+the user is waiting on (a state change, an event); a key press also updates the status
+line immediately ("PAUSING…"), so it shows its effect well within 200 ms. Commands go the
+other way through the engine's thread-safe `Control`. No widget is touched off the UI thread.
+
+Startup: the first frame needs only textual; the trainer (and torch) is built on a loader
+thread started after that frame (see `session.EngineSession`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.message import Message
+
+from gantui.engine import events as ev
+from gantui.engine.control import Command
+from gantui.history import History
+from gantui.ui.bridge import Bridge
+from gantui.ui.format import StatusModel, fmt_lr, short_path
+from gantui.ui.session import EngineSession, real_trainer_factory
+from gantui.ui.widgets import (AlertsPane, Banner, GradientsPane, KeyBar, LossesPane, SamplesPane,
+                               StatusLine, TooSmall)
+from gantui.ui.widgets.alerts import AlertsModel
+from gantui.ui.widgets.chart import ChartScreen, ChartView
+from gantui.ui.widgets.help import HelpScreen
+from gantui.ui.widgets.samples import color_mode
+
+MIN_WIDTH, MIN_HEIGHT = 60, 16      # below this the panes give way to a message
+POLL_S = 0.25                       # 4 Hz: status line, events, state
+CHART_S = 0.5                       # 2 Hz: the chart panes (the costly part of a frame)
+SAMPLES_S = 1.0                     # at most 1 Hz for the sample grid, however short sample_every is
+QUIT_TIMEOUT_S = 15.0               # q waits this long for the engine's final checkpoint
+TERMINAL = (ev.FINISHED, ev.STOPPED, ev.DIVERGED, ev.CRASHED)
+
+
+class EngineWake(Message):
+    """Posted from the engine thread (via the bridge): drain now. Coalesced in the queue."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, EngineWake)
+
+
+class MonitorApp(App[int]):
+    CSS_PATH = "gantui.tcss"
+    TITLE = "gantui"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("space", "toggle_pause", "pause", key_display="space"),
+        Binding("n", "step_once", "step"),
+        Binding("left_square_bracket", "lr('g', 0.5)", "G lr ÷2", key_display="["),
+        Binding("right_square_bracket", "lr('g', 2.0)", "G lr ×2", key_display="]"),
+        Binding("left_curly_bracket", "lr('d', 0.5)", "D lr ÷2", key_display="{"),
+        Binding("right_curly_bracket", "lr('d', 2.0)", "D lr ×2", key_display="}"),
+        Binding("s", "save", "save"),
+        Binding("f", "apply_fix", "fix"),
+        Binding("p", "chart", "plot"),
+        Binding("question_mark", "help", "help", key_display="?"),
+        Binding("q", "quit", "quit", priority=True),
+        # Textual 8 binds ctrl+c to a "press ctrl+q to quit" hint; here it quits the same
+        # careful way as q (save, stop, exit 0). ctrl+q reaches action_quit too.
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+    ]
+
+    def __init__(self, cfg: Any = None, run_dir: Path | str | None = None, device: str | None = None,
+                 resume: Path | None = None, *, trainer_factory=None, start_engine: bool = True,
+                 driver_class=None, color: str | None = None) -> None:
+        super().__init__(driver_class=driver_class)
+        self.cfg = cfg
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        factory = trainer_factory or real_trainer_factory(cfg, self.run_dir, device, resume)
+        self._wake_pending = False
+        self.bridge = Bridge(wake=self._wake)
+        self.session = EngineSession(factory, [self.bridge], self.run_dir)
+        self.start_engine = start_engine
+        self.color = color             # truecolor | 256 | none; None: from the terminal
+        self.history = History(capacity=512)
+        self.alerts = AlertsModel()
+        self.status = StatusModel(
+            name=getattr(getattr(cfg, "run", None), "name", "gantui"),
+            total=int(getattr(getattr(cfg, "run", None), "steps", 0) or 0),
+            phase="")
+        self.info: ev.RunInfo | None = None
+        self.state = ev.STARTING
+        self._lr: dict[str, float | None] = {"g": None, "d": None}
+        self._pending_lr: dict[str, list[float]] = {"g": [], "d": []}
+        self.quitting = False
+        self._quit_at = 0.0
+        self.detached = False          # set by the SIGHUP handler: exit, leave the engine running
+        self.error: str | None = None  # shown in the banner; printed on exit by launch
+        self.user_error: str | None = None  # bad input found at setup: launch raises UserError
+        self.terminal_output = None    # the driver's detachable stream (launch sets the driver)
+        self.event_loop: asyncio.AbstractEventLoop | None = None
+        self.hangup_pending = False    # set by the SIGHUP handler
+        self.hangup_hook = None        # launch: record the event, attach the headless printer
+        self._hung = False
+        self.poll_ms: deque[float] = deque(maxlen=512)
+        self.polls = 0
+        self._last_chart = 0.0
+        self._last_charts = 0.0
+        self._charts_stale = False
+        self._pending_samples: ev.Samples | None = None
+        self._last_samples = 0.0
+
+    # --- layout --------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield StatusLine(self.status, id="status")
+        yield Banner("", id="banner")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield LossesPane(self.history, id="losses")
+                yield GradientsPane(self.history, id="grads")
+                yield AlertsPane(self.alerts, id="alerts")
+            yield SamplesPane(id="samples")
+        yield TooSmall("", id="too-small")
+        yield KeyBar(id="keys")
+
+    def on_mount(self) -> None:
+        self.event_loop = asyncio.get_running_loop()
+        self._main = self.screen
+        # looked up once: the poll runs four times a second
+        self._status_w = self.query_one(StatusLine)
+        self._losses_w = self.query_one(LossesPane)
+        self._grads_w = self.query_one(GradientsPane)
+        self._alerts_w = self.query_one(AlertsPane)
+        self._samples_w = samples = self.query_one(SamplesPane)
+        samples.color = self.color or color_mode(self.no_color)
+        samples.placeholder = "starting… importing torch"
+        self._apply_size(self.size.width, self.size.height)
+        self.set_interval(POLL_S, self._poll)
+        if self.start_engine:
+            # after the first frame: the loader thread's torch import must not delay it
+            self.call_after_refresh(self._start_engine)
+        if self.hangup_pending:
+            self.handle_hangup()
+
+    def _start_engine(self) -> None:
+        self.session.start()
+        self.status.phase = self._phase_words(self.session.phase)
+        self._status_w.refresh()
+
+    def on_resize(self, event: Resize) -> None:
+        self._apply_size(event.size.width, event.size.height)
+
+    def _apply_size(self, width: int, height: int) -> None:
+        main = getattr(self, "_main", None)
+        if main is None:
+            return
+        small = width < MIN_WIDTH or height < MIN_HEIGHT
+        main.set_class(small, "-too-small")
+        main.set_class(width < 100, "-narrow")
+        if small:
+            self.query_one(TooSmall).update(
+                f"Terminal too small: {width}x{height}.\n"
+                f"gantui needs at least {MIN_WIDTH}x{MIN_HEIGHT}; enlarge the window.\n"
+                f"Training carries on; q still saves and quits.\n\n"
+                f"step {self.status.step}/{self.status.total} · {self.state}")
+
+    # --- engine -> UI ---------------------------------------------------------------------------
+    def _wake(self) -> None:
+        """Engine thread: ask for a drain soon. At most one wake in flight."""
+        if not self._wake_pending:
+            self._wake_pending = True
+            self.post_message(EngineWake())
+
+    def on_engine_wake(self, _: EngineWake) -> None:
+        self._poll()
+
+    def _poll(self) -> None:
+        t0 = time.perf_counter()
+        self._wake_pending = False
+        d = self.bridge.drain()
+        status_dirty = False
+        if d.info is not None:
+            self._on_info(d.info)
+            status_dirty = True
+        if d.metrics:
+            for m in d.metrics:
+                self.history.append(m)
+            self._charts_stale = True
+        now = time.monotonic()
+        if d.snapshot is not None:
+            s = d.snapshot
+            st = self.status
+            st.step = max(st.step, s.step)
+            st.total = s.total_steps
+            st.eta_s = s.eta_s
+            st.steps_per_s = s.metrics.get("steps_per_s")
+            st.n_critic = s.n_critic
+            for which in ("g", "d"):
+                if self._lr[which] is None:
+                    self._lr[which] = s.metrics.get(f"lr_{which}")
+            status_dirty = True
+        for e in d.events:
+            self._on_event(e)
+            status_dirty = True
+        if d.events:
+            alerts = self._alerts_w
+            alerts.update_title()
+            alerts.refresh()
+        if d.state is not None:
+            self._on_state(d.state)
+            status_dirty = True
+        if d.samples is not None:
+            self._pending_samples = d.samples
+        # The sample grid and the charts are the costly redraws: never both in one frame.
+        drew_samples = False
+        if self._pending_samples is not None and now - self._last_samples >= SAMPLES_S:
+            self._samples_w.set_samples(self._pending_samples)
+            self._pending_samples = None
+            self._last_samples = now
+            drew_samples = True
+        if self._charts_stale and not drew_samples and (now - self._last_charts >= CHART_S or d.state is not None):
+            self._charts_stale = False
+            self._last_charts = now
+            self._losses_w.refresh()
+            self._grads_w.refresh()
+        phase = self._phase_words(self.session.phase)
+        if phase != self.status.phase and self.info is None:
+            self.status.phase = phase
+            pane = self._samples_w
+            pane.placeholder = f"starting… {phase}"
+            pane.refresh()
+            status_dirty = True
+        self._check_lifecycle()
+        if status_dirty:
+            self._sync_lr()
+            self._status_w.refresh()
+            if self._main.has_class("-too-small"):
+                self._apply_size(self.size.width, self.size.height)
+        if isinstance(self.screen, ChartScreen) and time.monotonic() - self._last_chart > 1.0:
+            self._last_chart = time.monotonic()
+            self.screen.query_one(ChartView).refresh()
+        self.polls += 1
+        self.poll_ms.append((time.perf_counter() - t0) * 1000)
+
+    def _phase_words(self, phase: str) -> str:
+        if phase != "setting up":
+            return phase
+        data = getattr(getattr(self.cfg, "data", None), "name", "")
+        if data == "digits":
+            return "drawing digits"          # the offline data set is drawn at start-up
+        return f"loading {data}" if data else "building the data and models"
+
+    def _on_info(self, info: ev.RunInfo) -> None:
+        self.info = info
+        st = self.status
+        st.name, st.device, st.total = info.name, info.device, info.total_steps
+        st.step = max(st.step, info.start_step)
+        st.n_critic = info.n_critic
+        st.phase = ""
+        self._lr = {"g": info.lr_g, "d": info.lr_d}
+        critic = info.loss_kind in ("wgan", "wgan_gp")
+        self._losses_w.critic = critic
+        self._grads_w.critic = critic
+        self._samples_w.placeholder = "waiting for the first samples…"
+
+    def _on_state(self, s: ev.StateChanged) -> None:
+        self.state = s.state
+        st = self.status
+        st.state = s.state
+        st.step = max(st.step, s.step)
+        if s.state not in (ev.CRASHED,):
+            self._lr = {"g": s.lr_g, "d": s.lr_d}
+            st.n_critic = s.n_critic
+        note = st.state_note
+        if (note == "PAUSING…" and s.state == ev.PAUSED) or (note == "RESUMING…" and s.state == ev.RUNNING) \
+                or s.state in TERMINAL and note != "STOPPING…":
+            st.state_note = ""
+        if s.state == ev.FINISHED:
+            self._show_banner(Text.assemble(("✔ FINISHED ", "bold"),
+                                            f"step {st.step}/{st.total} · checkpoints/latest.safetensors "
+                                            "written · press q to quit"), error=False)
+
+    def _on_event(self, e: ev.Event) -> None:
+        self.alerts.add(e)
+        d = e.data
+        if e.kind == "lr_changed":
+            which = str(d.get("which", ""))
+            if self._pending_lr.get(which):
+                self._pending_lr[which].pop(0)
+            self.history.mark(e.step, "lr_changed", f"{which.upper()} lr {fmt_lr(d.get('new'))}")
+        elif e.kind in ("paused", "resumed"):
+            self.history.mark(e.step, e.kind, e.kind)
+        elif e.kind == "checkpoint":
+            self.status.last_checkpoint = f"@{e.step}"
+            if self.status.state_note == "SAVING…":
+                self.status.state_note = ""
+        elif e.kind == "error":
+            msg = str(d.get("message", "error"))
+            self.error = msg
+            if d.get("user_error"):
+                # bad input found during setup: nothing ran; the CLI contract is one line + exit 2
+                self.user_error = msg
+                self.exit(return_code=2)
+                return
+            tb = d.get("traceback")
+            self._show_banner(Text.assemble(
+                ("✖ CRASHED ", "bold"), msg,
+                f"\n  traceback saved to {tb}" if tb else "",
+                "\n  the screen stays until you press q (exit code 1)"))
+        elif e.kind == "diverged":
+            last = d.get("last_good_checkpoint")
+            self.error = f"training diverged at step {e.step} (NaN/Inf)"
+            self._show_banner(Text.assemble(
+                ("✖ DIVERGED ", "bold"), f"at step {e.step}: NaN/Inf in the losses or weights; training stopped.",
+                f"\n  last good checkpoint: {short_path(last, 3) if last else 'none'} · press q to quit"))
+
+    def _show_banner(self, text: Text, error: bool = True) -> None:
+        banner = self.query_one(Banner)
+        banner.update(text)
+        banner.set_class(True, "-shown")
+        banner.set_class(not error, "-ok")
+
+    def _sync_lr(self) -> None:
+        st = self.status
+        for which in ("g", "d"):
+            value = self._lr[which]
+            pending = self._pending_lr[which]
+            if value is not None:
+                for f in pending:
+                    value *= f
+            setattr(st, f"lr_{which}", value)
+            setattr(st, f"pending_{which}", bool(pending))
+
+    def _check_lifecycle(self) -> None:
+        s = self.session
+        if s.load_error is not None and self.error is None:
+            self.error = s.load_error
+            if s.load_user_error:
+                self.user_error = s.load_error
+                self.exit(return_code=2)
+                return
+            self.status.state = self.state = ev.CRASHED
+            where = f"\n  traceback saved to {s.traceback_path}" if s.traceback_path else ""
+            self._show_banner(Text.assemble(("✖ CANNOT START ", "bold"), s.load_error, where,
+                                            "\n  press q to quit (exit code 1)"))
+        if self.quitting and not self.detached:
+            if not s.alive():
+                self.exit(return_code=s.exit_code)
+            elif time.monotonic() - self._quit_at > QUIT_TIMEOUT_S:
+                self.error = f"the engine did not stop within {QUIT_TIMEOUT_S:.0f} s"
+                self.exit(return_code=s.exit_code if self.info is None else 1)
+
+    # --- keys -----------------------------------------------------------------------------------
+    def _control(self):
+        """The engine's Control, or None (with a notice) when commands cannot apply now."""
+        if self.quitting:
+            return None
+        if self.state in TERMINAL:
+            self.notify(f"the run is {self.state}: q quits", timeout=3)
+            return None
+        ctrl = self.session.control
+        if ctrl is None or self.info is None:
+            self.notify("the engine is still starting", timeout=2)
+            return None
+        return ctrl
+
+    def _note(self, note: str) -> None:
+        self.status.state_note = note
+        self._sync_lr()
+        self._status_w.refresh()
+
+    def action_toggle_pause(self) -> None:
+        ctrl = self._control()
+        if ctrl is None:
+            return
+        ctrl.toggle_pause()
+        self._note("RESUMING…" if self.state == ev.PAUSED else "PAUSING…")
+
+    def action_step_once(self) -> None:
+        ctrl = self._control()
+        if ctrl is None:
+            return
+        if self.state != ev.PAUSED:
+            self.notify("n steps once while paused (space pauses)", timeout=2)
+            return
+        ctrl.step_once()
+
+    def action_lr(self, which: str, factor: float) -> None:
+        ctrl = self._control()
+        if ctrl is None:
+            return
+        ctrl.scale_lr(which, factor)
+        self._pending_lr[which].append(factor)
+        self._note(self.status.state_note)
+
+    def action_save(self) -> None:
+        ctrl = self._control()
+        if ctrl is None:
+            return
+        ctrl.save(reason="user")
+        self._note("SAVING…")
+
+    def action_apply_fix(self) -> None:
+        ctrl = self._control()
+        if ctrl is None:
+            return
+        alert = self.alerts.fixable()
+        if alert is None:
+            self.notify("no active alert with a rate fix to apply", timeout=2)
+            return
+        act = alert.action
+        which, factor = str(act["which"]), float(act["factor"])
+        ctrl.send(Command("scale_lr", which=which, value=factor, reason=f"fix:{alert.rule}"))
+        for w in (("g", "d") if which == "both" else (which,)):
+            self._pending_lr[w].append(factor)
+        alert.applied = True
+        self._alerts_w.refresh()
+        self._note(self.status.state_note)
+        self.notify(f"applied: {alert.data.get('fix') or alert.rule}", timeout=3)
+
+    def action_chart(self) -> None:
+        if isinstance(self.screen, ChartScreen):
+            self.pop_screen()
+            return
+        self.push_screen(ChartScreen(self.history, color=not self.no_color))
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        """q / Ctrl-C: save a checkpoint, stop the engine, exit with its code (0)."""
+        self.request_quit("user")
+
+    def request_quit(self, reason: str = "user") -> None:
+        """A finished, diverged or crashed run exits at once; a running one saves and stops
+        first (its thread is joined by the poll); one still starting stops right after setup."""
+        if self.quitting or self.detached:
+            return
+        self.quitting = True
+        self._quit_at = time.monotonic()
+        if not self.session.alive():
+            self.exit(return_code=self.session.exit_code)
+            return
+        self.session.stop(reason=reason)
+        self._note("STOPPING…")
+
+    def handle_hangup(self) -> None:
+        """On the loop, after SIGHUP: hand the run to the headless printer and leave."""
+        if self._hung:
+            return
+        self._hung = True
+        if self.hangup_hook is not None:
+            self.hangup_hook()
+        self.detach()
+
+    def detach(self) -> None:
+        """The terminal hung up: leave the screen, keep the engine running (launch joins it)."""
+        self.detached = True
+        self.exit(return_code=0)

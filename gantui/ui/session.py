@@ -1,0 +1,162 @@
+"""The engine's lifetime as the monitor sees it. Pure Python: no textual, and torch only
+inside the loader thread.
+
+The app must paint before torch is imported (~2 s), so the trainer is built on a loader
+thread started after the first frame: import the trainer module, construct the Trainer with
+the bridge as listener, and `start()` it (setup() + run() on the trainer's own thread).
+A quit pressed while torch is still importing is remembered and sent as the trainer's very
+first command, so it still stops cleanly with a checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from gantui.engine import events as ev
+from gantui.errors import UserError
+
+TrainerFactory = Callable[[list], Any]
+"""listeners -> an object with `.control`, `.start() -> Thread`, `.exit_code`, `.state`
+(and optionally `.record_event(kind, **data)`, `.add_listener`): the real Trainer, or a fake."""
+
+
+def real_trainer_factory(cfg, run_dir: Path, device: str | None, resume: Path | None) -> TrainerFactory:
+    def build(listeners: list):
+        from gantui.engine.trainer import Trainer  # imports torch: seconds, on the loader thread
+
+        return Trainer(cfg, Path(run_dir), device=device, resume=resume, listeners=listeners)
+    return build
+
+
+class EngineSession:
+    """Loader thread + trainer thread, with a stop that works at any moment."""
+
+    def __init__(self, factory: TrainerFactory, listeners: list, run_dir: Path | None = None) -> None:
+        self._factory = factory
+        self.run_dir = run_dir
+        self._listeners = listeners
+        self._lock = threading.Lock()
+        self.trainer: Any = None
+        self.thread: threading.Thread | None = None
+        self._loader: threading.Thread | None = None
+        self._pending_stop: str | None = None
+        self.load_error: str | None = None          # construction failed (message for the screen)
+        self.load_user_error = False
+        self.traceback_path: Path | None = None
+        self.phase = "starting"                     # starting -> importing -> setting up -> running
+        self.started_at = time.monotonic()
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._loader = threading.Thread(target=self._load, name="gantui-loader", daemon=True)
+        self._loader.start()
+
+    def _load(self) -> None:
+        self.phase = "importing torch"
+        with self._lock:
+            initial = list(self._listeners)
+        try:
+            trainer = self._factory(initial)
+        except UserError as e:
+            self.load_error, self.load_user_error = str(e), True
+            self.phase = "failed"
+            return
+        except Exception as e:  # noqa: BLE001 - shown on screen, traceback saved as the engine would
+            self.load_error = f"{type(e).__name__}: {e}"
+            if self.run_dir is not None:
+                try:
+                    Path(self.run_dir).mkdir(parents=True, exist_ok=True)
+                    self.traceback_path = Path(self.run_dir) / "traceback.txt"
+                    self.traceback_path.write_text(traceback.format_exc())
+                except OSError:
+                    self.traceback_path = None
+            self.phase = "failed"
+            return
+        with self._lock:
+            self.trainer = trainer
+            for fn in self._listeners[len(initial):]:  # added while the factory ran
+                trainer.add_listener(fn)
+            if self._pending_stop is not None:
+                trainer.control.stop(reason=self._pending_stop, save=True)
+            self.phase = "setting up"
+            self.thread = trainer.start()
+
+    @property
+    def loading(self) -> bool:
+        return self._loader is not None and self._loader.is_alive()
+
+    @property
+    def control(self):
+        t = self.trainer
+        return None if t is None else t.control
+
+    def alive(self) -> bool:
+        """True while the loader or the trainer thread still runs."""
+        if self.loading:
+            return True
+        return self.thread is not None and self.thread.is_alive()
+
+    def stop(self, reason: str = "user") -> None:
+        """Save a checkpoint and stop, whether or not the trainer exists yet."""
+        with self._lock:
+            if self.trainer is None:
+                self._pending_stop = reason
+            else:
+                self.trainer.control.stop(reason=reason, save=True)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Join loader then trainer; True when both are done."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for get in (lambda: self._loader, lambda: self.thread):
+            t = get()
+            if t is None:
+                continue
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                return False
+        return True
+
+    @property
+    def exit_code(self) -> int:
+        if self.load_error is not None:
+            return 2 if self.load_user_error else 1
+        t = self.trainer
+        if t is None:
+            return 0  # quit before the engine existed: nothing ran, nothing to save
+        return int(getattr(t, "exit_code", 0))
+
+    @property
+    def state(self) -> str:
+        t = self.trainer
+        return ev.STARTING if t is None else str(getattr(t, "state", ev.STARTING))
+
+    # --- side channel -------------------------------------------------------------------------
+    def add_listener(self, fn) -> None:
+        with self._lock:
+            if self.trainer is not None and hasattr(self.trainer, "add_listener"):
+                self.trainer.add_listener(fn)
+            else:
+                self._listeners.append(fn)  # the factory has not run yet: it will take it
+
+    def record_event(self, kind: str, run_dir: Path | None = None, **data) -> None:
+        """Through the trainer when it can (events.jsonl + listeners); else append the line
+        ourselves (an O_APPEND write of one short line does not interleave)."""
+        t = self.trainer
+        if t is not None and hasattr(t, "record_event") and getattr(t, "_ready", True):
+            t.record_event(kind, **data)
+            return
+        if run_dir is None:
+            return
+        line = json.dumps({"step": int(getattr(t, "step", 0) or 0), "kind": kind, **data}) + "\n"
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        fd = os.open(Path(run_dir) / "events.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)

@@ -1,0 +1,82 @@
+"""The help screen (?): every key and what each pane shows."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEY_HELP = [
+    ("space", "pause / resume the training"),
+    ("n", "one step while paused"),
+    ("[  ]", "halve / double the G learning rate"),
+    ("{  }", "halve / double the D learning rate"),
+    ("s", "save a checkpoint now (checkpoints/step_*.safetensors)"),
+    ("f", "apply the suggested fix of the newest active alert (a rate change)"),
+    ("p", "full chart of the losses over the whole run"),
+    ("?", "this help"),
+    ("q, Ctrl-C", "save a checkpoint, stop the training and quit"),
+]
+
+PANES = [
+    ("Losses", "D and G, EMA-smoothed (debiased, as TensorBoard does), with min / last / max "
+               "of the raw values; W and GP too for WGAN losses."),
+    ("Gradients", "|grad D| and |grad G|, their ratio between the 1/5 and 5× overpowering lines, "
+                  "and D's mean output on real data D(x) and on samples D(G(z)) (critic scores "
+                  "for WGAN)."),
+    ("Alerts", "active diagnostics alerts (glyph, severity, step, suggested fix), then the "
+               "recent engine events."),
+    ("Samples", "the fixed-noise batch; for toy data, real vs generated points over D's "
+                "score (2-D) or overlaid histograms (1-D)."),
+    ("Chart (p)", "the whole run; dotted lines where the run was paused or a rate changed "
+                  "(every change is also in events.jsonl)."),
+    ("ssh drops", "training carries on headless to the end; progress goes to console.log."),
+]
+
+
+def two_columns(rows) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for key, words in rows:
+        table.add_row(str(key), str(words))
+    return table
+
+
+def rules_text() -> Table | None:
+    """The diagnostics' alert rules, when that module provides them."""
+    try:
+        from gantui.diagnostics import RULES
+    except Exception:  # noqa: BLE001 - help must open whatever state diagnostics is in
+        return None
+    return two_columns(dict(RULES).items())
+
+
+def help_text() -> Table:
+    return two_columns(KEY_HELP)
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "close"),
+        Binding("question_mark", "app.pop_screen", "close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Static(Text("gantui keys", "bold"))
+            yield Static(help_text())
+            yield Static(Text("\nThe panes", "bold"))
+            yield Static(two_columns(PANES))
+            rules = rules_text()
+            if rules is not None:
+                yield Static(Text("\nAlert rules", "bold"))
+                yield Static(rules)
+            yield Static(Text("\n↑ ↓ scroll · esc or ? closes this help", "dim"))
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()  # so the arrow keys scroll

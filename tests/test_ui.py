@@ -1,0 +1,554 @@
+"""The live monitor: pure helpers, the app over a scripted run, and the app over the REAL
+Trainer driven with Textual's Pilot (key presses must change the engine's state).
+
+Async tests run through asyncio.run (no pytest plugin needed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from gantui.engine import events as ev
+
+REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+TINY = ["model.g_width=32", "model.d_width=32", "data.batch_size=32", "loss.n_critic=1",
+        "log.every=5", "log.sample_every=50", "log.checkpoint_every=100000", "log.n_samples=128"]
+
+
+def stop_engine(app) -> None:
+    """After a failed assertion the engine thread would train on inside pytest: stop it."""
+    if app.session.alive():
+        app.session.stop(reason="user")
+        app.session.wait(30)
+
+
+def tiny_cfg(steps: int = 100000, extra: list[str] | None = None):
+    from gantui import config
+
+    return config.load("ring8", TINY + [f"run.steps={steps}"] + (extra or []))
+
+
+def screen_text(app) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def wait_for(pilot, cond, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+async def wait_exit(app, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while app.return_code is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert app.return_code is not None, "the app did not exit"
+
+
+def events_of(run_dir: Path) -> list[dict]:
+    path = run_dir / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture(autouse=True)
+def _stop_scripted_runs():
+    """Scripted runs idle until stopped; do not leave their threads behind."""
+    yield
+    from gantui.ui.replay import ScriptedTrainer
+
+    ScriptedTrainer.stop_all()
+
+
+# --- pure helpers ---------------------------------------------------------------------------------
+
+def test_bridge_coalesces_state_and_keeps_every_metrics_record():
+    from gantui.ui.bridge import Bridge
+
+    wakes = []
+    b = Bridge(max_metrics=3, max_events=2, wake=lambda: wakes.append(1))
+    for step in range(1, 6):
+        b(ev.Snapshot(step, 10, {"step": step, "d_loss": 1.0}, ev.RUNNING, 1, None))
+    assert wakes == []                             # snapshots never wake the UI: the timer polls
+    b(ev.StateChanged(5, ev.PAUSED, 1e-4, 1e-4, 1))
+    b(ev.Event(5, "paused"))
+    d = b.drain()
+    assert d.snapshot.step == 5                    # only the newest snapshot
+    assert [m["step"] for m in d.metrics] == [3, 4, 5]   # bounded: the oldest went
+    assert d.dropped == 2
+    assert d.state.state == ev.PAUSED and [e.kind for e in d.events] == ["paused"]
+    assert len(wakes) == 2
+    assert not b.drain()                           # drained means empty
+
+
+def test_status_line_keeps_step_rates_and_state_at_80_columns():
+    from gantui.ui.format import StatusModel, status_text
+
+    m = StatusModel(name="a_rather_long_run_name", device="cuda:0", step=1200, total=20000,
+                    steps_per_s=41.3, eta_s=460, lr_g=1e-4, lr_d=2e-4, n_critic=5,
+                    state=ev.PAUSED, last_checkpoint="@1000")
+    wide = status_text(m, 200).plain
+    narrow = status_text(m, 80).plain
+    assert "a_rather_long_run_name" in wide and "ckpt @1000" in wide
+    assert len(narrow) <= 80
+    for must in ("step 1200/20000", "G lr 1.0e-04", "D lr 2.0e-04", "PAUSED"):
+        assert must in narrow
+    assert "a_rather_long_run_name" not in narrow  # the name goes before any of the above
+
+
+def test_key_bar_fits_and_keeps_the_contract_keys():
+    from gantui.ui.widgets.status import key_text
+
+    full = key_text(200).plain
+    for key in ("space pause", "n step", "[ ] G lr", "{ } D lr", "s save", "p plot", "? help", "q quit"):
+        assert key in full
+    small = key_text(60).plain
+    assert len(small) <= 60 and "q quit" in small and "space pause" in small
+
+
+def test_ratio_gauge_marks_overpowering_without_colour():
+    from gantui.ui.format import gauge
+
+    ok, over = gauge(1.5, 31).plain, gauge(9.0, 31).plain
+    assert ok.count("┃") == 2 and "●" in ok       # both 5x lines drawn, the dot between them
+    assert over.index("●") > over.rindex("┃")     # beyond the 5x line
+    assert "●" not in gauge(None, 31).plain
+
+
+def test_column_chart_resamples_keeps_spikes_and_flags_nan():
+    from gantui.ui.format import column_chart, resample
+
+    values = [0.0] * 100
+    values[37] = 10.0
+    assert max(resample(values, 10)) == 10.0      # a one-record spike survives downsampling
+    lines = column_chart(values, 10, 2)
+    assert len(lines) == 2 and all(len(line) == 10 for line in lines)
+    assert "█" in lines[0]
+    assert "!" in column_chart([1.0, math.nan, 2.0], 5, 1)[0]
+
+
+def test_alerts_model_raise_clear_and_fixable():
+    from gantui.ui.widgets.alerts import AlertsModel
+
+    m = AlertsModel()
+    raised = {"rule": "d_wins", "state": "raised", "severity": "critical", "message": "D wins",
+              "fix": "halve D lr", "action": {"which": "d", "factor": 0.5}}
+    m.add(ev.Event(10, "alert", raised))
+    m.add(ev.Event(12, "alert", {"rule": "other", "state": "raised", "severity": "warning",
+                                 "message": "x", "fix": "look", "action": None}))
+    assert m.fixable().rule == "d_wins"
+    m.fixable().applied = True
+    assert m.fixable() is None
+    m.add(ev.Event(20, "alert", {"rule": "d_wins", "state": "cleared"}))
+    assert set(m.active) == {"other"}
+
+
+def test_alert_line_reads_without_colour():
+    from gantui.ui.format import alert_line
+
+    lines = alert_line({"severity": "critical", "message": "D overpowers G", "fix": "halve D lr"},
+                       1200, fix_key=True)
+    head, tail = (line.plain for line in lines)
+    assert "CRITICAL" in head and "step 1200" in head and head[0] not in " ≈"
+    assert "halve D lr" in tail and "fix [f]" in tail
+
+
+def test_color_mode_follows_the_terminal():
+    from gantui.ui.widgets.samples import color_mode
+
+    assert color_mode(False, {"COLORTERM": "truecolor"}) == "truecolor"
+    assert color_mode(False, {"TERM": "xterm-256color"}) == "256"
+    assert color_mode(True, {"COLORTERM": "truecolor"}) == "none"
+    assert color_mode(False, {"NO_COLOR": "1", "COLORTERM": "truecolor"}) == "none"
+
+
+def test_toy_plot_keeps_its_aspect_ratio():
+    from gantui.ui.widgets.samples import _square_cells
+
+    assert _square_cells((-1, 1, -1, 1), 80, 21) == (40, 21)   # cells are ~twice as tall as wide
+    w, h = _square_cells((-1, 1, -1, 1), 30, 21)
+    assert w == 30 and h < 21
+
+
+def test_detachable_stream_never_raises():
+    from gantui.ui.launch import DetachableStream
+
+    class Dead:
+        def write(self, text):
+            raise OSError(5, "Input/output error")
+
+        def flush(self):
+            raise OSError(5, "Input/output error")
+
+    s = DetachableStream(Dead())
+    assert s.write("frame") == 5          # EIO: swallowed, and from now on writes are dropped
+    s.flush()
+    assert s.detached
+
+    class Sink:
+        def __init__(self):
+            self.out = []
+
+        def write(self, text):
+            self.out.append(text)
+            return len(text)
+
+        def flush(self):
+            pass
+
+    sink = Sink()
+    s = DetachableStream(sink)
+    s.write("a")
+    s.detach()
+    s.write("b")
+    assert sink.out == ["a"]
+
+
+def test_launch_module_imports_no_textual_or_torch():
+    code = "import sys, gantui.ui.launch; print('textual' in sys.modules, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_history_stays_bounded_for_a_long_run():
+    from gantui.history import History
+
+    h = History(capacity=512)
+    for step in range(0, 200_000, 10):
+        h.append({"step": step, "d_loss": math.sin(step), "g_loss": 1.0})
+    assert len(h.series("d_loss")) <= 512
+    assert h.series("d_loss").steps()[-1] == 199_990
+
+
+# --- the app over a scripted run (layout and UI logic) --------------------------------------------
+
+def scripted_app(kind: str = "digits", **kw):
+    from gantui.ui.app import MonitorApp
+    from gantui.ui.replay import ScriptedTrainer
+
+    box = {}
+
+    def factory(listeners):
+        box["trainer"] = ScriptedTrainer(listeners, kind)
+        return box["trainer"]
+
+    app = MonitorApp(trainer_factory=factory, color="truecolor", **kw)
+    return app, box
+
+
+async def settle(app, pilot) -> None:
+    await wait_for(pilot, lambda: app.state == ev.RUNNING and app.query_one("SamplesPane").samples
+                   is not None, 20, "the scripted run")
+    await pilot.pause(0.3)
+
+
+def test_layout_fits_80x24_with_step_and_both_rates():
+    async def main():
+        app, _ = scripted_app("ring8")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            text = screen_text(app)
+            first = text.splitlines()[0]
+            for must in ("step 1200/20000", "G lr 1.0e-04", "D lr 1.0e-04", "RUNNING"):
+                assert must in first
+            assert "Losses" in text and "Samples" in text and "Alerts" in text and "q quit" in text
+            assert "○ real" in text                   # the toy density plot's legend
+            await pilot.press("q")
+            await wait_exit(app)
+        assert app.return_code == 0
+    asyncio.run(main())
+
+
+def test_below_minimum_size_says_so():
+    async def main():
+        app, _ = scripted_app()
+        async with app.run_test(size=(50, 14)) as pilot:
+            await settle(app, pilot)
+            text = screen_text(app)
+            assert "too small" in text and "50x14" in text and "60x16" in text
+            assert "Losses" not in text
+    asyncio.run(main())
+
+
+def test_no_color_draws_samples_without_colour(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+
+    async def main():
+        from gantui.ui.app import MonitorApp
+        from gantui.ui.replay import ScriptedTrainer
+
+        app = MonitorApp(trainer_factory=lambda ls: ScriptedTrainer(ls, "digits"))
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(app, pilot)
+            pane = app.query_one("SamplesPane")
+            assert app.no_color and pane.color == "none"
+            assert "▀" not in screen_text(app)      # a luminance ramp instead of coloured half-blocks
+            assert "WARNING" in screen_text(app)    # the alert's words, not just its colour
+    asyncio.run(main())
+
+
+def test_f_applies_the_alerts_rate_fix_and_it_is_logged():
+    async def main():
+        app, box = scripted_app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("f")
+            trainer = box["trainer"]
+            await wait_for(pilot, lambda: any(e.kind == "lr_changed" for e in trainer.recorded), 10, "fix")
+            change = next(e for e in trainer.recorded if e.kind == "lr_changed")
+            assert change.data["which"] == "d" and change.data["new"] == pytest.approx(5e-5)
+            assert change.data["reason"] == "fix:d_overpowers"
+            await pilot.pause(0.3)
+            assert "D lr 5.0e-05" in screen_text(app).splitlines()[0]
+            assert "(applied)" in screen_text(app)
+    asyncio.run(main())
+
+
+def test_chart_and_help_screens_open_and_close():
+    async def main():
+        from gantui.ui.widgets.chart import ChartScreen
+        from gantui.ui.widgets.help import HelpScreen
+
+        app, _ = scripted_app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("space")                # a pause marker for the chart
+            await pilot.pause(0.3)
+            await pilot.press("p")
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, ChartScreen)
+            text = screen_text(app)
+            assert "D EMA" in text and "paused" in text and "cannot draw" not in text
+            await pilot.press("p")
+            await pilot.press("question_mark")
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, HelpScreen) and "halve / double the G" in screen_text(app)
+            assert "mode_collapse" in screen_text(app)          # the rules, from diagnostics
+            await pilot.press("escape")
+            await pilot.pause(0.1)
+            assert not isinstance(app.screen, (HelpScreen, ChartScreen))
+    asyncio.run(main())
+
+
+class CrashingTrainer:
+    """Publishes what the real Trainer publishes when its loop raises."""
+
+    def __init__(self, listeners):
+        from gantui.engine.control import Control
+
+        self.control, self.listeners = Control(), listeners
+        self.state, self.exit_code, self.step = ev.STARTING, 0, 0
+
+    def start(self):
+        def run():
+            info, *_ = __import__("gantui.ui.replay", fromlist=["demo_run"]).demo_run("ring8", steps=20)
+            for fn in self.listeners:
+                fn(info)
+            self.exit_code, self.state = 1, ev.CRASHED
+            for msg in (ev.Event(20, "error", {"message": "RuntimeError: boom",
+                                               "traceback": "/runs/x/traceback.txt"}),
+                        ev.StateChanged(20, ev.CRASHED, 0.0, 0.0, 0)):
+                for fn in self.listeners:
+                    fn(msg)
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
+
+
+def test_a_crash_shows_the_error_and_waits_for_q():
+    async def main():
+        from gantui.ui.app import MonitorApp
+
+        app = MonitorApp(trainer_factory=CrashingTrainer)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_for(pilot, lambda: app.state == ev.CRASHED, 10, "the crash")
+            await pilot.pause(1.0)
+            assert app.return_code is None            # the screen stays
+            text = screen_text(app)
+            assert "RuntimeError: boom" in text and "/runs/x/traceback.txt" in text and "CRASHED" in text
+            await pilot.press("q")
+            await wait_exit(app)
+        assert app.return_code == 1
+    asyncio.run(main())
+
+
+def test_bad_input_at_setup_exits_2_with_the_message():
+    from gantui.errors import DataError
+
+    def factory(listeners):
+        raise DataError("data/mnist: not found and download = false; set data.download=true")
+
+    async def main():
+        from gantui.ui.app import MonitorApp
+
+        app = MonitorApp(trainer_factory=factory)
+        async with app.run_test(size=(80, 24)):
+            await wait_exit(app, 10)
+        assert app.return_code == 2 and "download" in app.user_error
+    asyncio.run(main())
+
+
+def test_an_engine_that_cannot_start_shows_why_and_saves_the_traceback(tmp_path):
+    def factory(listeners):
+        raise RuntimeError("no such kernel")
+
+    async def main():
+        from gantui.ui.app import MonitorApp
+
+        app = MonitorApp(None, tmp_path, trainer_factory=factory)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_for(pilot, lambda: app.state == ev.CRASHED, 10, "the failure")
+            await pilot.pause(0.3)
+            assert "CANNOT START" in screen_text(app) and "no such kernel" in screen_text(app)
+            await pilot.press("q")
+            await wait_exit(app)
+        assert app.return_code == 1
+        assert "no such kernel" in (tmp_path / "traceback.txt").read_text()
+    asyncio.run(main())
+
+
+def test_hangup_detaches_the_app_and_leaves_the_engine_running(tmp_path):
+    async def main():
+        from gantui.ui.launch import Hangup
+
+        app, box = scripted_app()
+        hangup = Hangup(app, tmp_path)
+        redirected = []
+        hangup.redirect = redirected.append            # not this test process's fds
+        hangup.watchdog = False
+        app.hangup_hook = hangup.on_loop
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(app, pilot)
+            hangup.on_signal(1, None)                  # what SIGHUP runs
+            await wait_exit(app, 10)
+        trainer = box["trainer"]
+        assert app.detached and redirected == [tmp_path / "console.log"]
+        assert any(e.kind == "hangup" for e in trainer.recorded)
+        assert app.session.alive()                     # still training, headless
+        trainer.control.stop(reason="user")
+        assert app.session.wait(5) and app.session.exit_code == 0
+        log = (tmp_path / "console.log").read_text()
+        assert "hung up" in log and "stopped" in log  # the plain printer took over
+        hangup.log.close()
+    asyncio.run(main())
+
+
+# --- the app over the REAL Trainer -----------------------------------------------------------------
+
+def test_keys_drive_the_real_engine(tmp_path):
+    """space pauses (the step stops), ] doubles G lr, { halves D lr, n steps once, s saves,
+    space resumes, q saves + stops + exits 0; every change lands in events.jsonl."""
+    from gantui.ui.app import MonitorApp
+
+    run_dir = tmp_path / "run"
+    app = MonitorApp(tiny_cfg(), run_dir, "cpu", None, color="truecolor")
+
+    async def main():
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_for(pilot, lambda: app.info is not None and app.status.step >= 10, 90, "training")
+            trainer = app.session.trainer
+
+            await pilot.press("space")
+            await wait_for(pilot, lambda: trainer.state == ev.PAUSED, 10, "PAUSED")
+            await pilot.pause(0.3)
+            assert "PAUSED" in screen_text(app).splitlines()[0]
+            step = trainer.step
+            await pilot.pause(0.6)
+            assert trainer.step == step                  # paused means paused
+
+            lr_g, lr_d = trainer.lr_g, trainer.lr_d
+            await pilot.press("right_square_bracket")
+            await pilot.press("left_curly_bracket")
+            await wait_for(pilot, lambda: trainer.lr_g == pytest.approx(2 * lr_g)
+                           and trainer.lr_d == pytest.approx(lr_d / 2), 10, "rate changes")
+            await pilot.pause(0.3)
+            status = screen_text(app).splitlines()[0]
+            assert f"G lr {2 * lr_g:.1e}" in status and f"D lr {lr_d / 2:.1e}" in status
+
+            await pilot.press("n")
+            await wait_for(pilot, lambda: trainer.step == step + 1, 10, "one step")
+
+            await pilot.press("s")
+            await wait_for(pilot, lambda: (run_dir / "checkpoints" / f"step_{step + 1:08d}.safetensors").exists(),
+                           20, "the checkpoint")
+
+            await pilot.press("space")
+            await wait_for(pilot, lambda: trainer.state == ev.RUNNING and trainer.step > step + 5, 20, "resume")
+
+            await pilot.press("q")
+            await wait_exit(app, 30)
+        assert app.return_code == 0
+        assert not app.session.alive()
+
+    try:
+        asyncio.run(main())
+    finally:
+        stop_engine(app)
+    assert (run_dir / "checkpoints" / "latest.safetensors").exists()
+    kinds = [e["kind"] for e in events_of(run_dir)]
+    for kind in ("started", "paused", "lr_changed", "checkpoint", "resumed", "stopped"):
+        assert kind in kinds
+    changes = [e for e in events_of(run_dir) if e["kind"] == "lr_changed"]
+    assert {(e["which"], e["new"] / e["old"]) for e in changes} == {("g", 2.0), ("d", 0.5)}
+
+
+def test_ctrl_c_saves_and_exits_0_with_the_real_engine(tmp_path):
+    from gantui.ui.app import MonitorApp
+
+    run_dir = tmp_path / "run"
+
+    app = MonitorApp(tiny_cfg(), run_dir, "cpu", None)
+
+    async def main():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.info is not None and app.status.step >= 5, 90, "training")
+            await pilot.press("ctrl+c")
+            await wait_exit(app, 30)
+        assert app.return_code == 0
+
+    try:
+        asyncio.run(main())
+    finally:
+        stop_engine(app)
+    assert (run_dir / "checkpoints" / "latest.safetensors").exists()
+    stopped = [e for e in events_of(run_dir) if e["kind"] == "stopped"]
+    assert stopped and stopped[0]["reason"] == "user"
+
+
+def test_divergence_shows_diverged_and_exits_3_on_q(tmp_path):
+    from gantui.ui.app import MonitorApp
+
+    run_dir = tmp_path / "run"
+
+    app = MonitorApp(tiny_cfg(extra=["optim.g_lr=1e30", "optim.d_lr=1e30", "optim.lr_decay='none'"]),
+                     run_dir, "cpu", None)
+
+    async def main():
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_for(pilot, lambda: app.state == ev.DIVERGED, 90, "DIVERGED")
+            await pilot.pause(0.5)
+            assert app.return_code is None
+            text = screen_text(app)
+            assert "DIVERGED" in text.splitlines()[0] and "NaN/Inf" in text
+            await pilot.press("q")
+            await wait_exit(app)
+        assert app.return_code == 3
+
+    try:
+        asyncio.run(main())
+    finally:
+        stop_engine(app)

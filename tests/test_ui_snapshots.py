@@ -1,0 +1,73 @@
+"""Layout snapshots of the monitor (pytest-textual-snapshot): 120x36 and 80x24 for image
+and toy data, and the below-minimum message. A scripted run (gantui.ui.replay) feeds fixed
+metrics through the same bridge as the real engine, so the screens are the same every time.
+
+Update after an intended layout change: pytest tests/test_ui_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from gantui.engine import events as ev
+
+pytest.importorskip("pytest_textual_snapshot")
+
+
+@pytest.fixture(autouse=True)
+def _stop_scripted_runs():
+    """Scripted runs idle until stopped; do not leave their threads behind."""
+    yield
+    from gantui.ui.replay import ScriptedTrainer
+
+    ScriptedTrainer.stop_all()
+
+
+def make_app(kind: str):
+    from gantui.ui.app import MonitorApp
+    from gantui.ui.replay import ScriptedTrainer
+
+    app = MonitorApp(trainer_factory=lambda listeners: ScriptedTrainer(listeners, kind), color="truecolor")
+    app.animation_level = "none"
+    return app
+
+
+def settled(app):
+    async def run_before(pilot) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if app.state == ev.RUNNING and app.query_one("SamplesPane").samples is not None:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)   # one more poll: everything published has been drawn
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
+def test_images_layout(snap_compare, size):
+    app = make_app("digits")
+    assert snap_compare(app, terminal_size=size, run_before=settled(app))
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
+def test_toy_2d_layout(snap_compare, size):
+    app = make_app("ring8")
+    assert snap_compare(app, terminal_size=size, run_before=settled(app))
+
+
+def test_toy_1d_layout(snap_compare):
+    app = make_app("mixture1d")
+    assert snap_compare(app, terminal_size=(120, 36), run_before=settled(app))
+
+
+def test_below_minimum_size(snap_compare):
+    app = make_app("digits")
+    assert snap_compare(app, terminal_size=(50, 14), run_before=settled(app))
+
+
+def test_help_screen(snap_compare):
+    # 80x24: the keys and panes; the alert rules (diagnostics' wording) stay below the fold
+    app = make_app("digits")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settled(app), press=["question_mark"])
