@@ -34,3 +34,18 @@ def ring_run(tmp_path_factory) -> Path:
     r = gantui("run", "ring8", "--headless", "--steps", "100", "--run-dir", str(run_dir), *TINY_RING)
     assert r.returncode == 0, r.stderr
     return run_dir
+
+
+def train_run(tmp_path_factory, preset: str, steps: int, *overrides: str) -> Path:
+    """A finished run of the real engine, in process, on the CPU."""
+    from gantui import config
+    from gantui.engine.events import FINISHED
+    from gantui.engine.trainer import Trainer
+
+    cfg = config.load(preset, list(overrides)).replace("run", steps=steps)
+    run_dir = tmp_path_factory.mktemp(preset) / "run"
+    t = Trainer(cfg, run_dir, device="cpu")
+    t.setup()
+    assert t.run() == FINISHED
+    return run_dir
+

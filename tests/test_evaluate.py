@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+
+from conftest import train_run
 import torch
 
 from gantui.evaluation import image_metrics as im
@@ -283,17 +285,7 @@ def test_inception_pool3_loads_fid_layout_weights_and_gives_2048_features(tmp_pa
 # --- end to end on real checkpoints (needs the trainer) ----------------------------------------
 
 def train(tmp_path_factory, preset: str, steps: int, *overrides: str):
-    """A finished run of the real engine, on the CPU; skips only when the trainer is missing."""
-    trainer_mod = pytest.importorskip("gantui.engine.trainer")
-    from gantui import config
-    from gantui.engine.events import FINISHED
-
-    cfg = config.load(preset, list(overrides)).replace("run", steps=steps)
-    run_dir = tmp_path_factory.mktemp(preset) / "run"
-    t = trainer_mod.Trainer(cfg, run_dir, device="cpu")
-    t.setup()
-    assert t.run() == FINISHED
-    return run_dir
+    return train_run(tmp_path_factory, preset, steps, *overrides)
 
 
 def run_eval(capsys, target, **kw) -> dict:

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pytest
 import torch
 from torch import nn
 
+from gantui.data import DataInfo
 from gantui import losses, models
 from gantui.config import Config
 from gantui.losses import KINDS, d_loss, g_loss, gradient_penalty, r1_penalty, score_metric
 
-@dataclass(frozen=True)
-class Info:
-    """Stand-in for gantui.data.DataInfo."""
-    name: str
-    shape: tuple
-    n_classes: int
-    is_toy: bool
+Info = DataInfo
 
 
 def image_info():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import pytest
 import safetensors.torch
@@ -11,19 +10,14 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from gantui.data import DataInfo
 from gantui import models
 from gantui.config import Config
 from gantui.errors import ConfigError
 from gantui.models import init_weights_dcgan
 
 
-@dataclass(frozen=True)
-class Info:
-    """Stand-in for gantui.data.DataInfo (same fields), so these tests do not depend on the data package."""
-    name: str
-    shape: tuple
-    n_classes: int
-    is_toy: bool
+Info = DataInfo
 
 
 def image_info(size=28, channels=1, n_classes=10, name="digits"):

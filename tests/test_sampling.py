@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from conftest import train_run
 from PIL import Image
 
 from gantui import sampling
@@ -36,16 +38,7 @@ def test_color_mode_honours_no_color_and_colorterm():
 # --- from real checkpoints (needs the trainer) ------------------------------------------------
 
 def train(tmp_path_factory, preset: str, steps: int, *overrides: str):
-    trainer_mod = pytest.importorskip("gantui.engine.trainer")
-    from gantui import config
-    from gantui.engine.events import FINISHED
-
-    cfg = config.load(preset, list(overrides)).replace("run", steps=steps)
-    run_dir = tmp_path_factory.mktemp(preset) / "run"
-    t = trainer_mod.Trainer(cfg, run_dir, device="cpu")
-    t.setup()
-    assert t.run() == FINISHED
-    return run_dir
+    return train_run(tmp_path_factory, preset, steps, *overrides)
 
 
 @pytest.fixture(scope="module")
