@@ -212,6 +212,16 @@ def test_snapshots_and_samples_are_published(tmp_path):
     assert samples[0].field.shape == (48, 48) and len(samples[0].extent) == 4
 
 
+@pytest.mark.parametrize("steps", [1, 7])
+def test_a_run_ending_between_log_steps_records_every_metric(tmp_path, steps):
+    trainer = Trainer(tiny_cfg(steps=steps), tmp_path / "run")  # log.every = 5
+    trainer.setup()
+    assert trainer.run() == ev.FINISHED
+    last = read_jsonl(tmp_path / "run" / "metrics.jsonl")[-1]
+    assert last["step"] == steps
+    assert METRIC_KEYS | {"gp", "wasserstein"} <= set(last)
+
+
 def test_sample_std_is_the_fixed_batch_feature_std(tmp_path):
     trainer = Trainer(tiny_cfg(steps=5), tmp_path / "run")
     trainer.setup()

@@ -304,7 +304,9 @@ class Trainer:
                 self.control.wait(0.5)
                 continue
 
-            record = (self.step + 1) % cfg.log.every == 0 or bool(pending_single)
+            # the last step always records, so the final partial interval has every metric
+            record = ((self.step + 1) % cfg.log.every == 0 or bool(pending_single)
+                      or self.step + 1 == cfg.run.steps)
             self._acc.append(self._train_step(record))
             if record:
                 if not self._log():
