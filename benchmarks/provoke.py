@@ -25,8 +25,8 @@ step, the peak oscillation ratio, the modes covered on toy data), then the table
 
 For divergence "fired" also needs exit code 3 and checkpoints/latest.safetensors byte-identical
 to the good checkpoint written before the absurd rates were applied (resume from it).
-On a 2-core CPU: the provoked set takes about 2.5 min per seed, the healthy set about 15 min
-(wgan_gp and wgan_clip run 5 critic steps per G step on conv nets).
+On a 2-core CPU (2 jobs) the whole benchmark took 20 min: the provoked set about 3 min per
+seed, the healthy set about 11 min (wgan_gp alone 5.5 min: 5 critic steps per G step on conv nets).
 """
 
 from __future__ import annotations
