@@ -206,7 +206,7 @@ class LoadedGenerator:
         return torch.cat(out), y
 
 
-def data_info_of(metadata: dict[str, str], cfg: config_mod.Config):
+def data_info_of(metadata: dict[str, str]):
     from gantui.data import DataInfo
     raw = json.loads(metadata.get("data_info", "{}"))
     if not raw:
@@ -221,7 +221,7 @@ def load_generator(path_or_run_dir: str | Path, device: str | torch.device = "cp
     path = resolve(path_or_run_dir)
     tensors, metadata = read(path)
     cfg = config_of(metadata, path)
-    info = data_info_of(metadata, cfg)
+    info = data_info_of(metadata)
     generator, _ = models.build(cfg, info)
     uses_ema = any(k.startswith("generator_ema.") for k in tensors)
     take_module("generator_ema" if uses_ema else "generator", tensors, generator, path)

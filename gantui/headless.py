@@ -15,15 +15,7 @@ from typing import TextIO
 from gantui.config import Config
 from gantui.engine import events as ev
 from gantui.errors import UserError
-
-
-def _fmt_eta(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds == float("inf"):
-        return "--:--"
-    s = int(seconds)
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+from gantui.render import format_duration
 
 
 def describe_event(event: ev.Event) -> str | None:
@@ -59,7 +51,7 @@ class PlainPrinter:
     def line(self, snap: ev.Snapshot) -> str:
         m = snap.metrics
         return (f"step {snap.step}/{snap.total_steps}  {m.get('steps_per_s', 0):.1f} it/s  "
-                f"ETA {_fmt_eta(snap.eta_s)}  D {m.get('d_loss', float('nan')):.4f}  "
+                f"ETA {format_duration(snap.eta_s)}  D {m.get('d_loss', float('nan')):.4f}  "
                 f"G {m.get('g_loss', float('nan')):.4f}")
 
     def __call__(self, msg: ev.Message) -> None:

@@ -388,8 +388,11 @@ class Trainer:
             samples = self._generate(live=True).float().flatten(1)
             sample_std = samples.std(0).mean()
             sample_pdist = _mean_pdist(samples)
+            weights = self._weights_sum()  # NaN/Inf in any weight makes this non-finite
         names = list(means) + list(extra) + ["sample_std", "sample_pdist"]
-        values = torch.stack(list(means.values()) + list(extra.values()) + [sample_std, sample_pdist]).cpu().tolist()
+        values = torch.stack(list(means.values()) + list(extra.values())
+                             + [sample_std, sample_pdist, weights]).cpu().tolist()  # the one host copy
+        weights_ok = math.isfinite(values.pop())
         now = time.perf_counter()
         done = self.step - self._interval_step
         if done > 0 and now > self._interval_start:
@@ -416,7 +419,6 @@ class Trainer:
 
         finite = all(math.isfinite(v) for k, v in metrics.items() if isinstance(v, float))
         alerts = self.diagnostics.update(metrics)
-        weights_ok = self._weights_finite()
         if finite and not weights_ok:  # NaN weights that no metric shows yet
             alerts += self.diagnostics.report_divergence(self.step, "weights", metrics=metrics)
         for alert in alerts:
@@ -424,10 +426,13 @@ class Trainer:
             self.record_event("alert", **data)
         return finite and weights_ok
 
+    @torch.no_grad()
+    def _weights_sum(self) -> torch.Tensor:
+        sums = [p.sum() for p in self.G.parameters()] + [p.sum() for p in self.D.parameters()]
+        return torch.stack(sums).float().abs().sum()
+
     def _weights_finite(self) -> bool:
-        with torch.no_grad():
-            sums = [p.sum() for p in self.G.parameters()] + [p.sum() for p in self.D.parameters()]
-            return bool(torch.isfinite(torch.stack(sums).float()).all())
+        return bool(torch.isfinite(self._weights_sum()))
 
     def _diverge(self) -> str:
         """Stop updating at once; the last good checkpoint stays untouched."""

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gantui import checkpoint
 from gantui.errors import CheckpointError
 
 CNN_VERSION = "v1"
@@ -163,18 +164,6 @@ class Classifier:
     from_cache: bool
 
 
-def _save_atomic(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _load_cached(path: Path, model: SmallCNN) -> dict[str, str] | None:
     """Weights into `model` and the file's metadata, or None when the file is absent or unusable."""
     from safetensors import safe_open
@@ -222,7 +211,7 @@ def load_or_train_classifier(data_name: str, labelled: Callable[[int, int], tupl
     seconds = time.perf_counter() - t0
     log(f"feature classifier: held-out accuracy {acc:.2%} after {seconds:.1f} s")
     try:
-        _save_atomic(path, model.state_dict(), {"accuracy": repr(acc), "train_seconds": repr(seconds),
+        checkpoint.save(path, model.state_dict(), {"accuracy": repr(acc), "train_seconds": repr(seconds),
                                                 "data": data_name, "recipe": json.dumps(asdict(recipe))})
     except OSError as e:  # a read-only home still evaluates; it just trains again next time
         log(f"could not cache the feature classifier at {path}: {e.strerror}")
