@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import math
 import threading
 import time
 import traceback
 from pathlib import Path
 from typing import Any
+
+from gantui.engine.jsonl import Appender
 
 
 def default_run_dir(name: str, root: Path = Path("runs")) -> Path:
@@ -19,17 +19,6 @@ def default_run_dir(name: str, root: Path = Path("runs")) -> Path:
         n += 1
         path = root / f"{name}-{stamp}-{n}"
     return path
-
-
-def _jsonable(value: Any) -> Any:
-    # JSON has no NaN/Infinity; write them as strings so every line stays valid JSON.
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 class RunDir:
@@ -47,8 +36,8 @@ class RunDir:
         for folder in (self.path, self.samples, self.checkpoints):
             folder.mkdir(parents=True, exist_ok=True)
         (self.path / "config.toml").write_text(config_toml)
-        self._metrics = open(self.path / "metrics.jsonl", "a", buffering=1)
-        self._events = open(self.path / "events.jsonl", "a", buffering=1)
+        self._metrics = Appender(self.path / "metrics.jsonl")
+        self._events = Appender(self.path / "events.jsonl")
 
     def metric(self, record: dict[str, Any]) -> None:
         self._write(self._metrics, record)
@@ -56,13 +45,12 @@ class RunDir:
     def event(self, record: dict[str, Any]) -> None:
         self._write(self._events, record)
 
-    def _write(self, stream, record: dict[str, Any]) -> None:
+    def _write(self, stream: Appender | None, record: dict[str, Any]) -> None:
         if stream is None:
             return
-        line = json.dumps(_jsonable(record), allow_nan=False)
         with self._lock:
             if not stream.closed:
-                stream.write(line + "\n")
+                stream.append(record)
 
     def save_traceback(self, exc: BaseException) -> Path:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ from gantui.data import load_dataset
 from gantui.diagnostics import Diagnostics
 from gantui.engine import events as ev
 from gantui.engine.control import Command, Control
+from gantui.engine import samplefiles
 from gantui.engine.rundir import RunDir
 from gantui.errors import UserError
 from gantui.pictures import save_samples
@@ -457,9 +458,11 @@ class Trainer:
         if self.data.info.is_toy and images.shape[1] == 2:
             field, extent = self._d_field(images)
         labels = None if self.fixed_y is None else self.fixed_y.cpu().numpy()
-        self._publish(ev.Samples(self.step, images, self.real_points, field, extent, labels))
+        samples = ev.Samples(self.step, images, self.real_points, field, extent, labels)
+        self._publish(samples)
         if save:
             save_samples(self.rundir.sample_path(self.step), images, self.real_points)
+            samplefiles.save(samplefiles.path_for(self.rundir.samples, self.step), samples)
 
     @torch.no_grad()
     def _d_field(self, fake: np.ndarray):
