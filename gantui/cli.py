@@ -60,7 +60,8 @@ def run(
 ) -> None:
     """Train a GAN from a preset; opens the live monitor on a terminal, runs headless otherwise."""
     from gantui import config
-    from gantui.engine.rundir import default_run_dir
+    from gantui.engine.ownership import Owner
+    from gantui.engine.ownership import plan as plan_run
 
     cfg = config.load(preset, set_ or [])
     if steps is not None:
@@ -68,34 +69,18 @@ def run(
             raise UserError(f"--steps {steps}: expected an integer >= 1")
         cfg = cfg.replace("run", steps=steps)
     device = _check_device(device)
-    resume_path = None
-    if resume is not None:
-        resume_path = _resolve_resume(resume)
-        if run_dir is None and resume_path.parent.name == "checkpoints":
-            run_dir = resume_path.parent.parent  # carry on in the run's own directory
-    run_dir = run_dir or default_run_dir(cfg.run.name)
+    plan = plan_run(cfg.run.name, run_dir, resume)
 
-    if headless or not sys.stdout.isatty():
-        from gantui.headless import run_headless
+    with Owner(plan) as owner:
+        if headless or not sys.stdout.isatty():
+            from gantui.headless import run_headless
 
-        code = run_headless(cfg, run_dir, device, resume_path)
-    else:
-        from gantui.ui.launch import run_monitor
+            code = run_headless(cfg, plan.run_dir, device, plan.checkpoint, owner=owner)
+        else:
+            from gantui.ui.launch import run_monitor
 
-        code = run_monitor(cfg, run_dir, device, resume_path)
+            code = run_monitor(cfg, plan.run_dir, device, plan.checkpoint, owner=owner)
     raise typer.Exit(code)
-
-
-def _resolve_resume(resume: Path) -> Path:
-    # Resolving here (not in torch-importing code) gives a bad path its one-line answer at once.
-    if resume.is_dir():
-        latest = resume / "checkpoints" / "latest.safetensors"
-        if not latest.is_file():
-            raise UserError(f"--resume {resume}: no checkpoints/latest.safetensors in this run directory")
-        return latest
-    if not resume.is_file():
-        raise UserError(f"--resume {resume}: no such checkpoint file or run directory")
-    return resume
 
 
 @app.command(name="eval")

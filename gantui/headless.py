@@ -5,6 +5,7 @@ SIGINT and SIGTERM ask the engine to save a checkpoint and stop; the exit code i
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
@@ -16,6 +17,25 @@ from gantui.config import Config
 from gantui.engine import events as ev
 from gantui.errors import UserError
 from gantui.render import format_duration
+
+CONSOLE_LOG = "console.log"
+
+
+def redirect_std_fds(log_path: Path) -> None:
+    """stdin <- /dev/null, stdout and stderr -> log_path (appending), at the fd level so that
+    C extensions, warnings and thread tracebacks follow too (the terminal is gone)."""
+    import os
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null_fd = os.open(os.devnull, os.O_RDONLY)
+    try:
+        for fd in (1, 2):
+            os.dup2(log_fd, fd)
+        os.dup2(null_fd, 0)
+    finally:
+        os.close(log_fd)
+        os.close(null_fd)
 
 
 def describe_event(event: ev.Event) -> str | None:
@@ -114,11 +134,21 @@ class RichProgress:
     def stop(self) -> None:
         self.progress.stop()
 
+    def detach(self) -> None:
+        """Stop drawing without a final frame (the terminal is gone)."""
+        self.progress.live.transient = True
+        self.progress.live.stop()
 
-def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | None) -> int:
+
+def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | None, *, owner=None) -> int:
+    """Train without a screen. Setup and training run on the trainer's own thread (every torch
+    call of the run happens there); this thread only prints and takes signals."""
     from gantui.engine.trainer import Trainer
 
+    run_dir = Path(run_dir)
     trainer = Trainer(cfg, run_dir, device=device, resume=resume)
+    if owner is not None:
+        owner.attach(trainer)
     progress = None
     if sys.stdout.isatty():
         from rich.console import Console
@@ -127,33 +157,50 @@ def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | 
         trainer.add_listener(progress)
     else:
         trainer.add_listener(PlainPrinter(sys.stdout))
-    try:
-        trainer.setup()  # a UserError propagates: the CLI prints one line and exits 2
-    except UserError:
-        raise
-    except Exception as e:  # noqa: BLE001 - unexpected: save the traceback, show one line
-        trainer._crash(e)
-        print(f"gantui: could not start: {trainer.error} (traceback saved to {trainer.traceback_path})",
-              file=sys.stderr)
-        return 1
 
-    def on_signal(signum, frame):
+    hung_up = []
+
+    def on_stop(signum, frame):
         trainer.control.stop(reason="interrupted", save=True)
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    thread = threading.Thread(target=trainer.run, name="gantui-trainer", daemon=True)
-    thread.start()
+    def on_hangup(signum, frame):
+        # The terminal is gone (SSH dropped): keep training, print to the run's console.log.
+        if hung_up:
+            return
+        hung_up.append(True)
+        if progress is not None:
+            trainer.remove_listener(progress)
+            with contextlib.suppress(Exception):
+                progress.detach()
+        log_path = run_dir / CONSOLE_LOG
+        with contextlib.suppress(OSError):
+            redirect_std_fds(log_path)
+        log = open(log_path, "a", buffering=1)
+        log.write(f"gantui: terminal hung up at {time.strftime('%Y-%m-%d %H:%M:%S')}; training continues headless\n")
+        trainer.add_listener(PlainPrinter(log))
+        with contextlib.suppress(Exception):
+            trainer.record_event("hangup", action="continued", console_log=str(log_path))
+
+    handlers = {signal.SIGINT: on_stop, signal.SIGTERM: on_stop}
+    if hasattr(signal, "SIGHUP"):
+        handlers[signal.SIGHUP] = on_hangup
+    previous = {s: signal.signal(s, h) for s, h in handlers.items()}
+    thread = trainer.start()
     try:
         while thread.is_alive():
             thread.join(0.2)  # short joins keep the main thread free to take signals
     finally:
         for s, handler in previous.items():
-            signal.signal(s, handler)
-        if progress is not None:
+            if not (hung_up and s == getattr(signal, "SIGHUP", None)):
+                signal.signal(s, handler)
+        if progress is not None and not hung_up:
             progress.stop()
+    if trainer.exit_code == 2 and trainer.error and trainer.state == ev.CRASHED and not trainer._ready:
+        raise UserError(trainer.error)  # bad input found at setup: one line, exit 2
     if trainer.state == ev.CRASHED:
-        print(f"gantui: training crashed: {trainer.error} (traceback saved to {trainer.traceback_path})",
-              file=sys.stderr)
+        where = f" (traceback saved to {trainer.traceback_path})" if trainer.traceback_path else ""
+        verb = "could not start" if not trainer._ready else "training stopped"
+        print(f"gantui: {verb}: {trainer.error}{where}", file=sys.stderr)
     elif trainer.state == ev.DIVERGED:
         print(f"gantui: training diverged at step {trainer.step} (NaN/Inf); last good checkpoint: "
               f"{trainer.last_checkpoint or 'none'}", file=sys.stderr)

@@ -58,6 +58,10 @@ class Control:
         self.send(Command("stop", value=1.0 if save else 0.0, reason=reason))
 
     # --- the training thread ------------------------------------------------------------
+    def pending(self) -> bool:
+        """A command is waiting (a lock-free check, cheap enough for every critic update)."""
+        return bool(self._queue)
+
     def drain(self) -> list[Command]:
         """All pending commands, oldest first. A bare deque check keeps the hot path lock-free."""
         if not self._queue:

@@ -61,6 +61,7 @@ class Samples:
     field: for 2-D toy data, the discriminator's score on a grid (G, G) over `extent`
            (xmin, xmax, ymin, ymax), higher = "more real"; None otherwise.
     labels: class labels of the fixed batch for conditional models, else None.
+    generator: "EMA" or "live": which generator drew them ("" when unknown).
     """
 
     step: int
@@ -69,6 +70,7 @@ class Samples:
     field: Any = None
     extent: tuple[float, float, float, float] | None = None
     labels: Any = None
+    generator: str = ""
 
 
 @dataclass(frozen=True)

@@ -69,9 +69,19 @@ class RunDir:
         return self.samples / f"step_{step:08d}.png"
 
     def prune_checkpoints(self, keep: int) -> None:
-        steps = sorted(self.checkpoints.glob("step_*.safetensors"))
-        for old in steps[: max(0, len(steps) - keep)]:
+        """Keep the `keep` step checkpoints of the highest step numbers (by number, not name)."""
+        from gantui.engine.checkpoints import step_checkpoints
+
+        found = step_checkpoints(self.checkpoints)
+        for _, old in found[: max(0, len(found) - keep)]:
             old.unlink(missing_ok=True)
+
+    def sync(self) -> None:
+        """fsync the JSONL files (at checkpoints: the records a checkpoint continues from are durable)."""
+        with self._lock:
+            for stream in (self._metrics, self._events):
+                if stream is not None and not stream.closed:
+                    stream.sync()
 
     def close(self) -> None:
         with self._lock:

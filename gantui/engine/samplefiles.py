@@ -11,6 +11,7 @@ Arrays (numpy only, loaded with allow_pickle=False):
   extent  (4,) float64 xmin, xmax, ymin, ymax of the field
   labels  (N,) int64 class of each sample (conditional models only)
   step    () int64
+  generator () str  "EMA" or "live"
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def save(path: Path, samples: ev.Samples) -> None:
     path = Path(path)
     images = np.asarray(samples.images)
     arrays = {"images": images.astype(np.float16 if images.ndim == 4 else np.float32),
-              "step": np.asarray(samples.step, dtype=np.int64)}
+              "step": np.asarray(samples.step, dtype=np.int64),
+              "generator": np.asarray(samples.generator or "")}
     if samples.real is not None:
         arrays["real"] = np.asarray(samples.real, dtype=np.float32)
     if samples.field is not None and samples.extent is not None:
@@ -65,7 +67,8 @@ def load(path: Path) -> ev.Samples:
             real=z["real"] if "real" in z else None,
             field=z["field"] if "field" in z else None,
             extent=extent,  # type: ignore[arg-type]
-            labels=z["labels"] if "labels" in z else None)
+            labels=z["labels"] if "labels" in z else None,
+            generator=str(z["generator"]) if "generator" in z else "")
 
 
 def steps(samples_dir: Path) -> list[int]:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-CONSOLE_LOG = "console.log"
+from gantui.headless import CONSOLE_LOG, redirect_std_fds
 
 
 class DetachableStream:
@@ -67,21 +67,6 @@ def detachable_driver_class():
             app.terminal_output = self._file
 
     return DetachableDriver
-
-
-def redirect_std_fds(log_path: Path) -> None:
-    """stdin <- /dev/null, stdout and stderr -> log_path (appending), at the fd level so
-    that C extensions, warnings and thread tracebacks follow too."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    null_fd = os.open(os.devnull, os.O_RDONLY)
-    try:
-        for fd in (1, 2):
-            os.dup2(log_fd, fd)
-        os.dup2(null_fd, 0)
-    finally:
-        os.close(log_fd)
-        os.close(null_fd)
 
 
 class Hangup:
@@ -157,13 +142,17 @@ class Hangup:
         return code
 
 
-def run_monitor(cfg, run_dir, device, resume, *, trainer_factory=None) -> int:
+def run_monitor(cfg, run_dir, device, resume, *, trainer_factory=None, owner=None) -> int:
     """The live monitor for one run; returns the process exit code (see DESIGN).
-    `trainer_factory` (listeners -> trainer) replaces the real Trainer in demos."""
+    `trainer_factory` (listeners -> trainer) replaces the real Trainer in demos; `owner` (the
+    run's lock and control channel) is connected to the trainer once it exists."""
     from gantui.errors import UserError
     from gantui.ui.app import MonitorApp
+    from gantui.ui.session import real_trainer_factory
 
     run_dir = Path(run_dir)
+    if trainer_factory is None:
+        trainer_factory = real_trainer_factory(cfg, run_dir, device, resume, owner=owner)
     app = MonitorApp(cfg, run_dir, device, resume, trainer_factory=trainer_factory,
                      driver_class=detachable_driver_class())
     hangup = Hangup(app, run_dir)

@@ -26,11 +26,15 @@ TrainerFactory = Callable[[list], Any]
 (and optionally `.record_event(kind, **data)`, `.add_listener`): the real Trainer, or a fake."""
 
 
-def real_trainer_factory(cfg, run_dir: Path, device: str | None, resume: Path | None) -> TrainerFactory:
+def real_trainer_factory(cfg, run_dir: Path, device: str | None, resume: Path | None,
+                         owner=None) -> TrainerFactory:
     def build(listeners: list):
         from gantui.engine.trainer import Trainer  # imports torch: seconds, on the loader thread
 
-        return Trainer(cfg, Path(run_dir), device=device, resume=resume, listeners=listeners)
+        trainer = Trainer(cfg, Path(run_dir), device=device, resume=resume, listeners=listeners)
+        if owner is not None:
+            owner.attach(trainer)
+        return trainer
     return build
 
 

@@ -1,0 +1,132 @@
+"""What a checkpoint holds and how a run is restored from one (DESIGN's checkpoint contract).
+
+Tensors: `generator.*`, `discriminator.*`, `generator_ema.*`, `optim_g.*`, `optim_d.*`, `rng.*`
+(every rank's, for a distributed run), `fixed.*`, `scaler_*.*`; metadata: `gantui_version`,
+`format_version`, `step`, `config`, the optimisers' param groups, `state` (the runtime settings
+changed from the keyboard: base rates, n_critic; and `critic_done` for a checkpoint taken in
+the middle of a step's critic loop) and `data_info`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from gantui import __version__, checkpoint
+from gantui.config import Config
+from gantui.engine.parts import Parts
+
+
+@dataclass
+class Runtime:
+    """The trainer's settings that change while it runs and must survive a resume."""
+
+    step: int = 0
+    base_lr: dict[str, float] = field(default_factory=dict)
+    n_critic: int = 1
+    critic_done: int = 0     # critic updates of the step `step + 1` already applied (mid-step save)
+
+
+def rng_tensors(parts: Parts) -> dict[str, torch.Tensor]:
+    t = {"rng.cpu": torch.get_rng_state()}
+    if parts.is_cuda:
+        t["rng.cuda"] = torch.cuda.get_rng_state(parts.device)
+    return t
+
+
+def set_rng(parts: Parts, tensors: dict[str, torch.Tensor], prefix: str = "rng") -> None:
+    torch.set_rng_state(tensors[f"{prefix}.cpu"])
+    if parts.is_cuda and f"{prefix}.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors[f"{prefix}.cuda"], parts.device)
+
+
+def scaler_tensors(name: str, scaler) -> dict[str, torch.Tensor]:
+    """A GradScaler's scale and growth tracker (both needed for the next steps to match)."""
+    if not scaler.is_enabled():
+        return {}
+    sd = scaler.state_dict()
+    return {f"{name}.scale": torch.tensor(float(sd["scale"]), dtype=torch.float64),
+            f"{name}.growth_tracker": torch.tensor(int(sd["_growth_tracker"]), dtype=torch.int64)}
+
+
+def load_scaler(name: str, scaler, tensors: dict[str, torch.Tensor]) -> None:
+    """Restore a scaler through its state_dict, which works before its first step (update()
+    with a new scale does not: it asserts the scaler has been used)."""
+    if not scaler.is_enabled() or f"{name}.scale" not in tensors:
+        return
+    sd = scaler.state_dict()
+    sd["scale"] = float(tensors[f"{name}.scale"])
+    if f"{name}.growth_tracker" in tensors:
+        sd["_growth_tracker"] = int(tensors[f"{name}.growth_tracker"])
+    scaler.load_state_dict(sd)
+
+
+def to_tensors(cfg: Config, parts: Parts, rt: Runtime,
+               extra_rng: dict[str, torch.Tensor] | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    t = checkpoint.flatten_module("generator", parts.G)
+    t.update(checkpoint.flatten_module("discriminator", parts.D))
+    if parts.G_ema is not None:
+        t.update(checkpoint.flatten_module("generator_ema", parts.G_ema))
+    og, groups_g = checkpoint.flatten_optimizer("optim_g", parts.opt_g)
+    od, groups_d = checkpoint.flatten_optimizer("optim_d", parts.opt_d)
+    t.update(og)
+    t.update(od)
+    t.update(rng_tensors(parts))
+    if extra_rng:
+        t.update(extra_rng)
+    t["fixed.z"] = parts.fixed_z
+    if parts.fixed_y is not None:
+        t["fixed.y"] = parts.fixed_y
+    t.update(scaler_tensors("scaler_g", parts.scaler_g))
+    t.update(scaler_tensors("scaler_d", parts.scaler_d))
+    info = parts.data.info
+    meta = {
+        "gantui_version": __version__,
+        "format_version": checkpoint.FORMAT_VERSION,
+        "step": str(rt.step),
+        "config": cfg.to_toml(),
+        "optim_g.param_groups": groups_g,
+        "optim_d.param_groups": groups_d,
+        "state": json.dumps({"base_lr": rt.base_lr, "n_critic": rt.n_critic, "critic_done": rt.critic_done}),
+        "data_info": json.dumps({"name": info.name, "shape": list(info.shape),
+                                 "n_classes": info.n_classes, "is_toy": info.is_toy}),
+    }
+    return t, meta
+
+
+def restore(path: Path, cfg: Config, parts: Parts, rt: Runtime) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Load a checkpoint into `parts` and `rt`. Returns (tensors, metadata) for callers that
+    restore more (a distributed run's per-rank RNG)."""
+    tensors, meta = checkpoint.read(path)
+    checkpoint.take_module("generator", tensors, parts.G, path)
+    checkpoint.take_module("discriminator", tensors, parts.D, path)
+    if parts.G_ema is not None:
+        prefix = "generator_ema" if any(k.startswith("generator_ema.") for k in tensors) else "generator"
+        checkpoint.take_module(prefix, tensors, parts.G_ema, path)
+    try:
+        parts.opt_g.load_state_dict(checkpoint.unflatten_optimizer("optim_g", tensors, meta["optim_g.param_groups"]))
+        parts.opt_d.load_state_dict(checkpoint.unflatten_optimizer("optim_d", tensors, meta["optim_d.param_groups"]))
+    except (KeyError, ValueError) as e:
+        raise checkpoint.CheckpointError(
+            f"{path}: optimiser state does not fit [optim] of this config ({e}); "
+            f"resume with the preset the run was started with") from None
+    # Rates and n_critic changed from the keyboard live in the checkpoint; a value the user
+    # changed in the preset or with --set since then wins over it.
+    state = json.loads(meta.get("state", "{}"))
+    saved = checkpoint.config_of(meta, path)
+    for which, key in (("g", "g_lr"), ("d", "d_lr")):
+        if getattr(saved.optim, key) == getattr(cfg.optim, key) and which in state.get("base_lr", {}):
+            rt.base_lr[which] = float(state["base_lr"][which])
+    if saved.loss.n_critic == cfg.loss.n_critic:
+        rt.n_critic = int(state.get("n_critic", rt.n_critic))
+    rt.critic_done = int(state.get("critic_done", 0))
+    rt.step = int(meta["step"])
+    if "fixed.z" in tensors and tensors["fixed.z"].shape == parts.fixed_z.shape:
+        parts.fixed_z = tensors["fixed.z"].to(parts.device)
+    set_rng(parts, tensors)
+    load_scaler("scaler_g", parts.scaler_g, tensors)
+    load_scaler("scaler_d", parts.scaler_d, tensors)
+    return tensors, meta

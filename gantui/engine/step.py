@@ -1,0 +1,139 @@
+"""One training step: `n_critic` discriminator updates, then one generator update.
+
+The math of a step and nothing else: no commands, no files, no events. It launches the
+models' own work plus a few `detach()`s and never reads a value back to the host, so CUDA
+never waits on a per-step sync (the fp16 GradScaler is the exception: it checks for Inf
+every step, which is why the no-sync promise is made for fp32 and bf16).
+
+`between(done)` is called after each critic update but the last: the loop uses it to pause
+or stop inside a long critic loop. It may block, or raise `Interrupted`; the step then ends
+where it is, and `critic_done` says how far it got (a checkpoint records it, so a resume
+continues the same step exactly).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from gantui import losses
+from gantui.config import Config
+from gantui.engine.parts import Parts
+
+PROBABILITY_LOSSES = ("ns", "minimax")
+
+
+class Interrupted(Exception):
+    """Raised by a `between` callback: leave the step after `done` critic updates."""
+
+    def __init__(self, done: int) -> None:
+        super().__init__(done)
+        self.done = done
+
+
+class GanStep:
+    def __init__(self, cfg: Config, parts: Parts, *, d_model=None, g_model=None) -> None:
+        """`d_model`/`g_model`: the modules to train through (a DDP wrapper, or the bare
+        models by default). The bare `parts.D`/`parts.G` are used where no gradient of their
+        own weights is wanted (fakes for the D step; D inside the G step)."""
+        self.cfg = cfg
+        self.p = parts
+        self.D_train = d_model if d_model is not None else parts.D
+        self.G_train = g_model if g_model is not None else parts.G
+        self.kind = cfg.loss.kind
+        self.n_classes = parts.data.info.n_classes
+        self.d_params = list(parts.D.parameters())
+        self.g_params = list(parts.G.parameters())
+        self._ema_pairs = None
+        if parts.G_ema is not None:
+            self._ema_params = list(parts.G_ema.parameters())
+            self._ema_buffers = list(parts.G_ema.buffers())
+            self._g_buffers = list(parts.G.buffers())
+
+    def __call__(self, n_critic: int, record: bool, *, start: int = 0,
+                 between: Callable[[int], None] | None = None) -> dict[str, torch.Tensor]:
+        """Device scalars of the step (more of them when `record`)."""
+        cfg, p, kind = self.cfg, self.p, self.kind
+        bsz, latent = cfg.data.batch_size, p.G.latent_dim
+        out: dict[str, torch.Tensor] = {}
+        for i in range(start, n_critic):
+            real, y = p.data.sample(bsz)
+            y = y if p.conditional else None
+            z = torch.randn(bsz, latent, device=p.device)
+            with p.autocast():
+                with torch.no_grad():
+                    fake = p.G(z, y)
+                real_out = self.D_train(real, y)
+                fake_out = self.D_train(fake, y)
+                loss_d = losses.d_loss(kind, real_out, fake_out, cfg.loss.label_smoothing)
+            if kind == "wgan_gp":
+                gp = losses.gradient_penalty(self.D_train, real, fake.float(), y)
+                loss_d = loss_d + cfg.loss.gp_lambda * gp
+                out["gp"] = gp.detach()
+            if cfg.loss.r1_gamma > 0:
+                loss_d = loss_d + 0.5 * cfg.loss.r1_gamma * losses.r1_penalty(self.D_train, real, y)
+            p.opt_d.zero_grad(set_to_none=True)
+            p.scaler_d.scale(loss_d).backward()
+            last = i == n_critic - 1
+            if record and last:
+                p.scaler_d.unscale_(p.opt_d)
+                out["grad_norm_d"] = grad_norm(self.d_params)
+            p.scaler_d.step(p.opt_d)
+            p.scaler_d.update()
+            if kind == "wgan":
+                with torch.no_grad():
+                    torch._foreach_clamp_min_(self.d_params, -cfg.loss.clip)
+                    torch._foreach_clamp_max_(self.d_params, cfg.loss.clip)
+            if not last and between is not None:
+                between(i + 1)
+        if start < n_critic:
+            out["d_loss"] = loss_d.detach()
+            if record:
+                ro, fo = real_out.detach(), fake_out.detach()
+                out["d_real"] = losses.score_metric(kind, ro).mean()
+                out["d_fake"] = losses.score_metric(kind, fo).mean()
+                if kind in PROBABILITY_LOSSES:
+                    # D's accuracy on the last real and fake batches: real scored > 0, fake < 0
+                    out["d_acc"] = ((ro > 0).float().mean() + (fo < 0).float().mean()) / 2
+
+        z = torch.randn(bsz, latent, device=p.device)
+        y_g = torch.randint(0, self.n_classes, (bsz,), device=p.device) if p.conditional else None
+        p.D.requires_grad_(False)  # the G step needs gradients through D, not of D's weights
+        with p.autocast():
+            loss_g = losses.g_loss(kind, p.D(self.G_train(z, y_g), y_g))
+        p.opt_g.zero_grad(set_to_none=True)
+        p.scaler_g.scale(loss_g).backward()
+        p.D.requires_grad_(True)
+        if record:
+            p.scaler_g.unscale_(p.opt_g)
+            out["grad_norm_g"] = grad_norm(self.g_params)
+        p.scaler_g.step(p.opt_g)
+        p.scaler_g.update()
+        out["g_loss"] = loss_g.detach()
+        return out
+
+    @torch.no_grad()
+    def update_ema(self, step: int) -> None:
+        """G_ema <- lerp towards G. The decay ramps up from 0.1 as min(decay, (1 + t) / (10 + t))
+        (the bias-corrected warm-up of TensorFlow's ExponentialMovingAverage), so the EMA
+        generator follows the live one in the first minutes instead of showing the initial
+        weights for thousands of steps; it reaches a decay of 0.999 near step 9,000."""
+        if self.p.G_ema is None:
+            return
+        decay = ema_decay(self.cfg.model.ema, step)
+        torch._foreach_lerp_(self._ema_params, self.g_params, 1.0 - decay)
+        for b_ema, b in zip(self._ema_buffers, self._g_buffers):
+            b_ema.copy_(b)
+
+
+def ema_decay(decay: float, step: int) -> float:
+    """The EMA decay in force after `step` G updates (step counts from 0)."""
+    return min(decay, (1.0 + step) / (10.0 + step))
+
+
+def grad_norm(params: list[torch.Tensor]) -> torch.Tensor:
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return torch.zeros((), device=params[0].device)
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
