@@ -6,6 +6,7 @@ Errors a user can fix become one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -57,6 +58,7 @@ def run(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a preset key: SECTION.KEY=VALUE (TOML value). Repeatable.")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue from a checkpoint or a run directory's latest.")] = None,
     device: DeviceOpt = None,
+    nproc: Annotated[Optional[int], typer.Option("--nproc", help="Train with N processes (DistributedDataParallel; one per GPU), launched with torch's torchrun.")] = None,
 ) -> None:
     """Train a GAN from a preset; opens the live monitor on a terminal, runs headless otherwise."""
     from gantui import config
@@ -69,7 +71,18 @@ def run(
             raise UserError(f"--steps {steps}: expected an integer >= 1")
         cfg = cfg.replace("run", steps=steps)
     device = _check_device(device)
+    from gantui import nproc as multi
+
+    if multi.torchrun_world() > 1:  # a rank started by torchrun: rank 0 owns the run directory
+        from gantui.engine.distributed import run_rank
+
+        raise typer.Exit(run_rank(cfg, run_dir, resume, device))
     plan = plan_run(cfg.run.name, run_dir, resume)
+    if nproc is not None and nproc != 1:
+        args = ["run", preset, "--headless", "--run-dir", str(plan.run_dir)]
+        args += (["--steps", str(steps)] if steps else []) + (["--device", device] if device else [])
+        args += sum((["--set", s] for s in set_ or []), []) + (["--resume", str(resume)] if resume else [])
+        raise typer.Exit(multi.launch(nproc, args, plan.run_dir, headless or not sys.stdout.isatty()))
 
     with Owner(plan) as owner:
         if headless or not sys.stdout.isatty():
@@ -127,7 +140,8 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except UserError as e:
-        print(f"gantui: {e}", file=sys.stderr)
+        if os.environ.get("RANK", "0") in ("", "0"):  # the ranks of a torchrun launch say it once
+            print(f"gantui: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
