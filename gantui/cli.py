@@ -57,6 +57,7 @@ def run(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a preset key: SECTION.KEY=VALUE (TOML value). Repeatable.")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue from a checkpoint or a run directory's latest.")] = None,
     device: DeviceOpt = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Train in the background (headless, output to the run's console.log) and return at once.")] = False,
 ) -> None:
     """Train a GAN from a preset; opens the live monitor on a terminal, runs headless otherwise."""
     from gantui import config
@@ -70,7 +71,16 @@ def run(
         cfg = cfg.replace("run", steps=steps)
     device = _check_device(device)
     plan = plan_run(cfg.run.name, run_dir, resume)
+    if detach:
+        from gantui.live.detach import detach_run
 
+        args = [preset] + [a for s in (set_ or []) for a in ("--set", s)]
+        args += ["--steps", str(steps)] if steps is not None else []
+        args += ["--device", device] if device is not None else []
+        args += ["--resume", str(resume)] if resume is not None else []
+        raise typer.Exit(detach_run(args, plan.run_dir))
+
+    _terminate_as_interrupt()  # until the runner takes over the signals: clean up, exit 130
     with Owner(plan) as owner:
         if headless or not sys.stdout.isatty():
             from gantui.headless import run_headless
@@ -81,6 +91,49 @@ def run(
 
             code = run_monitor(cfg, plan.run_dir, device, plan.checkpoint, owner=owner)
     raise typer.Exit(code)
+
+
+@app.command()
+def watch(
+    run_dir: Annotated[Optional[Path], typer.Argument(help="A run directory (default: the newest under runs/).")] = None,
+) -> None:
+    """Open the monitor on a live or finished run; q leaves, the run goes on."""
+    from gantui.ui.launch import run_watch
+
+    raise typer.Exit(run_watch(_run_dir_arg(run_dir)))
+
+
+@app.command()
+def stop(
+    run_dir: Annotated[Path, typer.Argument(help="The run directory of a live run.")],
+    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the run to end.")] = 120.0,
+) -> None:
+    """Save a checkpoint and stop a live run (as if q had been pressed in its monitor)."""
+    from gantui.live.stop import stop_run
+
+    raise typer.Exit(stop_run(run_dir, wait))
+
+
+def _terminate_as_interrupt() -> None:
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _run_dir_arg(run_dir: Path | None) -> Path:
+    if run_dir is None:
+        from gantui.live.follow import newest_run
+
+        found = newest_run(Path("runs"))
+        if found is None:
+            raise UserError("no run under runs/; give a run directory: gantui watch RUN_DIR")
+        return found
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run directory")
+    return run_dir
 
 
 @app.command(name="eval")

@@ -143,25 +143,16 @@ class RichProgress:
 def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | None, *, owner=None) -> int:
     """Train without a screen. Setup and training run on the trainer's own thread (every torch
     call of the run happens there); this thread only prints and takes signals."""
-    from gantui.engine.trainer import Trainer
-
     run_dir = Path(run_dir)
-    trainer = Trainer(cfg, run_dir, device=device, resume=resume)
-    if owner is not None:
-        owner.attach(trainer)
+    stop_asked: list[bool] = []
+    hung_up: list[bool] = []
+    trainer = None
     progress = None
-    if sys.stdout.isatty():
-        from rich.console import Console
-
-        progress = RichProgress(Console())
-        trainer.add_listener(progress)
-    else:
-        trainer.add_listener(PlainPrinter(sys.stdout))
-
-    hung_up = []
 
     def on_stop(signum, frame):
-        trainer.control.stop(reason="interrupted", save=True)
+        stop_asked.append(True)
+        if trainer is not None:
+            trainer.control.stop(reason="interrupted", save=True)
 
     def on_hangup(signum, frame):
         # The terminal is gone (SSH dropped): keep training, print to the run's console.log.
@@ -177,14 +168,38 @@ def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | 
             redirect_std_fds(log_path)
         log = open(log_path, "a", buffering=1)
         log.write(f"gantui: terminal hung up at {time.strftime('%Y-%m-%d %H:%M:%S')}; training continues headless\n")
-        trainer.add_listener(PlainPrinter(log))
-        with contextlib.suppress(Exception):
-            trainer.record_event("hangup", action="continued", console_log=str(log_path))
+        if trainer is not None:
+            trainer.add_listener(PlainPrinter(log))
+            with contextlib.suppress(Exception):
+                trainer.record_event("hangup", action="continued", console_log=str(log_path))
 
+    # Signals are taken from the first moment: torch takes seconds to import, and a Ctrl-C or a
+    # hang-up in that window must be handled like any other.
     handlers = {signal.SIGINT: on_stop, signal.SIGTERM: on_stop}
     if hasattr(signal, "SIGHUP"):
         handlers[signal.SIGHUP] = on_hangup
     previous = {s: signal.signal(s, h) for s, h in handlers.items()}
+    try:
+        from gantui.engine.trainer import Trainer
+
+        trainer = Trainer(cfg, run_dir, device=device, resume=resume)
+    except BaseException:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        raise
+    if owner is not None:
+        owner.attach(trainer)
+    if hung_up:
+        trainer.add_listener(PlainPrinter(open(run_dir / CONSOLE_LOG, "a", buffering=1)))
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        progress = RichProgress(Console())
+        trainer.add_listener(progress)
+    else:
+        trainer.add_listener(PlainPrinter(sys.stdout))
+    if stop_asked:
+        trainer.control.stop(reason="interrupted", save=True)
     thread = trainer.start()
     try:
         while thread.is_alive():
