@@ -137,6 +137,12 @@ class RunFollower:
 
     # --- the thread ----------------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._follow()
+        except Exception as e:  # noqa: BLE001 - shown on screen rather than lost in a thread
+            self.error = f"{self.run_dir}: cannot follow this run: {type(e).__name__}: {e}"
+
+    def _follow(self) -> None:
         self.info = run_info(self.run_dir)
         if self.info is None:
             self.error = f"{self.run_dir}: not a gantui run directory (no readable config.toml)"
@@ -149,8 +155,8 @@ class RunFollower:
 
     def _replay(self) -> None:
         info = self.info
-        metrics = self._metrics.poll(limit=1 << 62)
-        events = self._events.poll(limit=1 << 62)
+        metrics = self._metrics.poll(limit=None)
+        events = self._events.poll(limit=None)
         self._lifecycle = [e for e in events if e.get("kind") in LIFECYCLE]
         self._update_state()
         for e in events[-MAX_REPLAY_EVENTS:]:
