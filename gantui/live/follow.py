@@ -81,6 +81,19 @@ def event_of(e: dict[str, Any]) -> ev.Event:
     return ev.Event(int(e.get("step", 0) or 0), str(e.get("kind", "")), data)
 
 
+def replay(run_dir: Path, publish: Listener, total_steps: int, state: str = ev.STARTING) -> int:
+    """Publish what a run has written so far: its events (the newest MAX_REPLAY_EVENTS) and its
+    metrics (thinned to about MAX_REPLAY). Returns the number of metric records read."""
+    run_dir = Path(run_dir)
+    events = jsonl.read(run_dir / "events.jsonl").records
+    metrics = jsonl.read(run_dir / "metrics.jsonl").records
+    for e in events[-MAX_REPLAY_EVENTS:]:
+        publish(event_of(e))
+    for m in thinned(metrics):
+        publish(snapshot_of(m, total_steps, state))
+    return len(metrics)
+
+
 def newest_samples(run_dir: Path) -> ev.Samples | None:
     for step in reversed(samplefiles.steps(Path(run_dir) / "samples")):
         try:

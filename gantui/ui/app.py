@@ -92,7 +92,10 @@ class MonitorApp(App[int]):
             self.session = session_factory([self.bridge])
         else:
             factory = trainer_factory or real_trainer_factory(cfg, self.run_dir, device, resume)
-            self.session = EngineSession(factory, [self.bridge], self.run_dir)
+            resumed = resume is not None and self.run_dir is not None and (self.run_dir / "metrics.jsonl").exists()
+            total = int(getattr(getattr(cfg, "run", None), "steps", 0) or 0)
+            self.session = EngineSession(factory, [self.bridge], self.run_dir,
+                                         history_total=total if resumed else None)
         self.start_engine = start_engine
         self.color = color             # truecolor | 256 | none; None: from the terminal
         self.history = History(capacity=512)

@@ -41,9 +41,13 @@ def real_trainer_factory(cfg, run_dir: Path, device: str | None, resume: Path | 
 class EngineSession:
     """Loader thread + trainer thread, with a stop that works at any moment."""
 
-    def __init__(self, factory: TrainerFactory, listeners: list, run_dir: Path | None = None) -> None:
+    def __init__(self, factory: TrainerFactory, listeners: list, run_dir: Path | None = None,
+                 history_total: int | None = None) -> None:
+        """`history_total`: replay the run directory's metrics and events first (a resume),
+        with this total step count."""
         self._factory = factory
         self.run_dir = run_dir
+        self.history_total = history_total
         self._listeners = listeners
         self._lock = threading.Lock()
         self.trainer: Any = None
@@ -62,9 +66,16 @@ class EngineSession:
         self._loader.start()
 
     def _load(self) -> None:
-        self.phase = "importing torch"
         with self._lock:
             initial = list(self._listeners)
+        if self.run_dir is not None and self.history_total is not None:
+            # a resumed or forked run: its charts and events start with the history it has
+            from gantui.live.follow import replay
+
+            self.phase = "reading the run's history"
+            for fn in initial:
+                replay(Path(self.run_dir), fn, self.history_total)
+        self.phase = "importing torch"
         try:
             trainer = self._factory(initial)
         except UserError as e:
