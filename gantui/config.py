@@ -130,6 +130,7 @@ class LogConfig:
     checkpoint_every: int = _f(1000, at_least(1))
     keep: int = _f(3, non_negative)
     n_samples: int = _f(64, at_least(1), "size of the fixed-noise sample batch")
+    eval_every: int = _f(500, non_negative, "steps between live quality measurements (FID/KID, modes); 0 = off")
 
 
 @dataclass(frozen=True)
