@@ -130,6 +130,7 @@ class LogConfig:
     checkpoint_every: int = _f(1000, at_least(1))
     keep: int = _f(3, non_negative)
     n_samples: int = _f(64, at_least(1), "size of the fixed-noise sample batch")
+    tensorboard: bool = _f(False, None, "also write TensorBoard event files to <run-dir>/tensorboard/ while training")
 
 
 @dataclass(frozen=True)
