@@ -268,8 +268,10 @@ class TensorBoardListener:
             for old in sorted(self.dir.glob("*tfevents*")):
                 prune_after(old, start)
         stamp = int(time.time())
-        name = f"events.out.tfevents.{stamp:010d}.{socket.gethostname()}.{os.getpid()}.gantui"
-        path = self.dir / name
+        path = self.dir / f"events.out.tfevents.{stamp:010d}.{socket.gethostname()}.{os.getpid()}.gantui"
+        while path.exists():  # a second run in this process within the second: a later name, read after
+            stamp += 1
+            path = self.dir / f"events.out.tfevents.{stamp:010d}.{socket.gethostname()}.{os.getpid()}.gantui"
         head = tbevents.frame(tbevents.file_version_event(time.time()))
         if start > 0:  # TensorBoard drops points at steps > start read before this mark
             head += tbevents.frame(tbevents.session_start_event(start + 1, time.time()))
