@@ -18,7 +18,15 @@ from typing import Any, Callable
 from gantui.diagnostics import Thresholds
 from gantui.errors import ConfigError
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+
+def _presets_dir() -> Path:
+    """The bundled presets: gantui/presets/ in an installed wheel, else the checkout's top-level presets/
+    (one folder in the repository; pyproject's package-dir ships it as gantui/presets)."""
+    here = Path(__file__).resolve().parent
+    return here / "presets" if (here / "presets").is_dir() else here.parent / "presets"
+
+
+PRESETS_DIR = _presets_dir()
 
 DATASETS = ("digits", "ring8", "grid25", "mixture1d", "mnist", "fashion_mnist", "cifar10", "folder")
 TOY_DATASETS = ("ring8", "grid25", "mixture1d")
