@@ -161,3 +161,13 @@ def test_reading_runs_never_imports_torch(short_runs):
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_newest_run_is_the_one_written_last(tmp_path):
+    old = make_run(tmp_path, "old", [START])
+    new = make_run(tmp_path, "new", [START])
+    for name in ("config.toml", "events.jsonl", "metrics.jsonl"):
+        os.utime(old / name, (2_000_000_000, 2_000_000_000))
+        os.utime(new / name, (1_000_000_000, 1_000_000_000))
+    assert runinfo.newest_run(tmp_path) == old
+    assert runinfo.newest_run(tmp_path / "nothing-here") is None
