@@ -201,7 +201,7 @@ def summarize(run_dir: Path, now: float | None = None) -> RunSummary:
     cfg = _config(run_dir)
     metrics = jsonl.read(run_dir / "metrics.jsonl", max_bytes=TAIL_BYTES).records
     quality, quality_step = latest_quality(metrics)
-    if not quality and _size(run_dir / "metrics.jsonl") > TAIL_BYTES:
+    if quality_step is None and _size(run_dir / "metrics.jsonl") > TAIL_BYTES:
         quality, quality_step = latest_quality(
             jsonl.read(run_dir / "metrics.jsonl", max_bytes=WIDE_TAIL_BYTES).records)
 
@@ -223,15 +223,17 @@ def summarize_all(root: Path, now: float | None = None) -> list[RunSummary]:
 
 
 def latest_quality(records: list[dict[str, Any]]) -> tuple[dict[str, Any], int | None]:
-    """The newest value of each quality key among `records`, and the step of the newest of them."""
+    """The newest value of each quality key among `records`, and the step of the newest record with
+    a live-quality figure (QUALITY_KEYS: an eval record; None when there is none). d_acc, which may
+    come with every record, is shown but does not count as an eval record."""
     quality: dict[str, Any] = {}
     step = None
     for r in reversed(records):
         for k in SHOWN_QUALITY_KEYS:
             if k in r and k not in quality:
                 quality[k] = r[k]
-                if step is None:
-                    step = _int(r.get("step"))
+        if step is None and any(k in r for k in QUALITY_KEYS):
+            step = _int(r.get("step"))
         if len(quality) == len(SHOWN_QUALITY_KEYS):
             break
     return {k: quality[k] for k in SHOWN_QUALITY_KEYS if k in quality}, step

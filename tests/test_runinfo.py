@@ -101,14 +101,16 @@ def test_active_alerts_replay_raise_and_clear(tmp_path):
 
 def test_latest_quality_is_found_beyond_the_short_tail(tmp_path):
     # quality figures only on eval records; 3,000 plain records after the last one (~1 MB... less than WIDE)
-    plain = {"d_loss": 0.5, "g_loss": 1.5, "grad_norm_d": 1.0, "grad_norm_g": 1.0, "sample_std": 0.4, "steps_per_s": 10.0}
+    # d_acc may come with every record: it must not hide the older eval record
+    plain = {"d_loss": 0.5, "g_loss": 1.5, "grad_norm_d": 1.0, "grad_norm_g": 1.0, "sample_std": 0.4, "steps_per_s": 10.0,
+             "d_acc": 0.75}
     metrics = [{"step": 10, **plain, "modes_captured": 6, "modes_total": 8, "hq_fraction": 0.5},
                {"step": 20, **plain, "modes_captured": 8, "modes_total": 8, "hq_fraction": 0.9}]
     metrics += [{"step": 20 + i, **plain} for i in range(1, 800)]
     run = make_run(tmp_path, "r", [START], metrics)
     assert (run / "metrics.jsonl").stat().st_size > runinfo.TAIL_BYTES
     s = runinfo.summarize(run)
-    assert s.quality == {"modes_captured": 8, "hq_fraction": 0.9, "modes_total": 8}
+    assert s.quality == {"modes_captured": 8, "hq_fraction": 0.9, "modes_total": 8, "d_acc": 0.75}
     assert s.quality_step == 20
     assert s.step == 819
     assert "modes 8/8" in runinfo.table([s])
