@@ -23,6 +23,7 @@ and so the importers of W&B and Aim, read. `tests/test_export.py` reads them bac
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Iterator
 
@@ -159,7 +160,13 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
 
 # --- messages ---------------------------------------------------------------------------------
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def scalar_value(tag: str, value: float) -> bytes:
+    # simple_value is a float32: a larger double (a gradient norm blowing up) reads as +-inf, not an error
+    if math.isfinite(value) and abs(value) > FLOAT32_MAX:
+        value = math.copysign(math.inf, value)
     return _bytes(1, tag) + _float(2, value)
 
 

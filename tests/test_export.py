@@ -168,3 +168,19 @@ def test_points_reach_the_file_while_the_run_goes_on(tmp_path):
         listener(ev.Snapshot(s, 100, {"step": s, "time": 1.7e9 + s, "d_loss": float(s)}, "RUNNING", 5, None))
     assert [e.step for e in accumulate(run / "tensorboard").Scalars("d_loss")] == [10, 20, 30]
     listener.close()
+
+
+def test_non_finite_and_huge_values_survive(tmp_path):
+    import math
+
+    from tests.test_runinfo import START, make_run
+
+    run = make_run(tmp_path, "r", [START], [
+        {"step": 10, "time": 1.7e9, "d_loss": "nan", "g_loss": 1e300, "grad_norm_d": "-inf", "flag": True},
+        {"step": 20, "time": 1.7e9 + 1, "d_loss": 0.25, "g_loss": 2, "grad_norm_d": 1.0, "flag": False}])
+    acc = accumulate(export_run(run, tmp_path / "tb").path.parent)
+    assert sorted(acc.Tags()["scalars"]) == ["d_loss", "g_loss", "grad_norm_d"]  # booleans are not metrics
+    d, g, n = ([e.value for e in acc.Scalars(k)] for k in ("d_loss", "g_loss", "grad_norm_d"))
+    assert math.isnan(d[0]) and d[1] == 0.25
+    assert g == [math.inf, 2.0]
+    assert n == [-math.inf, 1.0]
