@@ -165,6 +165,50 @@ def sample(
     raise typer.Exit(sample_main(target, out, n, seed, ansi))
 
 
+@app.command(name="runs")
+def runs_(
+    root: Annotated[Path, typer.Argument(help="Where to look: a folder of run directories, or one run.")] = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per run.")] = False,
+) -> None:
+    """List runs: name, state, step/total, last losses, quality, active alerts, age. Reads files only."""
+    import json
+
+    from gantui import runinfo
+
+    if root != Path("runs") and not root.is_dir():
+        raise UserError(f"{root}: no such directory")
+    summaries = runinfo.summarize_all(root)
+    if as_json:
+        typer.echo(json.dumps([s.to_json() for s in summaries], indent=1))
+    elif not summaries:
+        typer.echo(f"no runs under {str(root).rstrip('/')}/ (start one with `gantui run ring8`)")
+    else:
+        typer.echo(runinfo.table(summaries))
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Two or more run directories.")],
+    metric: Annotated[Optional[str], typer.Option("--metric", help="A metrics.jsonl key (default: the quality metric all runs have, else d_loss and g_loss).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the series aligned by step as JSON.")] = False,
+) -> None:
+    """Overlay one metric of several runs in the terminal, aligned by step."""
+    from gantui.compare import main as compare_main
+
+    raise typer.Exit(compare_main(runs, metric, as_json))
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="The run directory to export.")],
+    tensorboard: Annotated[Path, typer.Option("--tensorboard", help="Write TensorBoard event files to OUT_DIR/<run name>/.")],
+) -> None:
+    """Export a run for other tools: TensorBoard event files (scalars, events as text, sample images)."""
+    from gantui.export import main as export_main
+
+    raise typer.Exit(export_main(run_dir, tensorboard))
+
+
 @app.command()
 def presets() -> None:
     """List the bundled presets with a one-line description each."""
