@@ -125,7 +125,7 @@ def _terminate_as_interrupt() -> None:
 
 def _run_dir_arg(run_dir: Path | None) -> Path:
     if run_dir is None:
-        from gantui.live.follow import newest_run
+        from gantui.runinfo import newest_run
 
         found = newest_run(Path("runs"))
         if found is None:

@@ -94,12 +94,20 @@ def _train(run_dir: Path, steps: int, listener: TensorBoardListener) -> None:
     from gantui.engine.trainer import Trainer
 
     overrides = [a for a in TINY_RING if a != "--set"]
-    cfg = config.load("ring8", overrides + ["log.sample_every=10", "log.tensorboard=true"]).replace("run", steps=steps)
-    assert cfg.log.tensorboard is True
+    cfg = config.load("ring8", overrides + ["log.sample_every=10"]).replace("run", steps=steps)
     t = Trainer(cfg, run_dir, device="cpu")
     t.add_listener(listener)
     t.setup()
     assert t.run() == FINISHED
+
+
+def test_log_tensorboard_true_makes_the_run_write_its_tensorboard_file(tmp_path):
+    run = tmp_path / "run"
+    r = gantui("run", "ring8", "--headless", "--steps", "30", "--run-dir", str(run), *TINY_RING,
+               "--set", "log.sample_every=10", "--set", "log.tensorboard=true")
+    assert r.returncode == 0, r.stderr
+    assert len(list((run / "tensorboard").glob("*tfevents*"))) == 1
+    assert_mirrors_run(accumulate(run / "tensorboard"), run)
 
 
 @pytest.mark.parametrize("flush_every_s", [0.0, 3600.0], ids=["flush-each-message", "flush-at-the-end"])

@@ -65,6 +65,7 @@ class Trainer:
         self.traceback_path: Path | None = None
         self.last_checkpoint: Path | None = None
         self.torch_threads: set[str] = set()
+        self.tensorboard = None     # the TensorBoard writer when [log] tensorboard = true
         self.paused = False
         self._single = 0            # single steps asked for while paused
         self._thread: threading.Thread | None = None
@@ -144,6 +145,11 @@ class Trainer:
         self.quality = LiveQuality(cfg, p, notify=self._note)
 
         self.rundir.open(cfg.to_toml())
+        if cfg.log.tensorboard:
+            from gantui.export import TensorBoardListener
+
+            self.tensorboard = TensorBoardListener(self.rundir.path)
+            self.add_listener(self.tensorboard)
         self.info = ev.RunInfo(
             name=cfg.run.name, device=str(p.device), run_dir=str(self.rundir.path),
             total_steps=cfg.run.steps, start_step=self.step, data_name=info.name, is_toy=info.is_toy,
@@ -211,6 +217,8 @@ class Trainer:
             self._crash(e)
             return self.state
         finally:
+            if self.tensorboard is not None:
+                self.tensorboard.close()
             self.rundir.close()
 
     def _crash(self, exc: BaseException) -> None:

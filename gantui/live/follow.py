@@ -18,11 +18,10 @@ from typing import Any, Callable
 from gantui.engine import events as ev
 from gantui.engine import jsonl, samplefiles
 from gantui.engine.runlock import holder
+from gantui.runinfo import LIFECYCLE  # one list of lifecycle events, shared with `gantui runs`
 
 MAX_REPLAY = 4096          # metric records handed to a monitor at start (thinned evenly beyond that)
 MAX_REPLAY_EVENTS = 2000   # the newest events handed over at start
-TERMINAL_EVENTS = {"finished": ev.FINISHED, "stopped": ev.STOPPED, "diverged": ev.DIVERGED, "error": ev.CRASHED}
-LIFECYCLE = ("started", "finished", "stopped", "diverged", "error")
 
 Listener = Callable[[ev.Message], None]
 
@@ -58,15 +57,12 @@ def run_info(run_dir: Path) -> ev.RunInfo | None:
         real_std=0.0)
 
 
-def final_state(events: list[dict[str, Any]]) -> str | None:
-    """The state the newest lifecycle event left the run in (None: started and never ended)."""
-    for e in reversed(events):
-        kind = e.get("kind")
-        if kind in LIFECYCLE:
-            if kind == "stopped" and e.get("reason") == "interrupted":
-                return "INTERRUPTED"
-            return TERMINAL_EVENTS.get(kind)
-    return None
+def final_state(events: list[dict[str, Any]]) -> str:
+    """The state word the newest lifecycle event left the run in, for a run no process owns
+    (gantui.runinfo's rules: the same words `gantui runs` prints, upper-cased for the screen)."""
+    from gantui.runinfo import lifecycle_state
+
+    return lifecycle_state(events).state.upper()
 
 
 def snapshot_of(m: dict[str, Any], total: int, state: str) -> ev.Snapshot:
@@ -216,9 +212,7 @@ class RunFollower:
             msg = ev.StateChanged(int(reply.get("step") or 0), state, float(lr_g), float(lr_d),
                                   int(reply.get("n_critic") or 0))
         else:
-            state = ev.RUNNING if self.live_pid is not None else (final_state(self._lifecycle) or "ENDED")
-            if self.live_pid is None and final_state(self._lifecycle) is None and self._lifecycle:
-                state = "ENDED"  # started, never finished, no one owns it: killed or crashed
+            state = ev.RUNNING if self.live_pid is not None else final_state(self._lifecycle)
             last = self._last_metrics
             step = int(last.get("step", 0) or 0)
             key = (state, step)
@@ -229,19 +223,3 @@ class RunFollower:
             self._last_state = key
             self._publish(msg)
 
-
-def newest_run(root: Path) -> Path | None:
-    """The run under `root` written to most recently (its metrics or events), or None."""
-    best, best_t = None, -1.0
-    try:
-        entries = list(Path(root).iterdir())
-    except OSError:
-        return None
-    for d in entries:
-        if not (d / "config.toml").is_file():
-            continue
-        t = max((f.stat().st_mtime for f in (d / "metrics.jsonl", d / "events.jsonl", d / "config.toml")
-                 if f.exists()), default=0.0)
-        if t > best_t:
-            best, best_t = d, t
-    return best
