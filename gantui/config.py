@@ -18,7 +18,15 @@ from typing import Any, Callable
 from gantui.diagnostics import Thresholds
 from gantui.errors import ConfigError
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+
+def _presets_dir() -> Path:
+    """The bundled presets: gantui/presets/ in an installed wheel, else the checkout's top-level presets/
+    (one folder in the repository; pyproject's package-dir ships it as gantui/presets)."""
+    here = Path(__file__).resolve().parent
+    return here / "presets" if (here / "presets").is_dir() else here.parent / "presets"
+
+
+PRESETS_DIR = _presets_dir()
 
 DATASETS = ("digits", "ring8", "grid25", "mixture1d", "mnist", "fashion_mnist", "cifar10", "folder")
 TOY_DATASETS = ("ring8", "grid25", "mixture1d")
@@ -132,6 +140,8 @@ class LogConfig:
     checkpoint_every: int = _f(1000, at_least(1))
     keep: int = _f(3, non_negative)
     n_samples: int = _f(64, at_least(1), "size of the fixed-noise sample batch")
+    eval_every: int = _f(500, non_negative, "steps between live quality measurements (FID/KID, modes); 0 = off")
+    tensorboard: bool = _f(False, None, "also write TensorBoard event files to <run-dir>/tensorboard/ while training")
 
 
 @dataclass(frozen=True)

@@ -146,29 +146,18 @@ def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | 
                  strategy=None) -> int:
     """Train without a screen. Setup and training run on the trainer's own thread (every torch
     call of the run happens there); this thread only prints and takes signals."""
-    from gantui.engine.trainer import Trainer
-
     run_dir = Path(run_dir)
-    trainer = Trainer(cfg, run_dir, device=device, resume=resume, strategy=strategy)
-    if owner is not None:
-        owner.attach(trainer)
+    stop_asked: list[bool] = []
+    hung_up: list[bool] = []
+    trainer = None
+    progress = None
     main = strategy is None or strategy.is_main
     who = "gantui" if main else f"gantui (rank {strategy.rank})"
-    progress = None
-    if not main:
-        pass  # rank 0 speaks for the run
-    elif sys.stdout.isatty():
-        from rich.console import Console
-
-        progress = RichProgress(Console())
-        trainer.add_listener(progress)
-    else:
-        trainer.add_listener(PlainPrinter(sys.stdout))
-
-    hung_up = []
 
     def on_stop(signum, frame):
-        trainer.control.stop(reason="interrupted", save=True)
+        stop_asked.append(True)
+        if trainer is not None:
+            trainer.control.stop(reason="interrupted", save=True)
 
     def on_hangup(signum, frame):
         # The terminal is gone (SSH dropped): keep training, print to the run's console.log.
@@ -184,14 +173,40 @@ def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | 
             redirect_std_fds(log_path)
         log = open(log_path, "a", buffering=1)
         log.write(f"gantui: terminal hung up at {time.strftime('%Y-%m-%d %H:%M:%S')}; training continues headless\n")
-        trainer.add_listener(PlainPrinter(log))
-        with contextlib.suppress(Exception):
-            trainer.record_event("hangup", action="continued", console_log=str(log_path))
+        if trainer is not None:
+            trainer.add_listener(PlainPrinter(log))
+            with contextlib.suppress(Exception):
+                trainer.record_event("hangup", action="continued", console_log=str(log_path))
 
+    # Signals are taken from the first moment: torch takes seconds to import, and a Ctrl-C or a
+    # hang-up in that window must be handled like any other.
     handlers = {signal.SIGINT: on_stop, signal.SIGTERM: on_stop}
     if hasattr(signal, "SIGHUP"):
         handlers[signal.SIGHUP] = on_hangup if strategy is None else on_stop
     previous = {s: signal.signal(s, h) for s, h in handlers.items()}
+    try:
+        from gantui.engine.trainer import Trainer
+
+        trainer = Trainer(cfg, run_dir, device=device, resume=resume, strategy=strategy)
+    except BaseException:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        raise
+    if owner is not None:
+        owner.attach(trainer)
+    if not main:
+        pass  # rank 0 speaks for the run
+    elif hung_up:
+        trainer.add_listener(PlainPrinter(open(run_dir / CONSOLE_LOG, "a", buffering=1)))
+    elif sys.stdout.isatty():
+        from rich.console import Console
+
+        progress = RichProgress(Console())
+        trainer.add_listener(progress)
+    else:
+        trainer.add_listener(PlainPrinter(sys.stdout))
+    if stop_asked:
+        trainer.control.stop(reason="interrupted", save=True)
     thread = trainer.start()
     try:
         while thread.is_alive():

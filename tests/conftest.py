@@ -49,3 +49,17 @@ def train_run(tmp_path_factory, preset: str, steps: int, *overrides: str) -> Pat
     assert t.run() == FINISHED
     return run_dir
 
+
+
+@pytest.fixture(scope="session")
+def short_runs(tmp_path_factory) -> list[Path]:
+    """Two finished 20-step ring8 runs (seeds 0 and 1) side by side in one folder, made once per session."""
+    root = tmp_path_factory.mktemp("short_runs")
+    runs = []
+    for seed in (0, 1):
+        run_dir = root / f"ring8-seed{seed}"
+        r = gantui("run", "ring8", "--headless", "--steps", "20", "--run-dir", str(run_dir), *TINY_RING,
+                   "--set", f"run.seed={seed}")
+        assert r.returncode == 0, r.stderr
+        runs.append(run_dir)
+    return runs

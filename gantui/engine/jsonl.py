@@ -150,14 +150,15 @@ class Follower:
         self.offset = offset
         self.torn = False
 
-    def poll(self, limit: int = 1 << 22) -> list[dict[str, Any]]:
+    def poll(self, limit: int | None = 1 << 22) -> list[dict[str, Any]]:
+        """Records completed since the last poll (at most `limit` bytes read; None: all)."""
         try:
             with open(self.path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
                 if size < self.offset:  # the file was rewritten shorter (a resume truncated it)
                     self.offset = 0
                 f.seek(self.offset)
-                data = f.read(limit)
+                data = f.read() if limit is None else f.read(limit)
         except FileNotFoundError:
             return []
         result = ReadResult(end=self.offset)

@@ -76,6 +76,9 @@ def plan(name: str, run_dir: Path | None, resume: Path | None) -> Plan:
 
     resume = Path(resume)
     notes: list[str] = []
+    live_dir = resume if resume.is_dir() else _run_of(resume) if resume.is_file() else None
+    if live_dir is not None and run_dir in (None, live_dir) and holder(live_dir) is not None:
+        raise UserError(str(RunLocked(Path(live_dir), holder(live_dir))))
     if resume.is_dir():
         source = resume
         try:

@@ -38,6 +38,7 @@ from gantui.engine import parts as parts_mod
 from gantui.engine import samplefiles
 from gantui.engine import state as state_mod
 from gantui.engine.control import Command, Control
+from gantui.engine.quality import LiveQuality
 from gantui.engine.records import Rate, Recorder
 from gantui.engine.rundir import RunDir
 from gantui.engine.samples import SampleMaker
@@ -70,6 +71,7 @@ class Trainer:
         self.traceback_path: Path | None = None
         self.last_checkpoint: Path | None = None
         self.torch_threads: set[str] = set()
+        self.tensorboard = None     # the TensorBoard writer when [log] tensorboard = true
         self.paused = False
         self._single = 0            # single steps asked for while paused
         self._thread: threading.Thread | None = None
@@ -151,8 +153,14 @@ class Trainer:
         real_points = real[:512].float().cpu().numpy() if info.is_toy else None
         self.sampler = SampleMaker(p, real_points)
         self.diagnostics = Diagnostics(cfg.diagnostics, cfg.loss.kind, self.real_std)
+        self.quality = LiveQuality(cfg, p, notify=self._note)
 
         self.rundir.open(cfg.to_toml())
+        if cfg.log.tensorboard and self.strategy.is_main:
+            from gantui.export import TensorBoardListener
+
+            self.tensorboard = TensorBoardListener(self.rundir.path)
+            self.add_listener(self.tensorboard)
         device_name = str(p.device) if not self.strategy.distributed else \
             f"{p.device.type} x{self.strategy.world_size} processes"
         self.info = ev.RunInfo(
@@ -222,6 +230,8 @@ class Trainer:
             self._crash(e)
             return self.state
         finally:
+            if self.tensorboard is not None:
+                self.tensorboard.close()
             self.rundir.close()
             self.strategy.finish(self)
 
@@ -387,6 +397,9 @@ class Trainer:
         metrics = {"step": self.step, "time": time.time()}
         metrics.update(values)
         metrics["lr_g"], metrics["lr_d"] = self.lr_g, self.lr_d
+        if self.quality.due(self.step):
+            metrics.update(self.quality.measure())
+            self.rate.restart(self.step)  # the measurement's time is not the training's
         metrics["steps_per_s"] = self.rate.update(self.step)
         self.rundir.metric(metrics)
         eta = (self.cfg.run.steps - self.step) / self.rate.value if self.rate.value else None
@@ -399,6 +412,10 @@ class Trainer:
             data = {k: v for k, v in alert.items() if k not in ("step", "kind")}
             self.record_event("alert", **data)
         return finite and weights_ok
+
+    def _note(self, message: str) -> None:
+        """A line for the screen's event log (e.g. live quality preparing its feature network)."""
+        self.record_event("note", message=message)
 
     def _weights_finite(self) -> bool:
         return all(torch.isfinite(p).all() for p in self.recorder.params)

@@ -71,6 +71,7 @@ class MonitorApp(App[int]):
         Binding("p", "chart", "plot"),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit", priority=True),
+        Binding("x", "stop_run", "stop run", show=False),
         # Textual 8 binds ctrl+c to a "press ctrl+q to quit" hint; here it quits the same
         # careful way as q (save, stop, exit 0). ctrl+q reaches action_quit too.
         Binding("ctrl+c", "quit", "quit", show=False, priority=True),
@@ -78,14 +79,23 @@ class MonitorApp(App[int]):
 
     def __init__(self, cfg: Any = None, run_dir: Path | str | None = None, device: str | None = None,
                  resume: Path | None = None, *, trainer_factory=None, start_engine: bool = True,
-                 driver_class=None, color: str | None = None) -> None:
+                 driver_class=None, color: str | None = None, session_factory=None) -> None:
+        """`session_factory` (listeners -> session): a run in another process (gantui watch);
+        then `q` leaves the monitor and the run goes on."""
         super().__init__(driver_class=driver_class)
         self.cfg = cfg
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        factory = trainer_factory or real_trainer_factory(cfg, self.run_dir, device, resume)
         self._wake_pending = False
         self.bridge = Bridge(wake=self._wake)
-        self.session = EngineSession(factory, [self.bridge], self.run_dir)
+        self.watching = session_factory is not None
+        if self.watching:
+            self.session = session_factory([self.bridge])
+        else:
+            factory = trainer_factory or real_trainer_factory(cfg, self.run_dir, device, resume)
+            resumed = resume is not None and self.run_dir is not None and (self.run_dir / "metrics.jsonl").exists()
+            total = int(getattr(getattr(cfg, "run", None), "steps", 0) or 0)
+            self.session = EngineSession(factory, [self.bridge], self.run_dir,
+                                         history_total=total if resumed else None)
         self.start_engine = start_engine
         self.color = color             # truecolor | 256 | none; None: from the terminal
         self.history = History(capacity=512)
@@ -281,6 +291,10 @@ class MonitorApp(App[int]):
         if (note == "PAUSING…" and s.state == ev.PAUSED) or (note == "RESUMING…" and s.state == ev.RUNNING) \
                 or s.state in TERMINAL and note != "STOPPING…":
             st.state_note = ""
+        if s.state == ev.STOPPED and not self.watching and not self.quitting:
+            # stopped from outside (`gantui stop`): end as if q had been pressed
+            self.quitting = True
+            self._quit_at = time.monotonic()
         if s.state == ev.FINISHED:
             self._show_banner(Text.assemble(("✔ FINISHED ", "bold"),
                                             f"step {st.step}/{st.total} · checkpoints/latest.safetensors "
@@ -365,6 +379,9 @@ class MonitorApp(App[int]):
             self.notify(f"the run is {self.state}: q quits", timeout=3)
             return None
         ctrl = self.session.control
+        if ctrl is None and self.watching and self.info is not None:
+            self.notify("this run is not live: nothing to control (q leaves)", timeout=3)
+            return None
         if ctrl is None or self.info is None:
             self.notify("the engine is still starting", timeout=2)
             return None
@@ -447,17 +464,41 @@ class MonitorApp(App[int]):
             return
         self.quitting = True
         self._quit_at = time.monotonic()
+        if self.watching:  # leave the monitor; the run goes on
+            self.session.stop(reason)
+            self.exit(return_code=0)
+            return
         if not self.session.alive():
             self.exit(return_code=self.session.exit_code)
             return
         self.session.stop(reason=reason)
         self._note("STOPPING…")
 
+    def action_stop_run(self) -> None:
+        """x (watch only): stop the run itself, after a confirmation."""
+        if not self.watching:
+            self.notify("q saves and stops this run", timeout=2)
+            return
+        if self._control() is None:
+            return
+        from gantui.ui.widgets.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.session.stop_run()
+                self._note("STOPPING…")
+                self.notify("asked the run to save a checkpoint and stop", timeout=3)
+
+        self.push_screen(ConfirmScreen("Stop the run? It saves a checkpoint and ends (y / n)"), answered)
+
     def handle_hangup(self) -> None:
         """On the loop, after SIGHUP: hand the run to the headless printer and leave."""
         if self._hung:
             return
         self._hung = True
+        if self.watching:  # nothing runs here: just leave
+            self.request_quit("hangup")
+            return
         if self.hangup_hook is not None:
             self.hangup_hook()
         self.detach()

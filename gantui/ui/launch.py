@@ -203,3 +203,41 @@ def run_monitor(cfg, run_dir, device, resume, *, trainer_factory=None, owner=Non
         where = getattr(app.session.trainer, "traceback_path", None) or app.session.traceback_path
         print(f"gantui: {app.error}" + (f" (traceback saved to {where})" if where else ""), file=sys.stderr)
     return int(code)
+
+
+def run_watch(run_dir: Path) -> int:
+    """`gantui watch`: the monitor on a run another process owns (or a finished one). `q` leaves;
+    the run goes on. Returns 0, or 2 when the directory is not a run."""
+    from gantui import config
+    from gantui.errors import UserError
+    from gantui.ui.app import MonitorApp
+    from gantui.ui.session import RemoteSession
+
+    run_dir = Path(run_dir)
+    try:
+        cfg = config.loads((run_dir / "config.toml").read_text(), source=str(run_dir / "config.toml"))
+    except OSError:
+        raise UserError(f"{run_dir}: not a gantui run directory (no config.toml)") from None
+    app = MonitorApp(cfg, run_dir, session_factory=lambda listeners: RemoteSession(run_dir, listeners),
+                     driver_class=detachable_driver_class())
+
+    def leave(signum, frame) -> None:
+        loop = getattr(app, "event_loop", None)
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(app.request_quit, "user")
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            try:
+                previous[sig] = signal.signal(sig, leave)
+            except (ValueError, OSError):
+                pass
+    try:
+        app.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if app.session.load_error:
+        raise UserError(app.session.load_error)
+    return 0

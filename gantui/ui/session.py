@@ -41,9 +41,13 @@ def real_trainer_factory(cfg, run_dir: Path, device: str | None, resume: Path | 
 class EngineSession:
     """Loader thread + trainer thread, with a stop that works at any moment."""
 
-    def __init__(self, factory: TrainerFactory, listeners: list, run_dir: Path | None = None) -> None:
+    def __init__(self, factory: TrainerFactory, listeners: list, run_dir: Path | None = None,
+                 history_total: int | None = None) -> None:
+        """`history_total`: replay the run directory's metrics and events first (a resume),
+        with this total step count."""
         self._factory = factory
         self.run_dir = run_dir
+        self.history_total = history_total
         self._listeners = listeners
         self._lock = threading.Lock()
         self.trainer: Any = None
@@ -62,9 +66,16 @@ class EngineSession:
         self._loader.start()
 
     def _load(self) -> None:
-        self.phase = "importing torch"
         with self._lock:
             initial = list(self._listeners)
+        if self.run_dir is not None and self.history_total is not None:
+            # a resumed or forked run: its charts and events start with the history it has
+            from gantui.live.follow import replay
+
+            self.phase = "reading the run's history"
+            for fn in initial:
+                replay(Path(self.run_dir), fn, self.history_total)
+        self.phase = "importing torch"
         try:
             trainer = self._factory(initial)
         except UserError as e:
@@ -164,3 +175,164 @@ class EngineSession:
             os.write(fd, line.encode())
         finally:
             os.close(fd)
+
+
+# --- a run in another process (gantui watch, --nproc's monitor) --------------------------------
+
+class RemoteControl:
+    """The engine's Control API, spoken over a live run's control channel. Requests go out on
+    a worker thread, so a key press never waits on the socket; `last_reply` keeps the newest
+    answer (an error says why a command was refused)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        import queue
+
+        self.run_dir = Path(run_dir)
+        self._queue: "queue.Queue[dict | None]" = queue.Queue(maxsize=256)
+        self._client = None
+        self.last_reply: dict | None = None
+        self.sent = 0
+        self._thread = threading.Thread(target=self._worker, name="gantui-remote-control", daemon=True)
+        self._thread.start()
+
+    def _worker(self) -> None:
+        from gantui.live.client import LiveClient, NotLive
+
+        while True:
+            req = self._queue.get()
+            if req is None:
+                break
+            try:
+                if self._client is None:
+                    self._client = LiveClient.connect(self.run_dir, timeout=5.0)
+                self.last_reply = self._client.request(**req)
+            except NotLive as e:
+                self._client = None
+                self.last_reply = {"ok": False, "error": str(e)}
+            self.sent += 1
+
+    def request(self, cmd: str, **fields) -> None:
+        try:
+            self._queue.put_nowait({"cmd": cmd, **fields})
+        except Exception:  # noqa: BLE001 - a full queue: the user is hammering a key; drop it
+            pass
+
+    def send(self, command) -> None:
+        """An engine Command, as the protocol's request."""
+        name, reason = command.name, command.reason or "watch"
+        if name in ("scale_lr",):
+            self.request(name, which=command.which, factor=command.value, reason=reason)
+        elif name == "set_lr":
+            self.request(name, which=command.which, value=command.value, reason=reason)
+        elif name == "set_n_critic":
+            self.request(name, value=int(command.value), reason=reason)
+        elif name == "stop":
+            self.request(name, save=bool(command.value), reason=reason)
+        else:
+            self.request(name, reason=reason)
+
+    def toggle_pause(self) -> None:
+        self.request("toggle_pause")
+
+    def pause(self) -> None:
+        self.request("pause")
+
+    def resume(self) -> None:
+        self.request("resume")
+
+    def step_once(self) -> None:
+        self.request("step")
+
+    def scale_lr(self, which: str, factor: float) -> None:
+        self.request("scale_lr", which=which, factor=factor)
+
+    def set_n_critic(self, n: int) -> None:
+        self.request("set_n_critic", value=int(n))
+
+    def save(self, reason: str = "watch") -> None:
+        self.request("save", reason=reason)
+
+    def stop_run(self) -> None:
+        self.request("stop", save=True, reason="watch")
+
+    def close(self) -> None:
+        self._queue.put(None)
+        if self._client is not None:
+            self._client.close()
+
+
+class RemoteSession:
+    """EngineSession's interface over a run directory another process owns: the follower
+    publishes its files as engine messages; commands go over the control channel. Leaving
+    (`stop`) ends the following, never the run; `stop_run` asks the run itself to stop."""
+
+    def __init__(self, run_dir: Path, listeners: list, poll_s: float = 0.25) -> None:
+        from gantui.live.follow import RunFollower
+
+        self.run_dir = Path(run_dir)
+        self._status_client = None
+        self.follower = RunFollower(self.run_dir, listeners, poll_s=poll_s, status=self._status)
+        self._control = RemoteControl(self.run_dir)
+        self.trainer = None
+        self.traceback_path = None
+        self.load_user_error = True
+        self.phase = "reading the run"
+        self.started_at = time.monotonic()
+
+    def _status(self) -> dict | None:
+        from gantui.live.client import LiveClient, NotLive
+
+        try:
+            if self._status_client is None:
+                self._status_client = LiveClient.connect(self.run_dir, timeout=2.0)
+            return self._status_client.request("status")
+        except NotLive:
+            self._status_client = None
+            return None
+
+    def start(self) -> None:
+        self.follower.start()
+
+    @property
+    def load_error(self) -> str | None:
+        return self.follower.error
+
+    @property
+    def control(self):
+        return self._control if self.follower.live_pid is not None else None
+
+    @property
+    def live(self) -> bool:
+        return self.follower.live_pid is not None
+
+    def alive(self) -> bool:
+        return self.follower.alive()
+
+    def stop(self, reason: str = "user") -> None:
+        self.follower.stop()
+        self._control.close()
+        if self._status_client is not None:
+            self._status_client.close()
+
+    def stop_run(self) -> None:
+        self._control.stop_run()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        t = self.follower._thread
+        if t is not None:
+            t.join(timeout)
+        return not self.follower.alive()
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.load_error else 0
+
+    @property
+    def state(self) -> str:
+        return self.follower.state
+
+    def add_listener(self, fn) -> None:
+        self.follower.listeners.append(fn)
+
+    def record_event(self, kind: str, run_dir: Path | None = None, **data) -> None:
+        """A watcher writes nothing into a run it does not own."""

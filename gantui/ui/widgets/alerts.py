@@ -41,6 +41,9 @@ class AlertsModel:
     recent: deque = field(default_factory=lambda: deque(maxlen=200))
 
     def add(self, event: ev.Event) -> None:
+        if event.kind == "started":
+            # a new engine life (a resume) starts its rules afresh: nothing raised before is active
+            self.active.clear()
         if event.kind == "alert":
             rule = str(event.data.get("rule", "?"))
             if event.data.get("state", "raised") == "cleared":

@@ -1,0 +1,127 @@
+"""Live quality: every `log.eval_every` steps, the generator judged on the training device by the
+same definitions as `gantui eval`, so "is it getting better?" is answered while it trains.
+
+- toy mixtures: `modes_captured`, `modes_total`, `hq_fraction`, `modes_lost` (indices of the modes
+  with no high-quality sample) on 2,500 samples, and `w1` (exact 1-D Wasserstein-1) for mixture1d;
+- images: `fid` and `kid` in the feature space `gantui eval` uses (a classifier trained once per
+  labelled data set, a self-supervised encoder for unlabelled ones; cached), against a fixed real
+  reference drawn once; for labelled data also `class_coverage`, `classes_missing` and `is`, an
+  Inception-Score-style exp(E[KL(p(y|x) || p(y))]) from that classifier's class probabilities
+  (gantui's classifier, not Inception: comparable within one data set only).
+
+The generator measured is the one `gantui sample`/`eval` use (EMA when there is one). Nothing here
+may change the training: the noise comes from a private generator, the models are put in eval
+mode and back, and anything that draws from torch's global RNG (training the feature network the
+first time) runs inside `fork_rng`, so a resumed run stays bit-identical to a straight one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from gantui.config import Config
+from gantui.engine.parts import Parts
+
+TOY_SAMPLES = 2500          # DESIGN: the toy metrics are defined on 2,500 samples
+IMAGE_SAMPLES = 1000        # generated images per measurement (FID's bias is larger, its trend is what counts)
+IMAGE_REAL = 2000           # the fixed real reference
+QUALITY_SEED = 7_777        # the measurement's own noise, the same at every measurement
+
+
+class LiveQuality:
+    def __init__(self, cfg: Config, parts: Parts, notify: Callable[[str], None] | None = None) -> None:
+        self.cfg = cfg
+        self.p = parts
+        self.every = cfg.log.eval_every
+        self.notify = notify or (lambda msg: None)
+        self.info = parts.data.info
+        self._space = None
+        self._real_feats: torch.Tensor | None = None
+        self.failed: str | None = None
+
+    def due(self, step: int) -> bool:
+        return self.every > 0 and step > 0 and step % self.every == 0 and self.failed is None
+
+    @torch.no_grad()
+    def _generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        g = self.p.G_ema if self.p.G_ema is not None else self.p.G
+        gen = torch.Generator().manual_seed(QUALITY_SEED)
+        z = torch.randn(n, g.latent_dim, generator=gen).to(self.p.device)
+        y = None
+        if self.info.n_classes and self.p.conditional:
+            y = (torch.arange(n) % self.info.n_classes).to(self.p.device)
+        was_training = g.training
+        g.eval()
+        out = [g(z[i:i + 1000], None if y is None else y[i:i + 1000]).float() for i in range(0, n, 1000)]
+        g.train(was_training)
+        return torch.cat(out), y
+
+    def measure(self) -> dict[str, Any]:
+        """The quality keys of this step's metrics record ({} when they cannot be measured)."""
+        devices = [self.p.device] if self.p.is_cuda else []
+        with torch.random.fork_rng(devices=devices):
+            try:
+                return self._toy() if self.info.is_toy else self._images()
+            except Exception as e:  # noqa: BLE001 - a quality measurement must never stop the training
+                self.failed = f"{type(e).__name__}: {e}"
+                self.notify(f"live quality is off for this run: {self.failed}")
+                return {}
+
+    # --- toy mixtures ---------------------------------------------------------------------------
+    def _toy(self) -> dict[str, Any]:
+        from gantui.data import toy
+        from gantui.evaluation import toy_metrics as tm
+
+        name = self.cfg.data.name
+        fake, _ = self._generate(TOY_SAMPLES)
+        pts = fake.cpu().numpy()
+        report = tm.mode_report(pts, toy.means(name, self.cfg.data.modes), toy.std(name))
+        hist = np.asarray(report.histogram)
+        out: dict[str, Any] = {"modes_captured": int(report.modes_captured), "modes_total": int(report.modes_total),
+                               "hq_fraction": float(report.hq_fraction),
+                               "modes_lost": [int(i) for i in np.flatnonzero(hist == 0)]}
+        if name == "mixture1d":
+            real, _ = self.p.data.real_batch(TOY_SAMPLES, seed=QUALITY_SEED + 1)
+            out["w1"] = float(tm.wasserstein1_1d(pts, real.cpu().numpy()))
+        return out
+
+    # --- images ---------------------------------------------------------------------------------
+    def _setup_images(self) -> None:
+        from gantui.evaluate import feature_space
+
+        self.notify("live quality: preparing the feature network (trained once per data set, then cached)…")
+        self._space = feature_space(self.cfg, self.info, self.p.device, log=self.notify)
+        real, _ = self.p.data.real_batch(min(IMAGE_REAL, len(self.p.data)), seed=QUALITY_SEED + 2)
+        self._real_feats, _ = self._space.embed(real)
+        self.notify(f"live quality: {self._space.name}")
+
+    def _images(self) -> dict[str, Any]:
+        from gantui.evaluation import image_metrics as im
+
+        if self._space is None:
+            self._setup_images()
+        fake, _ = self._generate(IMAGE_SAMPLES)
+        feats, probs = self._space.embed(fake)
+        out: dict[str, Any] = {"fid": float(im.frechet_distance(self._real_feats, feats))}
+        kid, _ = im.kernel_inception_distance(self._real_feats, feats, subsets=20,
+                                               subset_size=min(500, len(feats) - 1), seed=QUALITY_SEED)
+        out["kid"] = float(kid)
+        if probs is not None and self._space.classifier is not None:
+            rep = im.class_report(probs)
+            out["class_coverage"] = float(rep.class_coverage)
+            out["classes_missing"] = [i for i, c in enumerate(rep.class_histogram) if c == 0]
+            out["is"] = inception_style_score(probs)
+        return out
+
+
+def inception_style_score(probs: torch.Tensor) -> float:
+    """exp(E_x[KL(p(y|x) || p(y))]) of class probabilities (N, K): 1 when every sample gets the same
+    class distribution, K when each sample is one sure class and the classes are balanced."""
+    p = probs.double().clamp_min(1e-12)
+    marginal = p.mean(0, keepdim=True)
+    kl = (p * (p.log() - marginal.log())).sum(1).mean()
+    return float(math.exp(float(kl)))

@@ -1,0 +1,91 @@
+"""`gantui compare`: one metric of several runs, aligned by step, drawn or as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gantui import compare
+from gantui.errors import UserError
+from tests.conftest import gantui
+from tests.test_runinfo import START, make_run
+
+
+def records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_default_metric_is_the_quality_metric_every_run_has(tmp_path):
+    a = make_run(tmp_path, "a", [START], [{"step": 10, "d_loss": 1.0, "g_loss": 2.0, "fid": 40.0, "modes_captured": 5}])
+    b = make_run(tmp_path, "b", [START], [{"step": 10, "d_loss": 1.0, "g_loss": 2.0, "modes_captured": 7}])
+    c = make_run(tmp_path, "c", [START], [{"step": 10, "d_loss": 1.0, "g_loss": 2.0}])
+    assert compare.default_metrics(compare.load([a, a])) == ["fid"]
+    assert compare.default_metrics(compare.load([a, b])) == ["modes_captured"]  # fid is not in b
+    assert compare.default_metrics(compare.load([a, b, c])) == ["d_loss", "g_loss"]
+
+
+def test_series_are_aligned_on_the_union_of_steps(tmp_path):
+    a = make_run(tmp_path, "a", [START], [{"step": 10, "d_loss": 1.0}, {"step": 20, "d_loss": 2.0}])
+    b = make_run(tmp_path, "b", [START], [{"step": 15, "d_loss": 5.0}, {"step": 20, "d_loss": "nan"}])
+    out = compare.aligned(compare.load([a, b]), ["d_loss"])
+    assert out["steps"] == [10, 15, 20]
+    assert out["runs"][0]["series"]["d_loss"] == [1.0, None, 2.0]
+    assert out["runs"][1]["series"]["d_loss"] == [None, 5.0, "nan"]
+
+
+def test_same_named_runs_get_telling_labels(tmp_path):
+    a = make_run(tmp_path / "x", "run", [START], [{"step": 10, "d_loss": 1.0}])
+    b = make_run(tmp_path / "y", "run", [START], [{"step": 10, "d_loss": 1.0}])
+    names = [r.name for r in compare.load([a, b])]
+    assert len(set(names)) == 2
+
+
+def test_chart_gives_each_run_its_colour_and_legend_entry(short_runs):
+    runs = compare.load(short_runs)
+    coloured = compare.chart(runs, "d_loss", 80, 20, color=True)
+    assert all(r.name in coloured for r in runs)
+    for rgb in compare.PALETTE[:2]:
+        assert "\x1b[38;2;{};{};{}m".format(*rgb) in coloured
+    plain = compare.chart(runs, "d_loss", 80, 20, color=False)
+    assert "\x1b[" not in plain
+    # without colour, each run has its own marker character, shown in the legend beside its name
+    for i, r in enumerate(runs):
+        assert f"{compare.MARKERS[i]} {r.name}" in plain
+
+
+def test_cli_json_is_the_runs_series_aligned(short_runs):
+    r = gantui("compare", *map(str, short_runs), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["metrics"] == ["d_loss", "g_loss"]
+    assert out["steps"] == [5, 10, 15, 20]
+    for run, entry in zip(short_runs, out["runs"]):
+        assert entry["name"] == run.name
+        assert entry["series"]["d_loss"] == [rec["d_loss"] for rec in records(run)]
+    # seeds 0 and 1 trained differently
+    assert out["runs"][0]["series"]["g_loss"] != out["runs"][1]["series"]["g_loss"]
+
+
+def test_cli_chosen_metric_draws(short_runs):
+    r = gantui("compare", *map(str, short_runs), "--metric", "wasserstein", env={"NO_COLOR": "1"})
+    assert r.returncode == 0, r.stderr
+    assert "wasserstein by step" in r.stdout and all(run.name in r.stdout for run in short_runs)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--metric", "fid_typo"], "--metric fid_typo"),
+    (["RUN", "/no/such/run"], "/no/such/run"),
+])
+def test_cli_bad_metric_or_run_is_one_line_exit_2(short_runs, args, words):
+    args = [str(short_runs[0]) if a == "RUN" else a for a in args]
+    r = gantui("compare", str(short_runs[1]), *args)
+    assert r.returncode == 2
+    assert words in r.stderr and r.stderr.strip().count("\n") == 0
+
+
+def test_a_folder_that_is_not_a_run_is_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="not a run directory"):
+        compare.load([tmp_path / "empty"])
