@@ -7,7 +7,10 @@ as a single run would (bad input: exit 2, one line), then starts
 
 in a process group and session of its own, stdin from /dev/null: torchrun's workers have no
 controlling terminal, so no worker can try to draw, and a Ctrl-C on the terminal reaches only
-this process. It relays the workers' output (rank 0's progress lines) and waits.
+this process. Headless, it relays the workers' output (rank 0's progress lines) and waits. On a
+terminal it shows the monitor of `gantui watch` on the run (rank 0's files and control channel)
+once rank 0 has written the run's config; `q` there stops the run with a checkpoint, as `q` in a
+single-process `run` does (the workers' output is kept meanwhile and its tail shown if they fail).
 
 Stopping: Ctrl-C or SIGTERM asks the run to save a checkpoint and stop through its control
 channel (the same request as `gantui stop`): every rank stops at the next log step and torchrun
@@ -22,6 +25,7 @@ The exit code is the run's: 0 finished (or stopped by request), 130 interrupted,
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
@@ -78,20 +82,41 @@ def outcome(run_dir: Path) -> str | None:
 
 
 class Relay(threading.Thread):
-    """Copies a child's output, line by line, to our stream (switched to a file on hang-up)."""
+    """Copies a child's output, line by line, to our stream (switched to a file on hang-up;
+    held back while the monitor owns the screen, keeping the last lines)."""
 
     def __init__(self, source, sink: TextIO) -> None:
         super().__init__(daemon=True, name="gantui-relay")
         self.source = source
         self.sink = sink
+        self.held: collections.deque[str] | None = None
+
+    def hold(self) -> None:
+        self.held = collections.deque(maxlen=40)
+
+    def release(self) -> list[str]:
+        held, self.held = list(self.held or ()), None
+        return held
 
     def run(self) -> None:
         for line in iter(self.source.readline, ""):
+            if self.held is not None:
+                self.held.append(line)
+                continue
             try:
                 self.sink.write(line)
                 self.sink.flush()
             except (OSError, ValueError):
                 pass
+
+
+def terminal_alive() -> bool:
+    """False once the terminal hung up (its file operations fail with EIO from then on)."""
+    try:
+        os.tcgetpgrp(sys.stdout.fileno())
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def ask_stop(run_dir: Path, reason: str) -> bool:
@@ -110,9 +135,6 @@ def launch(nproc: int, gantui_args: list[str], run_dir: Path, headless: bool) ->
     if nproc < 1:
         raise UserError(f"--nproc {nproc}: expected an integer >= 1")
     run_dir = Path(run_dir)
-    if not headless:
-        print("gantui: --nproc runs train headless here; follow this one from another terminal with "
-              f"`gantui watch {run_dir}`", file=sys.stderr)
     try:
         proc = subprocess.Popen(torchrun_command(nproc, gantui_args), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
@@ -143,6 +165,8 @@ def launch(nproc: int, gantui_args: list[str], run_dir: Path, headless: bool) ->
     previous = {s: signal.signal(s, h) for s, h in
                 ((signal.SIGINT, stop), (signal.SIGTERM, stop), (signal.SIGHUP, hangup))}
     try:
+        if not headless:
+            monitor(proc, run_dir, relays, nproc, hangup)
         while proc.poll() is None:
             try:
                 proc.wait(0.5)  # short waits keep this thread free to take signals
@@ -164,6 +188,36 @@ def launch(nproc: int, gantui_args: list[str], run_dir: Path, headless: bool) ->
     return proc.returncode or 1
 
 
+def monitor(proc: subprocess.Popen, run_dir: Path, relays: list[Relay], nproc: int, hangup) -> None:
+    """The monitor of `gantui watch` on the run, once rank 0 has written its config; `q` stops
+    the run (with a checkpoint); a hang-up leaves it training, its output going to console.log."""
+    from gantui.ui.launch import run_watch
+
+    print(f"gantui: starting {nproc} processes (torchrun)…", file=sys.stderr)
+    while proc.poll() is None and not (run_dir / "config.toml").exists():
+        time.sleep(0.1)
+    if proc.poll() is not None:
+        return
+    for r in relays:
+        r.hold()
+    try:
+        run_watch(run_dir)
+    except UserError as e:
+        print(f"gantui: {e}", file=sys.stderr)
+    finally:
+        held = [r.release() for r in relays]
+    if not terminal_alive():
+        hangup(signal.SIGHUP, None)
+        return
+    if proc.poll() is None:
+        print("gantui: saving a checkpoint and stopping the run…", file=sys.stderr)
+        _stop_politely(proc, run_dir, reason="user")
+    else:
+        for r, lines in zip(relays, held):
+            if proc.returncode:
+                r.sink.writelines(lines[-20:])
+
+
 def _signal(proc: subprocess.Popen, sig: int) -> None:
     try:
         os.kill(proc.pid, sig)  # torchrun itself: it passes the signal on to its workers
@@ -171,10 +225,10 @@ def _signal(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def _stop_politely(proc: subprocess.Popen, run_dir: Path) -> None:
+def _stop_politely(proc: subprocess.Popen, run_dir: Path, reason: str = "user") -> None:
     deadline = time.monotonic() + CHANNEL_WAIT_S
     while proc.poll() is None and time.monotonic() < deadline:
-        if ask_stop(run_dir, "user"):
+        if ask_stop(run_dir, reason):
             return
         time.sleep(0.5)  # not live yet (still starting): try again
     if proc.poll() is None:
