@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # this checkout's gantui, not an installed one
 SETS = ["data.name='digits'", "data.image_size=64", "model.arch='dcgan'", "model.g_width=64", "model.d_width=64",
         "model.latent_dim=100", "loss.kind='ns'", "loss.n_critic=1", "optim.g_lr=2e-4", "optim.d_lr=2e-4",
         "optim.betas=[0.5, 0.999]", "data.n_samples=20000"]

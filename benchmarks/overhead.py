@@ -42,13 +42,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # this checkout's gantui, not an installed one
 COLS, ROWS = 120, 36
 
 
 # --- the plain loop (runs in its own process: `overhead.py --plain PRESET STEPS WARM`) -----------
 
 def plain_models(cfg, shape):
-    """nn.Sequential G and D with the preset's layer shapes (mlp and dcgan archs)."""
+    """nn.Sequential G and D with the preset's layer shapes (mlp and dcgan archs), in-place
+    activations and, for DCGAN, the N(0, 0.02) init, as pytorch/examples' dcgan writes them."""
     from torch import nn
 
     m = cfg.model
@@ -57,11 +59,11 @@ def plain_models(cfg, shape):
         g, d = [], []
         widths = [m.latent_dim] + [m.g_width] * m.g_depth
         for a, b in zip(widths, widths[1:]):
-            g += [nn.Linear(a, b), nn.ReLU()]
+            g += [nn.Linear(a, b), nn.ReLU(inplace=True)]
         g += [nn.Linear(m.g_width, dim)]
         widths = [dim] + [m.d_width] * m.d_depth
         for a, b in zip(widths, widths[1:]):
-            d += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
+            d += [nn.Linear(a, b), nn.LeakyReLU(0.2, inplace=True)]
         d += [nn.Linear(m.d_width, 1)]
         return nn.Sequential(*g), nn.Sequential(*d)
     if m.arch == "dcgan":
@@ -71,16 +73,29 @@ def plain_models(cfg, shape):
         start, stages = PLANS[size]
         ch = stage_channels(m.g_width, stages)
         g = [nn.Linear(m.latent_dim, ch[0] * start * start, bias=False), nn.Unflatten(1, (ch[0], start, start)),
-             nn.BatchNorm2d(ch[0]), nn.ReLU()]
+             nn.BatchNorm2d(ch[0]), nn.ReLU(inplace=True)]
         for a, b in zip(ch, ch[1:]):
-            g += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU()]
+            g += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
         g += [nn.ConvTranspose2d(ch[-1], c, 4, 2, 1), nn.Tanh()]
         dch = stage_channels(m.d_width, stages)[::-1]
-        d = [nn.Conv2d(c, dch[0], 4, 2, 1), nn.LeakyReLU(0.2)]
+        d = [nn.Conv2d(c, dch[0], 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
         for a, b in zip(dch, dch[1:]):
-            d += [nn.Conv2d(a, b, 4, 2, 1), nn.LeakyReLU(0.2)]
+            d += [nn.Conv2d(a, b, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
         d += [nn.Flatten(), nn.Linear(dch[-1] * start * start, 1)]
-        return nn.Sequential(*g), nn.Sequential(*d)
+
+        def weights_init(mod):  # pytorch/examples' dcgan
+            if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                nn.init.normal_(mod.weight, 0.0, 0.02)
+                if mod.bias is not None:
+                    nn.init.zeros_(mod.bias)
+            elif isinstance(mod, nn.BatchNorm2d):
+                nn.init.normal_(mod.weight, 1.0, 0.02)
+                nn.init.zeros_(mod.bias)
+
+        G, D = nn.Sequential(*g), nn.Sequential(*d)
+        G.apply(weights_init)
+        D.apply(weights_init)
+        return G, D
     raise SystemExit(f"the plain loop knows the mlp and dcgan archs, not {m.arch!r}")
 
 
@@ -167,7 +182,7 @@ def plain(preset: str, steps: int, warm: int, sets: list[str]) -> None:
 # --- the contenders, each in a fresh process ----------------------------------------------------------
 
 def env() -> dict:
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
 
 
 def run_plain(args, preset: str) -> float:
