@@ -230,6 +230,8 @@ def _stop_politely(proc: subprocess.Popen, run_dir: Path, reason: str = "user") 
     while proc.poll() is None and time.monotonic() < deadline:
         if ask_stop(run_dir, reason):
             return
-        time.sleep(0.5)  # not live yet (still starting): try again
+        if not (run_dir / "live.json").exists():
+            break  # still starting (nothing trained yet): torchrun's SIGTERM ends it at once
+        time.sleep(0.5)  # the channel is up but did not answer: try again
     if proc.poll() is None:
         _signal(proc, signal.SIGTERM)

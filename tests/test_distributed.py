@@ -34,11 +34,26 @@ def torchrun(*args: str, env: dict | None = None, timeout: float = 300, **popen)
     return subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
-def kill_group(proc: subprocess.Popen) -> None:
+def descendants(pid: int) -> list[int]:
+    out = []
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        kids = [int(k) for t in Path(f"/proc/{pid}/task").iterdir()
+                for k in (t / "children").read_text().split()]
+    except OSError:
+        return out
+    for k in kids:
+        out += [k, *descendants(k)]
+    return out
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """After a failed test: kill the process and everything under it (torchrun and its workers
+    may live in a session of their own)."""
+    for pid in [proc.pid, *descendants(proc.pid)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -206,3 +221,28 @@ def test_nproc_refuses_a_bad_count(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip() == "gantui: --nproc 0: expected an integer >= 1"
     assert not (tmp_path / "r").exists()
+
+
+def test_sigterm_to_the_launcher_stops_every_rank_with_a_checkpoint(tmp_path):
+    from gantui.engine.runlock import holder
+
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gantui", "run", "ring8", "--nproc", "2", "--headless",
+                             "--steps", "100000", "--run-dir", str(run_dir), *TWO], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_for(lambda: (run_dir / "metrics.jsonl").exists() and len(read_jsonl(run_dir / "metrics.jsonl")) >= 2,
+                 180, "the first metric records")
+        rank0 = holder(run_dir)
+        os.kill(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        kill_group(proc)
+    assert proc.returncode == 130, err[-3000:]
+    events = read_jsonl(run_dir / "events.jsonl")
+    stopped = [e for e in events if e["kind"] == "stopped"]
+    assert len(stopped) == 1
+    assert checkpoint.read(run_dir / "checkpoints" / "latest.safetensors")[1]["step"] == str(stopped[0]["step"])
+    assert holder(run_dir) is None and not Path(f"/proc/{rank0}").exists()
+    assert "Traceback" not in err
