@@ -433,10 +433,15 @@ def check_optimizer_state(prefix: str, tensors: dict[str, torch.Tensor], meta: d
             params[idx] = p
     names = _probe_state(optimizer)
     state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in entries.items():
+    def order(key: str):  # parameter order, so the first problem named is the first in the model
+        idx = key.partition(".")[0]
+        return (int(idx) if idx.isdigit() and len(idx) < 10 else 1 << 62, key)
+
+    for key in sorted(entries, key=order):
+        value = entries[key]
         idx_text, _, name = key.partition(".")
         full = head + key
-        if not idx_text.isdigit() or int(idx_text) not in params:
+        if not idx_text.isascii() or not idx_text.isdigit() or len(idx_text) > 9 or int(idx_text) not in params:
             raise CheckpointError(f"{path}: tensor {full} names no parameter of this config's model")
         if name not in names:
             raise CheckpointError(

@@ -161,7 +161,10 @@ def _real_set(cfg, n: int, seed: int, device, info=None):
         try:
             ds = load_dataset(cfg.data, device, cfg.run.seed)
         except DataError as e:
-            raise DataError(f"{e} (eval reads real data from --data-root, default data/)") from None
+            # vision's message ends in advice for `run` (download, --set); eval never downloads
+            reason = str(e).split(";")[0]
+            raise DataError(f"{reason}; eval reads the real {cfg.data.name} data from --data-root DIR "
+                            f"(default data/) and never downloads it") from None
     if info is not None and (tuple(ds.info.shape) != tuple(info.shape) or ds.info.n_classes != info.n_classes):
         raise DataError(
             f"the real data in {cfg.data.root}/ is {ds.info.name} of shape {tuple(ds.info.shape)} with "
