@@ -161,7 +161,7 @@ def presets() -> None:
 _run_dir: Path | None = None  # the current run's directory, once known: where a traceback belongs
 
 
-def _note_run_dir(path: Path) -> None:
+def _note_run_dir(path: Path | None) -> None:
     global _run_dir
     _run_dir = path
 
@@ -205,6 +205,7 @@ def save_traceback(exc: BaseException) -> Path | None:
 
 def main(argv: list[str] | None = None) -> None:
     """The console script. Always ends in SystemExit with the command's exit code."""
+    _note_run_dir(None)  # main may run more than once in a process (tests, the fuzz suite)
     try:
         # standalone mode: Typer prints usage errors its own way and exits 2, and turns Ctrl-C into 130
         app(args=argv, standalone_mode=True)
