@@ -486,6 +486,26 @@ def check_rng(tensors: dict[str, torch.Tensor], path: Path | str) -> None:
         raise CheckpointError(f"{path}: tensor rng.cuda is not a CUDA generator state (uint8, 1-D)")
 
 
+def check_scalers(tensors: dict[str, torch.Tensor], path: Path | str) -> None:
+    """fp16 loss scales, when present: scalar float32, finite and > 0."""
+    for key in ("scaler_g.scale", "scaler_d.scale"):
+        t = tensors.get(key)
+        if t is None:
+            continue
+        check_tensor(key, t, (), torch.float32, path, "a loss scale is")
+        if not float(t) > 0:
+            raise CheckpointError(f"{path}: tensor {key} is {float(t)}, not a loss scale > 0")
+
+
+def check_same_data(saved_info, live_info, path: Path | str) -> None:
+    """A resume must train on the data the checkpoint was trained on (same set, shape and classes)."""
+    if (saved_info.name, tuple(saved_info.shape), saved_info.n_classes) != \
+            (live_info.name, tuple(live_info.shape), live_info.n_classes):
+        raise CheckpointError(
+            f"{path}: trained on {saved_info.name} {tuple(saved_info.shape)} but this config loads "
+            f"{live_info.name} {tuple(live_info.shape)}; resume with the preset the run was started with")
+
+
 def check_fixed(tensors: dict[str, torch.Tensor], cfg: config_mod.Config, info, latent_dim: int,
                 path: Path | str) -> tuple[torch.Tensor, torch.Tensor | None]:
     """fixed.z (log.n_samples, latent) float32 and, for labelled data, fixed.y (log.n_samples,) int64

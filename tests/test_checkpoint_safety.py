@@ -318,3 +318,17 @@ def test_config_field_of_a_good_checkpoint_roundtrips(ring):
     parsed = checkpoint.parse_meta(meta, ring)
     assert parsed.step == 5 and parsed.info.name == "ring8" and parsed.config.data.name == "ring8"
     assert parsed.config == config.loads(meta["config"])
+
+
+def test_loss_scales_and_resume_data_are_checked(ring):
+    from gantui.data import DataInfo
+
+    tensors, meta, _, _ = live_models(ring)
+    checkpoint.check_scalers({**tensors, "scaler_g.scale": torch.tensor(65536.0)}, ring)
+    for bad in (torch.tensor(-1.0), torch.tensor(float("nan")), torch.tensor([1.0]), torch.tensor(1, dtype=torch.int64)):
+        with pytest.raises(CheckpointError, match="scaler_g.scale"):
+            checkpoint.check_scalers({**tensors, "scaler_g.scale": bad}, ring)
+    saved = checkpoint.parse_meta(meta, ring).info
+    checkpoint.check_same_data(saved, DataInfo("ring8", (2,), 0, True), ring)
+    with pytest.raises(CheckpointError, match="trained on ring8 .* loads grid25"):
+        checkpoint.check_same_data(saved, DataInfo("grid25", (2,), 0, True), ring)
