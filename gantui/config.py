@@ -1,9 +1,12 @@
 """Preset TOML -> frozen, validated config.
 
-The schema is the dataclasses below: a field's type is the type a preset must give, and
-its `check` metadata the allowed values. Unknown keys, wrong types and out-of-range values
-raise ConfigError naming the file, the dotted key and what is expected, so the CLI can
-print one line and exit 2. `--set section.key=value` overrides go through the same checks.
+The schema is the dataclasses below: a field's type is the type a preset must give (lists
+name their element type: `list[float]`), and its `check` metadata the allowed values. Unknown
+keys, wrong types, non-finite floats and out-of-range values raise ConfigError naming the file,
+the dotted key and what is expected, so the CLI can print one line and exit 2. Sizes that
+become allocations and counts that become loops are bounded above too (gantui.limits says why).
+Files must be UTF-8 (UTF-16, Latin-1 and binary files are named as such) and nest no deeper
+than tomllib can parse. `--set section.key=value` overrides go through the same checks.
 """
 
 from __future__ import annotations
