@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import torch
 
-from gantui import models
+from gantui import memory, models
 from gantui.config import Config
 from gantui.data import Dataset, load_dataset
 from gantui.errors import UserError
@@ -60,6 +60,9 @@ def make_optimizer(cfg: Config, params, lr: float) -> torch.optim.Optimizer:
 def build(cfg: Config, requested_device: str) -> Parts:
     """Everything the loop needs, seeded from `cfg.run.seed` (torch's global RNG)."""
     device = pick_device(requested_device)
+    # Refuse, with how much it needs, a configuration that cannot fit on this device (before
+    # anything is allocated; for CUDA this reads the device's free memory).
+    memory.check_fits(cfg, memory.data_shape(cfg.data), memory.available_bytes(device), str(device))
     torch.manual_seed(cfg.run.seed)
     data = load_dataset(cfg.data, device, cfg.run.seed)
     info = data.info

@@ -27,7 +27,7 @@ from typing import Sequence
 
 import torch
 
-from gantui import checkpoint
+from gantui import checkpoint, limits
 from gantui.config import Config
 from gantui.diagnostics import Diagnostics
 from gantui.engine import events as ev
@@ -349,7 +349,7 @@ class Trainer:
                 self.record_event("lr_changed", which=which, old=old, new=new, reason=cmd.reason or "user")
             self._set_state(self.state)
         elif name == "set_n_critic":
-            old, self.rt.n_critic = self.n_critic, max(1, int(cmd.value))
+            old, self.rt.n_critic = self.n_critic, min(limits.MAX_N_CRITIC, max(1, int(cmd.value)))
             self.record_event("n_critic_changed", old=old, new=self.n_critic, reason=cmd.reason or "user")
             self._set_state(self.state)
         elif name == "save":
