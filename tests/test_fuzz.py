@@ -193,7 +193,7 @@ def checkpoints(tmp_path_factory):
             "digits": digits / "checkpoints" / "latest.safetensors"}
 
 
-def stand_in_engine(cfg, run_dir, device, resume):
+def stand_in_engine(cfg, run_dir, device, resume, owner=None):
     """What run_headless / run_monitor receive once the CLI has validated everything: the models must
     build for this config (on the meta device: no memory is used), and nothing trains."""
     shape = memory.data_shape(cfg.data)

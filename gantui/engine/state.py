@@ -113,8 +113,12 @@ def restore(path: Path, cfg: Config, parts: Parts, rt: Runtime) -> tuple[dict[st
     if parts.G_ema is not None:
         prefix = "generator_ema" if any(k.startswith("generator_ema.") for k in tensors) else "generator"
         checkpoint.take_module(prefix, tensors, parts.G_ema, path)
-    checkpoint.load_optimizer("optim_g", tensors, meta, parts.opt_g, path)
-    checkpoint.load_optimizer("optim_d", tensors, meta, parts.opt_d, path)
+    # An optimiser that has not stepped yet has no state to save: G's before the first step, D's
+    # before the first critic update. Anywhere else a missing state would make the resume inexact.
+    critic_done = int(parsed.state.get("critic_done", 0))
+    checkpoint.load_optimizer("optim_g", tensors, meta, parts.opt_g, path, allow_fresh=parsed.step == 0)
+    checkpoint.load_optimizer("optim_d", tensors, meta, parts.opt_d, path,
+                              allow_fresh=parsed.step == 0 and critic_done == 0)
     # Rates and n_critic changed from the keyboard live in the checkpoint; a value the user
     # changed in the preset or with --set since then wins over it.
     state, saved = parsed.state, parsed.config
@@ -123,7 +127,7 @@ def restore(path: Path, cfg: Config, parts: Parts, rt: Runtime) -> tuple[dict[st
             rt.base_lr[which] = float(state["base_lr"][which])
     if saved.loss.n_critic == cfg.loss.n_critic:
         rt.n_critic = int(state.get("n_critic", rt.n_critic))
-    rt.critic_done = int(state.get("critic_done", 0))
+    rt.critic_done = critic_done
     rt.step = parsed.step
     z = tensors.get("fixed.z")
     if z is not None and z.shape == parts.fixed_z.shape:
