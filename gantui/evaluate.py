@@ -3,7 +3,8 @@
     main(checkpoint, as_json, n_samples, device, seed, inception_weights) -> exit code
 
 Loads the generator (EMA weights when the checkpoint has them) and the config stored inside the
-checkpoint, draws `n_samples` samples from a fixed seed and compares them with as many real ones:
+checkpoint, draws `n_samples` samples from a fixed seed and compares them with as many distinct real ones
+(capped at the data set's size; the output says when the two sides differ):
 
 - toy mixtures: modes captured, high-quality fraction, reverse KL (gantui.evaluation.toy_metrics);
   mixture1d adds the exact 1-D Wasserstein-1 distance to real samples;

@@ -294,7 +294,7 @@ def test_json_has_no_nan_and_is_one_object():
 from gantui.evaluation import features  # noqa: E402
 
 SMALL_RECIPE = features.Recipe(n_train=1500, n_test=500, epochs=1, batch_size=16, lr=3e-3)
-SMALL_AE_RECIPE = features.AERecipe(steps=300)  # half the default: ~15-40 s on this CPU
+SMALL_AE_RECIPE = features.AERecipe(steps=200)  # a third of the default: ~15-60 s on this CPU
 
 
 def digits_labelled(n, seed):
@@ -373,7 +373,7 @@ def test_feature_autoencoder_trains_once_then_loads_from_the_cache(feature_cache
     first, logs = shape_encoder
     assert not first.from_cache and first.path.parent == feature_cache and first.path.suffix == ".safetensors"
     assert any("training the folder feature autoencoder once" in m for m in logs)
-    assert first.rmse < 0.15  # held-out reconstructions within 15% of the pixel range (RMS)
+    assert first.rmse < 0.2  # held-out reconstructions within 20% of the pixel range (RMS)
     digest = features.images_digest(shape_images)
     assert "ae" in first.name and digest[:8] in first.name and "not comparable with Inception FID" in first.name
     again = features.load_or_train_encoder("folder", shape_images, torch.device("cpu"), SMALL_AE_RECIPE,
