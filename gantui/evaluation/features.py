@@ -364,7 +364,7 @@ AE_VERSION = "v1"
 class AERecipe:
     """How the autoencoder is trained; every field is part of the cache key (with the images' hash)."""
 
-    steps: int = 600          # about a minute for 28-32 px on one CPU core (two when the machine is busy)
+    steps: int = 600          # 1.8 min for 28 px on one thread of a heavily shared 2-core CPU (load 6)
     batch_size: int = 64
     lr: float = 2e-3
     width: int = 16
