@@ -176,6 +176,14 @@ def test_knn_radii_match_brute_force():
     radii = im.knn_radii(x, (3, 5), chunk=64)
     assert np.allclose(radii[3].numpy(), np.sort(d, axis=1)[:, 3], rtol=1e-12)  # column 0 is the point itself
     assert np.allclose(radii[5].numpy(), np.sort(d, axis=1)[:, 5], rtol=1e-12)
+    assert torch.equal(im.knn_radii(x, (3, 3))[3], radii[3])  # one k asked twice is one k
+
+
+def test_one_k_for_all_four_metrics_works_too():
+    x, y = gaussian_features(300, 6, 0), gaussian_features(300, 6, 1, shift=0.3)
+    r = im.manifold_metrics(x, y, k_pr=3, k_dc=3)
+    ref = prdc_reference(x.double().numpy(), y.double().numpy(), 3, 3)
+    assert (r.precision, r.recall, r.density, r.coverage) == pytest.approx(ref, abs=1e-12)
 
 
 def prdc_reference(real: np.ndarray, fake: np.ndarray, k_pr: int, k_dc: int) -> tuple[float, ...]:
