@@ -3,7 +3,8 @@
     main(checkpoint, as_json, n_samples, device, seed, inception_weights) -> exit code
 
 Loads the generator (EMA weights when the checkpoint has them) and the config stored inside the
-checkpoint, draws `n_samples` samples from a fixed seed and compares them with as many real ones:
+checkpoint, draws `n_samples` samples from a fixed seed and compares them with as many distinct real ones
+(capped at the data set's size; the output says when the two sides differ):
 
 - toy mixtures: modes captured, high-quality fraction, reverse KL (gantui.evaluation.toy_metrics);
   mixture1d adds the exact 1-D Wasserstein-1 distance to real samples;
@@ -174,9 +175,11 @@ def _real_set(cfg, n: int, seed: int, device, info=None):
 
 
 def real_images(cfg, n: int, seed: int, device, info=None):
-    """n real images on `device`. digits are rendered afresh from `seed` (a held-out draw, and n images
-    render much faster than the training set's 60,000); other sets draw n of their images."""
-    x, _ = _real_set(cfg, n, seed, device, info).real_batch(n, seed)
+    """Up to n real images on `device`. digits are rendered afresh from `seed` (a held-out draw, and n images
+    render much faster than the training set's 60,000); other sets draw min(n, size of the set) distinct
+    images: a repeated real point would shrink its k-NN balls to nothing and wreck precision/recall."""
+    ds = _real_set(cfg, n, seed, device, info)
+    x, _ = ds.real_batch(min(n, len(ds)), seed)
     return x
 
 
@@ -191,17 +194,32 @@ def labelled_images(cfg, device, info=None) -> Callable:
 
 
 def feature_space(cfg, info, device, inception_weights=None, log: Callable[[str], None] = log_stderr,
-                  recipe=None):
+                  recipe=None, ae_recipe=None):
     from gantui.evaluation import features
 
-    classifier = None
+    classifier = encoder = None
+    weights = Path(inception_weights) if inception_weights else None
     if info.n_classes:
         classifier = features.load_or_train_classifier(
             info.name, labelled_images(cfg, device, info), tuple(info.shape), info.n_classes, device,
             recipe or features.DEFAULT_RECIPE, log)
         classifier.model.to(device)
-    return features.select_feature_space(tuple(info.shape), classifier, device,
-                                         Path(inception_weights) if inception_weights else None, log)
+    elif features.find_inception_weights(weights) is None:
+        # Unlabelled: an autoencoder trained once on all the real images (cached by their hash).
+        from gantui.data import load_dataset
+
+        encoder = features.load_or_train_encoder(
+            info.name, load_dataset(cfg.data, device, cfg.run.seed).x, device,
+            ae_recipe or features.DEFAULT_AE_RECIPE, log)
+    return features.select_feature_space(tuple(info.shape), classifier, device, weights, log, encoder)
+
+
+def sizes_note(n_real: int, n_fake: int, sets: int) -> str:
+    """One line saying how the metrics treat two sides of different sizes."""
+    small = min(n_real, n_fake)
+    return (f"{n_fake:,} generated vs {n_real:,} real images (the real side is capped at the data set's "
+            f"size, drawn without replacement): FID and KID use all of both; precision, recall, density "
+            f"and coverage average {sets} comparisons of {small:,} vs {small:,}")
 
 
 def compare_images(real, fake, space, *, fake_labels=None, seed: int = 0) -> dict:
@@ -212,10 +230,15 @@ def compare_images(real, fake, space, *, fake_labels=None, seed: int = 0) -> dic
     fake_f, probs = space.embed(fake)
     out: dict = {"feature_extractor": space.name, "feature_dim": space.dim, "n_real": len(real)}
     out["fid"] = im.frechet_distance(real_f, fake_f)
-    out["kid"], out["kid_std"] = im.kernel_inception_distance(real_f, fake_f, seed=seed)
-    manifold = im.manifold_metrics(real_f, fake_f).to_dict()
-    manifold["k_nearest"] = manifold.pop("k")
-    out.update(manifold)
+    kid = im.kernel_inception_distance(real_f, fake_f, seed=seed)
+    out.update(kid=kid.kid, kid_std=kid.kid_std, kid_subset_size=kid.subset_size, kid_subsets=kid.subsets)
+    manifold = im.manifold_metrics(real_f, fake_f)
+    out.update(precision=manifold.precision, recall=manifold.recall, density=manifold.density,
+               coverage=manifold.coverage, k_precision_recall=manifold.k_precision_recall,
+               k_density_coverage=manifold.k_density_coverage, manifold_set_size=manifold.set_size,
+               manifold_sets=manifold.sets)
+    if len(real) != len(fake):
+        out["sizes_note"] = sizes_note(len(real), len(fake), manifold.sets)
     if probs is not None and space.classifier is not None:
         out.update(im.class_report(probs).to_dict())
         out["classifier"] = space.classifier.name
