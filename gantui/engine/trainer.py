@@ -372,10 +372,10 @@ class Trainer:
         metrics = {"step": self.step, "time": time.time()}
         metrics.update(values)
         metrics["lr_g"], metrics["lr_d"] = self.lr_g, self.lr_d
+        metrics["steps_per_s"] = self.rate.update(self.step)
         if self.quality.due(self.step):
             metrics.update(self.quality.measure())
             self.rate.restart(self.step)  # the measurement's time is not the training's
-        metrics["steps_per_s"] = self.rate.update(self.step)
         self.rundir.metric(metrics)
         eta = (self.cfg.run.steps - self.step) / self.rate.value if self.rate.value else None
         self._publish(ev.Snapshot(self.step, self.cfg.run.steps, metrics, self.state, self.n_critic, eta))
