@@ -21,13 +21,14 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: flags without Typer's "<bool>", values named below
 )
 
 DEVICES = ("auto", "cpu", "cuda")
 
-DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda (default: the preset's run.device)")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the generated samples.")]
-Target = Annotated[str, typer.Argument(help="A checkpoint file or a run directory (uses its latest checkpoint).")]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", metavar="DEVICE", help="auto | cpu | cuda (default: the preset's run.device)")]
+SeedOpt = Annotated[int, typer.Option("--seed", metavar="S", help="Seed of the generated samples.")]
+Target = Annotated[str, typer.Argument(metavar="CHECKPOINT_OR_RUN_DIR", help="A checkpoint file or a run directory (uses its latest checkpoint).")]
 
 
 def _check_device(device: str | None) -> str | None:
@@ -50,12 +51,12 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 @app.command()
 def run(
-    preset: Annotated[str, typer.Argument(help="A preset TOML file, or a bundled preset name (see `gantui presets`).")],
+    preset: Annotated[str, typer.Argument(metavar="PRESET", help="A preset TOML file, or a bundled preset name (see `gantui presets`).")],
     headless: Annotated[bool, typer.Option("--headless", help="No monitor: progress lines only.")] = False,
-    steps: Annotated[Optional[int], typer.Option("--steps", help="Total G steps (overrides run.steps).")] = None,
-    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Use exactly this run directory.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a preset key: SECTION.KEY=VALUE (TOML value). Repeatable.")] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue from a checkpoint or a run directory's latest.")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", help="Total G steps (overrides run.steps).")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", metavar="DIR", help="Use exactly this run directory.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a preset key: SECTION.KEY=VALUE (TOML value). Repeatable.")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", metavar="RUN_DIR_OR_CHECKPOINT", help="Continue from a checkpoint or a run directory's latest.")] = None,
     device: DeviceOpt = None,
 ) -> None:
     """Train a GAN from a preset; opens the live monitor on a terminal, runs headless otherwise."""
@@ -102,10 +103,10 @@ def _resolve_resume(resume: Path) -> Path:
 def eval_(
     target: Target,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")] = False,
-    n_samples: Annotated[Optional[int], typer.Option("--n-samples", help="Generated (and real) samples to compare (default: 2,500 for toy data, 10,000 for images).")] = None,
+    n_samples: Annotated[Optional[int], typer.Option("--n-samples", metavar="N", help="Generated (and real) samples to compare (default: 2,500 for toy data, 10,000 for images).")] = None,
     device: DeviceOpt = None,
     seed: SeedOpt = 0,
-    inception_weights: Annotated[Optional[Path], typer.Option("--inception-weights", help="Inception-v3 FID weights (.safetensors) for literature-comparable FID.")] = None,
+    inception_weights: Annotated[Optional[Path], typer.Option("--inception-weights", metavar="FILE", help="Inception-v3 FID weights (.safetensors) for literature-comparable FID.")] = None,
 ) -> None:
     """Judge a checkpoint headless: mode coverage, FID/KID, precision/recall."""
     from gantui.evaluate import main as eval_main
@@ -116,8 +117,8 @@ def eval_(
 @app.command()
 def sample(
     target: Target,
-    out: Annotated[Optional[Path], typer.Option("--out", help="FILE.png: an image grid (scatter plot for toy data); FILE.npy: the raw samples.")] = None,
-    n: Annotated[int, typer.Option("--n", help="How many samples.")] = 64,
+    out: Annotated[Optional[Path], typer.Option("--out", metavar="FILE", help="FILE.png: an image grid (scatter plot for toy data); FILE.npy: the raw samples.")] = None,
+    n: Annotated[int, typer.Option("--n", metavar="N", help="How many samples.")] = 64,
     seed: SeedOpt = 0,
     ansi: Annotated[bool, typer.Option("--ansi", help="Print the samples to the terminal as half-block characters.")] = False,
 ) -> None:
@@ -138,6 +139,19 @@ def presets() -> None:
         typer.echo(f"{p.stem:<{width}}  {config.preset_description(p)}")
 
 
+def _exit_process(code: int) -> None:
+    """Exit now. Once torch is loaded, the interpreter's own teardown takes 2-4 s on a small
+    machine (after `q` that looked like a hung, blank terminal); every file is closed and every
+    thread joined by the time a command returns, so skip it."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if "torch" in sys.modules:
+        import os
+
+        os._exit(code)
+    sys.exit(code)
+
+
 def main() -> None:
     try:
         code = app(standalone_mode=False)
@@ -145,7 +159,7 @@ def main() -> None:
         print(f"gantui: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
     except typer.Exit as e:
-        sys.exit(e.exit_code)
+        _exit_process(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as e:  # click's usage errors arrive here with standalone_mode=False

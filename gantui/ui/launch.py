@@ -213,4 +213,6 @@ def run_monitor(cfg, run_dir, device, resume, *, trainer_factory=None) -> int:
     if app.error and code != 0:
         where = getattr(app.session.trainer, "traceback_path", None) or app.session.traceback_path
         print(f"gantui: {app.error}" + (f" (traceback saved to {where})" if where else ""), file=sys.stderr)
+    for line in app.exit_summary():  # the final checkpoint and how to resume, as the screen closes
+        print(line, file=sys.stderr, flush=True)
     return int(code)
