@@ -53,6 +53,20 @@ async def wait_for(pilot, cond, timeout: float = 60.0, what: str = "condition") 
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+async def wait_screen(pilot, app, *texts: str, absent: tuple = (), timeout: float = 10.0) -> str:
+    """Until every one of `texts` is on the screen (and none of `absent`); returns the screen."""
+    box = {}
+
+    def ready() -> bool:
+        box["text"] = text = screen_text(app)
+        return all(t in text for t in texts) and not any(t in text for t in absent)
+    try:
+        await wait_for(pilot, ready, timeout, f"{texts} on the screen")
+    except AssertionError:
+        raise AssertionError(f"timed out waiting for {texts} (absent {absent}); the screen:\n{box['text']}")
+    return box["text"]
+
+
 async def wait_exit(app, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while app.return_code is None and time.monotonic() < deadline:
@@ -365,7 +379,7 @@ def scripted_app(kind: str = "digits", **kw):
 async def settle(app, pilot) -> None:
     await wait_for(pilot, lambda: app.state == ev.RUNNING and app.query_one("SamplesPane").samples
                    is not None, 20, "the scripted run")
-    await pilot.pause(0.3)
+    await wait_screen(pilot, app, "RUNNING", "step 1200")
 
 
 def test_layout_fits_80x24_with_step_and_both_rates():
@@ -424,9 +438,8 @@ def test_f_applies_the_alerts_rate_fix_and_it_is_logged():
             change = next(e for e in trainer.recorded if e.kind == "lr_changed")
             assert change.data["which"] == "d" and change.data["new"] == pytest.approx(5e-5)
             assert change.data["reason"] == "fix:d_overpowering"
-            await pilot.pause(0.3)
-            assert "D lr 5.0e-05" in screen_text(app).splitlines()[0]
-            assert "(applied)" in screen_text(app)
+            text = await wait_screen(pilot, app, "D lr 5.0e-05", "fix: halve D lr (applied)")
+            assert "D lr 5.0e-05" in text.splitlines()[0]
     asyncio.run(main())
 
 
@@ -441,39 +454,32 @@ def test_chart_screen_chooses_series_log_scale_and_zoom():
             await pilot.press("space")                # a pause marker for the chart
             await wait_for(pilot, lambda: any(m.kind == "paused" for m in app.history.markers), 10, "pause")
             await pilot.press("p")
-            await wait_for(pilot, lambda: isinstance(app.screen, ChartScreen), 10, "the chart")
-            await pilot.pause(0.2)
-            text = screen_text(app)
-            for must in ("|grad D|", "|grad G|", "|grad D|/|grad G|", "sample_std", "learning rates",
-                         "FID", "KID",                      # quality metrics: listed once present
-                         "losses · whole run · linear scale", "D loss", "W estimate", "paused",
-                         "l log scale: off"):
-                assert must in text, must
+            text = await wait_screen(pilot, app, "|grad D|", "|grad G|", "|grad D|/|grad G|", "sample_std",
+                                     "learning rates", "FID", "KID",   # quality metrics: listed once present
+                                     "losses · whole run · linear scale", "D loss", "W estimate", "paused",
+                                     "l log scale: off")
+            assert isinstance(app.screen, ChartScreen)
             ticks = [line for line in text.splitlines() if "┬" in line]
             labels = text.splitlines()[text.splitlines().index(ticks[0]) + 1].split("╯")[-1].split()
             assert labels and all(t.rstrip("k").isdigit() for t in labels)   # integer step ticks
             await pilot.press("2")
             await pilot.press("l")
-            await pilot.pause(0.2)
-            text = screen_text(app)
-            assert "|grad D| · whole run · log scale" in text and "l log scale: on" in text
+            await wait_screen(pilot, app, "|grad D| · whole run · log scale", "l log scale: on")
             await pilot.press("z")
-            await pilot.pause(0.2)
-            assert "last 1,000 steps" in screen_text(app)
+            await wait_screen(pilot, app, "|grad D| · last 1,000 steps · log scale", "z zoom: last 1,000")
             await pilot.press("0")
+            await wait_screen(pilot, app, "|grad D| · whole run · log scale")
             await pilot.press("p")
             await pilot.press("question_mark")
-            await pilot.pause(0.2)
-            assert isinstance(app.screen, HelpScreen) and "halve / double the G" in screen_text(app)
+            await wait_screen(pilot, app, "halve / double the G")
+            assert isinstance(app.screen, HelpScreen)
             await pilot.press("end")
-            await pilot.pause(0.2)
-            assert "mode_collapse" in screen_text(app)          # the rules, from diagnostics
+            await wait_screen(pilot, app, "mode_collapse")          # the rules, from diagnostics
             await pilot.press("escape")
-            await pilot.pause(0.1)
+            await wait_screen(pilot, app, "Losses", "Samples")
             assert not isinstance(app.screen, (HelpScreen, ChartScreen))
             await pilot.press("p")                               # the chart remembers its choices
-            await pilot.pause(0.2)
-            assert "|grad D| · whole run · log scale" in screen_text(app)
+            await wait_screen(pilot, app, "|grad D| · whole run · log scale")
     asyncio.run(main())
 
 
@@ -486,24 +492,22 @@ def test_event_log_scrolls_back_to_the_first_event():
                 await pilot.press("space")
             trainer = box["trainer"]
             await wait_for(pilot, lambda: len(trainer.recorded) >= 50, 30, "50 pause/resume events")
-            await wait_for(pilot, lambda: app.alerts.total >= 53, 10, "the events on screen")
-            await pilot.pause(0.3)
-            text = screen_text(app)
-            assert "started" not in text                       # pushed down by the newest
+            await wait_screen(pilot, app, "53 events", absent=("started",))   # pushed down by the newest
             assert app.focused is app.query_one("AlertsPane")
             await pilot.press("end")
-            await pilot.pause(0.2)
-            assert "▶ started · step 0" in screen_text(app)
+            await wait_screen(pilot, app, "▶ started · step 0")
             await pilot.press("home")
-            for _ in range(60):
-                await pilot.press("j")
-            await pilot.pause(0.2)
-            assert "▶ started · step 0" in screen_text(app)
+            await wait_screen(pilot, app, absent=("started", "scrolled"))
+            await pilot.press("j", "j", "down", "k")
+            await wait_screen(pilot, app, "scrolled 2 (Home: top)")
+            for _ in range(20):                                # PgDn pages down to the first event
+                await pilot.press("pagedown")
+                if "▶ started · step 0" in screen_text(app):
+                    break
+            await wait_screen(pilot, app, "▶ started · step 0")
             await pilot.press("pageup")
             await pilot.press("a")                               # alerts only
-            await pilot.pause(0.2)
-            text = screen_text(app)
-            assert "alerts only" in text and "resumed" not in text and "d_overpowering" in text
+            await wait_screen(pilot, app, "alerts only", "d_overpowering", absent=("resumed",))
     asyncio.run(main())
 
 
@@ -513,28 +517,25 @@ def test_sample_history_steps_back_and_returns_to_live(tmp_path):
         async with app.run_test(size=(120, 36)) as pilot:
             await settle(app, pilot)
             pane = app.query_one("SamplesPane")
-            assert "step 1200" in pane.border_title and "history" not in pane.border_title
+            await wait_screen(pilot, app, "Samples · fixed noise · step 1200", absent=("history",))
             await pilot.press("comma")
-            await pilot.pause(0.2)
-            assert "step 800" in pane.border_title and "history 2/3" in pane.border_title
+            await wait_screen(pilot, app, "step 800 · history 2/3")
             live_text = pane._text
             await pilot.press("comma")
-            await pilot.pause(0.2)
-            assert "step 400" in pane.border_title and pane._text is not live_text
-            await pilot.press("comma")                         # the oldest: stays
-            await pilot.pause(0.2)
-            assert "step 400" in pane.border_title
+            await wait_screen(pilot, app, "step 400 · history 1/3")
+            assert pane._text is not live_text
+            await pilot.press("comma")                         # the oldest: stays, says so
+            await wait_for(pilot, lambda: any("oldest" in n.message for n in app._notifications), 10, "a notice")
+            assert "step 400 · history 1/3" in screen_text(app)
             await pilot.press("full_stop")
-            await pilot.pause(0.2)
-            assert "step 800" in pane.border_title
+            await wait_screen(pilot, app, "step 800 · history 2/3")
             await pilot.press("tab")                           # focus the samples: arrows step too
             await pilot.press("left")
-            await pilot.pause(0.2)
-            assert app.focused is pane and "step 400" in pane.border_title
+            await wait_screen(pilot, app, "step 400 · history 1/3")
+            assert app.focused is pane
             await pilot.press("l")
-            await pilot.pause(0.2)
-            assert "step 1200" in pane.border_title and pane.position is None
-            assert "step 1200" in screen_text(app)
+            await wait_screen(pilot, app, "Samples · fixed noise · step 1200", absent=("history",))
+            assert pane.position is None
     asyncio.run(main())
 
 
@@ -544,14 +545,11 @@ def test_rates_freeze_while_paused():
         async with app.run_test(size=(120, 36)) as pilot:
             await settle(app, pilot)
             await pilot.press("space")
-            await wait_for(pilot, lambda: app.state == ev.PAUSED, 10, "PAUSED")
-            before = screen_text(app).splitlines()[0]
-            assert "41.3 it/s" in before
+            await wait_screen(pilot, app, "PAUSED", "41.3 it/s", absent=("PAUSING",))
             # what a single step after a long pause reports: not the run's speed
             app.bridge(ev.Snapshot(1201, 20000, {"step": 1201, "steps_per_s": 0.9}, ev.PAUSED, 5, 20000.0))
-            await pilot.pause(0.6)
-            status = screen_text(app).splitlines()[0]
-            assert "step 1201" in status and "41.3 it/s" in status and "1.1 s/it" not in status
+            status = (await wait_screen(pilot, app, "step 1201/")).splitlines()[0]
+            assert "41.3 it/s" in status and "1.1 s/it" not in status and "5:33:20" not in status
     asyncio.run(main())
 
 
@@ -605,10 +603,9 @@ def test_a_crash_shows_the_error_and_waits_for_q():
         app = MonitorApp(trainer_factory=CrashingTrainer)
         async with app.run_test(size=(120, 36)) as pilot:
             await wait_for(pilot, lambda: app.state == ev.CRASHED, 10, "the crash")
-            await pilot.pause(1.0)
-            assert app.return_code is None            # the screen stays
-            text = screen_text(app)
-            assert "RuntimeError: boom" in text and "/runs/x/traceback.txt" in text and "CRASHED" in text
+            await wait_screen(pilot, app, "RuntimeError: boom", "/runs/x/traceback.txt", "CRASHED")
+            await pilot.pause(1.0)                    # a second later the screen is still there
+            assert app.return_code is None
             await pilot.press("q")
             await wait_exit(app)
         assert app.return_code == 1
@@ -641,8 +638,7 @@ def test_an_engine_that_cannot_start_shows_why_and_saves_the_traceback(tmp_path)
         app = MonitorApp(None, tmp_path, trainer_factory=factory)
         async with app.run_test(size=(120, 36)) as pilot:
             await wait_for(pilot, lambda: app.state == ev.CRASHED, 10, "the failure")
-            await pilot.pause(0.3)
-            assert "CANNOT START" in screen_text(app) and "no such kernel" in screen_text(app)
+            await wait_screen(pilot, app, "CANNOT START", "no such kernel")
             await pilot.press("q")
             await wait_exit(app)
         assert app.return_code == 1
@@ -693,8 +689,7 @@ def test_keys_drive_the_real_engine(tmp_path):
 
             await pilot.press("space")
             await wait_for(pilot, lambda: trainer.state == ev.PAUSED, 10, "PAUSED")
-            await pilot.pause(0.3)
-            assert "PAUSED" in screen_text(app).splitlines()[0]
+            assert "PAUSED" in (await wait_screen(pilot, app, "PAUSED", absent=("PAUSING",))).splitlines()[0]
             step = trainer.step
             await pilot.pause(0.6)
             assert trainer.step == step                  # paused means paused
@@ -704,8 +699,7 @@ def test_keys_drive_the_real_engine(tmp_path):
             await pilot.press("left_curly_bracket")
             await wait_for(pilot, lambda: trainer.lr_g == pytest.approx(2 * lr_g)
                            and trainer.lr_d == pytest.approx(lr_d / 2), 10, "rate changes")
-            await pilot.pause(0.3)
-            status = screen_text(app).splitlines()[0]
+            status = (await wait_screen(pilot, app, f"G lr {2 * lr_g:.1e} ", f"D lr {lr_d / 2:.1e} ")).splitlines()[0]
             assert f"G lr {2 * lr_g:.1e}" in status and f"D lr {lr_d / 2:.1e}" in status
 
             await pilot.press("n")
@@ -735,7 +729,8 @@ def test_keys_drive_the_real_engine(tmp_path):
     assert {(e["which"], e["new"] / e["old"]) for e in changes} == {("g", 2.0), ("d", 0.5)}
 
 
-def test_ctrl_c_saves_and_exits_0_with_the_real_engine(tmp_path):
+def test_ctrl_c_saves_and_exits_130_with_the_real_engine(tmp_path):
+    """Ctrl-C is an interruption, as SIGINT/SIGTERM are (here and headless): save, stop, 130."""
     from gantui.ui.app import MonitorApp
 
     run_dir = tmp_path / "run"
@@ -747,7 +742,7 @@ def test_ctrl_c_saves_and_exits_0_with_the_real_engine(tmp_path):
             await wait_for(pilot, lambda: app.info is not None and app.status.step >= 5, 90, "training")
             await pilot.press("ctrl+c")
             await wait_exit(app, 30)
-        assert app.return_code == 0
+        assert app.return_code == 130
 
     try:
         asyncio.run(main())
@@ -755,7 +750,10 @@ def test_ctrl_c_saves_and_exits_0_with_the_real_engine(tmp_path):
         stop_engine(app)
     assert (run_dir / "checkpoints" / "latest.safetensors").exists()
     stopped = [e for e in events_of(run_dir) if e["kind"] == "stopped"]
-    assert stopped and stopped[0]["reason"] == "user"
+    assert stopped and stopped[0]["reason"] == "interrupted"
+    lines = app.exit_summary()
+    assert "interrupted at step" in lines[0] and str(run_dir / "checkpoints" / "latest.safetensors") in lines[0]
+    assert f"--resume {run_dir}" in lines[1]
 
 
 def test_divergence_shows_diverged_and_exits_3_on_q(tmp_path):
@@ -769,10 +767,9 @@ def test_divergence_shows_diverged_and_exits_3_on_q(tmp_path):
     async def main():
         async with app.run_test(size=(120, 36)) as pilot:
             await wait_for(pilot, lambda: app.state == ev.DIVERGED, 90, "DIVERGED")
-            await pilot.pause(0.5)
+            text = await wait_screen(pilot, app, "DIVERGED", "NaN/Inf")
             assert app.return_code is None
-            text = screen_text(app)
-            assert "DIVERGED" in text.splitlines()[0] and "NaN/Inf" in text
+            assert "DIVERGED" in text.splitlines()[0]
             await pilot.press("q")
             await wait_exit(app)
         assert app.return_code == 3
