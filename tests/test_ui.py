@@ -10,6 +10,7 @@ import asyncio
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -142,6 +143,13 @@ def test_ratio_gauge_draws_the_verdicts_limit():
     assert over.index("●") > over.index("┃")      # beyond the limit line
     assert "┃" not in gauge(9.0, 31).plain         # no limit known: no line of its own making
     assert "●" not in gauge(None, 31).plain
+
+
+def test_readout_numbers_keep_a_space_between_columns():
+    from gantui.ui.format import fmt_num
+
+    for v in (-3.5e-4, 3.5e-4, -12345.6, -9999.94, -99.9994, -9.99994, 1e-12, -1e300, math.nan, -math.inf, 0.0):
+        assert len(fmt_num(v, 8)) == 8 and fmt_num(v, 8)[0] == " ", v
 
 
 def test_health_adapter_and_the_gauge_verdict_agree_with_the_rules():
@@ -348,6 +356,17 @@ def test_launch_module_imports_no_textual_or_torch():
     code = "import sys, gantui.ui.launch; print('textual' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_help_reads_like_a_normal_cli():
+    for args in (["--help"], ["run", "--help"], ["sample", "--help"], ["eval", "--help"]):
+        out = subprocess.run([sys.executable, "-m", "gantui", *args], capture_output=True, text=True,
+                             cwd=REPO, timeout=60)
+        assert out.returncode == 0 and "Usage:" in out.stdout, out.stderr
+        assert "<bool>" not in out.stdout and "<int>" not in out.stdout and "<list" not in out.stdout, out.stdout
+    run_help = subprocess.run([sys.executable, "-m", "gantui", "run", "--help"], capture_output=True, text=True,
+                              cwd=REPO, timeout=60).stdout
+    assert re.search(r"--headless\s+No monitor", run_help) and "--set KEY=VALUE" in run_help
 
 
 def test_history_stays_bounded_for_a_long_run():

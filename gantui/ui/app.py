@@ -117,6 +117,7 @@ class MonitorApp(App[int]):
         self._pending_lr: dict[str, list[float]] = {"g": [], "d": []}
         self.quitting = False
         self._quit_at = 0.0
+        self._want_paused: bool | None = None   # what the pause presses so far ask for
         self.detached = False          # set by the SIGHUP handler: exit, leave the engine running
         self.error: str | None = None  # shown in the banner; printed on exit by launch
         self.user_error: str | None = None  # bad input found at setup: launch raises UserError
@@ -351,8 +352,12 @@ class MonitorApp(App[int]):
             self._lr = {"g": s.lr_g, "d": s.lr_d}
             st.n_critic = s.n_critic
         note = st.state_note
-        if (note == "PAUSING…" and s.state == ev.PAUSED) or (note == "RESUMING…" and s.state == ev.RUNNING) \
-                or s.state in TERMINAL and note != "STOPPING…":
+        if note in ("PAUSING…", "RESUMING…") and s.state in (ev.PAUSED, ev.RUNNING) \
+                and (s.state == ev.PAUSED) == self._want_paused:
+            # the engine reached the state the keys asked for (after any number of presses)
+            st.state_note = ""
+            self._want_paused = None
+        elif s.state in TERMINAL and note != "STOPPING…":
             st.state_note = ""
         if s.state == ev.FINISHED:
             self._show_banner(Text.assemble(("✔ FINISHED ", "bold"),
@@ -454,7 +459,10 @@ class MonitorApp(App[int]):
         if ctrl is None:
             return
         ctrl.toggle_pause()
-        self._note("RESUMING…" if self.state == ev.PAUSED else "PAUSING…")
+        # Presses can outrun the engine: the note follows what the presses so far ask for
+        want = not (self._want_paused if self._want_paused is not None else self.state == ev.PAUSED)
+        self._want_paused = want
+        self._note("PAUSING…" if want else "RESUMING…")
 
     def action_step_once(self) -> None:
         ctrl = self._control()

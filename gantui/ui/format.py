@@ -68,7 +68,10 @@ def fmt_num(x: float | None, width: int = 7) -> str:
         return str(x).rjust(width)
     a = abs(x)
     if a != 0 and (a >= 1e4 or a < 1e-3):
-        s = f"{x:.1e}"
+        # '-3.5e-4', not '-3.5e-04': one cell shorter, so a column of these keeps a space between
+        s = f"{x:.1e}".replace("e-0", "e-").replace("e+0", "e+")
+        if len(s) >= width:
+            s = f"{x:.0e}".replace("e-0", "e-").replace("e+0", "e+")
     elif a >= 100:
         s = f"{x:.1f}"
     else:

@@ -189,9 +189,10 @@ class AlertsPane(Pane):
         count = len(shown)
         only = "alerts only · " if self.alerts_only else ""
         where = f" · scrolled {self.top} (Home: top)" if self.top else ""
+        events = f"{count} event{'s' if count != 1 else ''}"
         variants = [
-            f"Alerts · {n} active · {only}{count} events{where}",
-            f"Alerts · {n} active · {only}{count} events" + (f" · ↓{self.top}" if self.top else ""),
+            f"Alerts · {n} active · {only}{events}{where}",
+            f"Alerts · {n} active · {only}{events}" + (f" · ↓{self.top}" if self.top else ""),
             f"Alerts {n} · {count} ev" + (f" ↓{self.top}" if self.top else ""),
             f"Alerts {n}",
         ]

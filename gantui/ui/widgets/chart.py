@@ -196,6 +196,15 @@ class ChartScreen(Screen):
         self._update_keys()
 
     def current(self) -> Choice | None:
+        """The highlighted entry. Read from the list itself: its 'highlighted' message may still be
+        queued behind a key that acts on the choice (tmux delivers '2 l' in one read)."""
+        try:
+            index = self.query_one(OptionList).highlighted
+        except Exception:  # noqa: BLE001 - not mounted yet
+            index = None
+        if index is not None and 0 <= index < len(self.choices):
+            self.state.choice = self.choices[index].id
+            return self.choices[index]
         return next((c for c in self.choices if c.id == self.state.choice), self.choices[0] if self.choices else None)
 
     def _text(self, width: int, height: int) -> Text:
