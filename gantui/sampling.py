@@ -13,7 +13,6 @@ same seed gives the same samples on every device).
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from pathlib import Path
