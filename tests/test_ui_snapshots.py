@@ -25,6 +25,16 @@ def _stop_scripted_runs():
     ScriptedTrainer.stop_all()
 
 
+class FixedSystem:
+    def sample(self):
+        from gantui.ui.sysinfo import SysStats
+
+        return SysStats(cpu_pct=97.0, rss_bytes=812 << 20, gpu_bytes=None)
+
+    def set_cuda(self, cuda: bool) -> None:
+        pass
+
+
 def make_app(kind: str, color: str = "truecolor", theme: str | None = None, run_dir=None):
     from gantui.ui.app import MonitorApp
     from gantui.ui.replay import ScriptedTrainer
@@ -32,6 +42,7 @@ def make_app(kind: str, color: str = "truecolor", theme: str | None = None, run_
     app = MonitorApp(trainer_factory=lambda listeners: ScriptedTrainer(listeners, kind, run_dir), color=color,
                      run_dir=run_dir)
     app.animation_level = "none"
+    app.system = FixedSystem()     # the cpu / mem line: the same in every snapshot
     if theme:
         app.theme = theme
     return app
