@@ -171,7 +171,7 @@ def main() -> None:
         if isinstance(e, click.exceptions.Abort):
             sys.exit(130)
         raise
-    sys.exit(code if isinstance(code, int) else 0)
+    _exit_process(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
