@@ -558,6 +558,23 @@ def test_sample_history_steps_back_and_returns_to_live(tmp_path):
     asyncio.run(main())
 
 
+def test_quick_pause_presses_leave_no_stale_note():
+    async def main():
+        app, box = scripted_app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(app, pilot)
+            for _ in range(4):                  # what space does, four times before the engine answers
+                app.action_toggle_pause()
+            await wait_for(pilot, lambda: len(box["trainer"].recorded) >= 4, 10, "four toggles")
+            status = (await wait_screen(pilot, app, "RUNNING", absent=("PAUSING", "RESUMING"))).splitlines()[0]
+            assert "RUNNING" in status
+            for _ in range(3):
+                app.action_toggle_pause()
+            await wait_for(pilot, lambda: len(box["trainer"].recorded) >= 7, 10, "three more")
+            await wait_screen(pilot, app, "PAUSED", absent=("PAUSING", "RESUMING"))
+    asyncio.run(main())
+
+
 def test_rates_freeze_while_paused():
     async def main():
         app, _ = scripted_app()
