@@ -145,6 +145,27 @@ def test_ratio_gauge_draws_the_verdicts_limit():
     assert "●" not in gauge(None, 31).plain
 
 
+def test_gradients_pane_sizes_itself_from_what_it_draws():
+    from gantui.history import History
+    from gantui.ui.format import health_entries
+    from gantui.ui.replay import demo_run
+    from gantui.ui.widgets.metrics import GradientsPane
+
+    for kind in ("digits", "ring8", "mixture1d"):
+        _, snaps, _, _ = demo_run(kind)
+        history = History()
+        for snap in snaps:
+            history.append(snap.metrics)
+        pane = GradientsPane(history)
+        pane.critic = kind == "digits"
+        pane.health = health_entries(snaps[-1].metrics)
+        for width in (34, 46, 64, 90):
+            blocks = pane.blocks(width)
+            assert pane.wanted_lines(width) == sum(len(lines) for _, lines in blocks), (kind, width)
+            assert any("quality" in line.plain for _, lines in blocks for line in lines)
+            assert all(line.cell_len <= width for _, lines in blocks for line in lines), (kind, width)
+
+
 def test_readout_numbers_keep_a_space_between_columns():
     from gantui.ui.format import fmt_num
 

@@ -23,6 +23,7 @@ from gantui.ui.format import alert_entry, event_entry, fit_title, glyphs, wrap
 from gantui.ui.widgets.base import Pane
 
 LOG_CAP = 5000          # events kept on screen; an event is a few hundred bytes: ~1-2 MB at most
+WRAP_CACHE = 1000       # wrapped entries kept for redraws (only what was on screen gets wrapped)
 
 
 @dataclass
@@ -140,7 +141,7 @@ class AlertsPane(Pane):
                     lines = alert_entry(item.data, item.step, self._glyphs, width, applied=key[2])
             else:
                 lines = event_entry(item, width)
-            if len(self._cache) > 4 * LOG_CAP:
+            if len(self._cache) > WRAP_CACHE:
                 self._cache.clear()
             self._cache[ck] = lines
         return lines

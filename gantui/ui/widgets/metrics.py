@@ -182,7 +182,11 @@ class GradientsPane(Pane):
                 (9, health_lines(self.health, w, 2)), (7, pack(quality_items(self.history), w, 2, "quality "))]
 
     def wanted_lines(self, w: int) -> int:
-        return sum(len(lines) for _, lines in self.blocks(w))
+        """What `blocks(w)` would take, without drawing the charts (the app asks twice a second)."""
+        half = w // 2
+        lw = 14 if self.critic else 9
+        return ((1 if half >= 10 + NUM_W + 4 else 2) + 1 + (1 if half >= lw + NUM_W + 4 else 2)
+                + len(health_lines(self.health, w, 2)) + len(pack(quality_items(self.history), w, 2, "quality ")))
 
     def draw(self) -> Text:
         w, h = self.size.width, max(1, self.size.height)
