@@ -193,6 +193,12 @@ def test_health_adapter_and_the_gauge_verdict_agree_with_the_rules():
     assert "✔ D/G ok" in text and "▲ collapse 0.004" in text and "◆ osc swinging" in text
     narrow = health_lines(entries, 30, max_lines=1)
     assert len(narrow) == 1 and narrow[0].cell_len <= 30 and "+" in narrow[0].plain   # counted, not cut
+    assert "▲ collapse 0.004" in narrow[0].plain                       # the alert first, the oks later
+    words = {"health", "✔", "▲", "◆", "D/G", "ok", "collapse", "0.004", "osc", "swinging"}
+    for width in range(10, 80):
+        lines = health_lines(entries, width, 2)
+        assert all(line.cell_len <= width for line in lines), width
+        assert {w for line in lines for w in line.plain.split() if not w.startswith("+")} <= words, width
     assert health_entries({"step": 1}) == [] and health_entries(None) == []
 
 

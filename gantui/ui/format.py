@@ -466,33 +466,58 @@ def health_entries(record: dict[str, Any] | None) -> list[HealthEntry]:
 
 def health_lines(entries: list[HealthEntry], width: int, max_lines: int = 2) -> list[Text]:
     """'health ✔ D/G ok  ✔ osc ok  ▲ collapse 0.08' on at most `max_lines` lines: glyph and
-    word per rule (never colour alone); entries that do not fit are counted, not cut."""
+    word per rule (never colour alone); entries that do not fit are counted ('+2'), never cut."""
     if not entries:
         return []
     items = []
-    for e in entries:
+    rank = {"alert": 0, "watch": 1}                 # what needs a look first: it survives a narrow pane
+    for e in sorted(entries, key=lambda e: rank.get(e.level, 2)):
         t = Text(no_wrap=True)
         t.append(LEVEL_GLYPHS[e.level], LEVEL_STYLES[e.level])
         t.append(f" {RULE_SHORT.get(e.rule, e.rule)} ")
         t.append(e.word, LEVEL_STYLES[e.level] if e.level != "ok" else "")
         items.append(t)
-    lines = [Text("health ", "bold", no_wrap=True)]
-    for i, it in enumerate(items):
-        sep = 2 if lines[-1].cell_len > (7 if len(lines) == 1 else 0) else 0
-        if lines[-1].cell_len + sep + it.cell_len > width:
-            if len(lines) == max_lines:
-                more = f" +{len(items) - i}"
-                last = lines[-1]
-                while last.cell_len + len(more) > width and last.cell_len > 7:
-                    last = last[:-1]
-                lines[-1] = last + Text(more, "dim")
+    return pack_items(items, width, max_lines, "health ")
+
+
+def pack_items(items: list[Text], width: int, max_lines: int, lead: str = "") -> list[Text]:
+    """Items two spaces apart on at most `max_lines` lines after `lead` (continuation lines
+    indented as far); what does not fit is counted ('+N'), no item is ever cut."""
+    indent = len(lead)
+    rows: list[list[Text]] = [[]]
+
+    def used(row: list[Text]) -> int:
+        return indent + sum(t.cell_len for t in row) + 2 * max(0, len(row) - 1)
+
+    placed = 0
+    for it in items:
+        if indent + it.cell_len > width:
+            break                                    # wider than a whole line: counted, not cut
+        need = it.cell_len + (2 if rows[-1] else 0)
+        if rows[-1] and used(rows[-1]) + need > width:
+            if len(rows) == max_lines:
                 break
-            lines.append(Text("       ", no_wrap=True))
-            sep = 0
-        if sep:
-            lines[-1].append("  ")
-        lines[-1].append_text(it)
-    return lines
+            rows.append([])
+        rows[-1].append(it)
+        placed += 1
+    more = len(items) - placed
+    while more and rows[-1] and used(rows[-1]) + len(f"  +{more}") > width:
+        rows[-1].pop()
+        more += 1
+    out = []
+    for i, row in enumerate(rows):
+        line = Text(lead if i == 0 else " " * indent, "bold" if i == 0 else "", no_wrap=True)
+        for j, it in enumerate(row):
+            if j:
+                line.append("  ")
+            line.append_text(it)
+        if i == len(rows) - 1 and more:
+            tail = f"  +{more}" if row else f"+{more}"
+            if line.cell_len + len(tail) > width:
+                line = Text(no_wrap=True)             # a pane too narrow even for the lead word
+            line.append(tail, "dim")
+        out.append(line)
+    return out
 
 
 @dataclass(frozen=True)

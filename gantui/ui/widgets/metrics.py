@@ -14,7 +14,7 @@ from gantui.ui.widgets.base import Pane
 from gantui import render
 from gantui.history import History, ema_debiased
 from gantui.ui.format import (LEVEL_GLYPHS, LEVEL_STYLES, HealthEntry, column_chart, fmt_num, gauge,
-                              health_lines, ratio_verdict)
+                              health_lines, pack_items, ratio_verdict)
 
 SMOOTHING = 0.8          # EMA weight, debiased as TensorBoard does; per-record values are
                          # already means over log.every steps, so little smoothing is needed
@@ -95,20 +95,7 @@ def quality_items(history: History) -> list[Text]:
 
 
 def pack(items: list[Text], width: int, max_lines: int, lead: str = "") -> list[Text]:
-    """Items two spaces apart on at most `max_lines` lines; what does not fit is counted."""
-    lines = [Text(lead, "bold", no_wrap=True)]
-    for i, it in enumerate(items):
-        gap = 2 if lines[-1].cell_len > len(lead) or len(lines) > 1 and lines[-1].cell_len else 0
-        if lines[-1].cell_len + gap + it.cell_len > width and lines[-1].cell_len > len(lead):
-            if len(lines) == max_lines:
-                lines[-1].append(f"  +{len(items) - i}", "dim")
-                break
-            lines.append(Text(" " * len(lead), no_wrap=True))
-            gap = 0
-        if gap:
-            lines[-1].append("  ")
-        lines[-1].append_text(it)
-    return lines if items else []
+    return pack_items(items, width, max_lines, lead) if items else []
 
 
 class GradientsPane(Pane):
