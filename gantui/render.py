@@ -19,6 +19,8 @@ from rich.color_triplet import ColorTriplet
 from rich.style import Style
 from rich.text import Span, Text
 
+from gantui.humanize import format_duration, format_lr  # noqa: F401 - re-exported (headless, the UI)
+
 COLOR_MODES = ("truecolor", "256", "none")
 
 HALF_BLOCK = "▀"                       # fg paints the top pixel, bg the bottom one
@@ -747,26 +749,3 @@ def sparkline(values: Sequence[float], width: int, lo: float | None = None,
         level = np.full(len(arr), top // 2)                # flat line: the middle
     return "".join(SPARK_CHARS[int(k)] if ok else SPARK_NONFINITE
                    for k, ok in zip(level, finite))
-
-
-def format_lr(x: float | str | None) -> str:
-    """A learning rate as the status line shows it: scientific, one decimal ('1.0e-04')."""
-    if x is None:
-        return "-"
-    v = float(x)
-    if not math.isfinite(v):
-        return str(v)
-    return f"{v:.1e}"
-
-
-def format_duration(seconds: float | None) -> str:
-    """'7:40' below an hour, '1:02:03' above; '--:--' when unknown."""
-    if seconds is None:
-        return "--:--"
-    s = float(seconds)
-    if not math.isfinite(s) or s < 0:
-        return "--:--"
-    total = int(round(s))
-    h, rem = divmod(total, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"

@@ -13,7 +13,7 @@ from typing import Any
 from rich.text import Text
 
 from gantui.engine import events as ev
-from gantui.render import format_duration, format_lr
+from gantui.humanize import format_duration, format_lr
 
 STATE_STYLES = {
     ev.RUNNING: "bold green",

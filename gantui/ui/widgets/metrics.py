@@ -11,7 +11,6 @@ import math
 from rich.text import Text
 from gantui.ui.widgets.base import Pane
 
-from gantui import render
 from gantui.history import History, ema_debiased
 from gantui.ui.format import (LEVEL_GLYPHS, LEVEL_STYLES, HealthEntry, column_chart, fmt_num, gauge,
                               health_lines, pack_items, ratio_verdict)
@@ -89,7 +88,9 @@ def quality_items(history: History) -> list[Text]:
         t.append(fmt.format(s.last) if math.isfinite(s.last) else str(s.last))
         values = [v for v in s.values() if math.isfinite(v)]
         if len(values) > 1:
-            t.append(" " + render.sparkline(values, SPARK_W), "#9fb8d8")
+            from gantui.render import sparkline  # numpy: not before the first frame
+
+            t.append(" " + sparkline(values, SPARK_W), "#9fb8d8")
         items.append(t)
     return items
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 import os
 import time
 
-import numpy as np
 from rich.text import Text
 from textual.binding import Binding
 
-from gantui import render
 from gantui.engine import events as ev
 from gantui.ui.format import samples_title
 from gantui.ui.widgets.base import Pane
@@ -61,13 +59,15 @@ def n_classes_of(samples: ev.Samples) -> int:
     labels = getattr(samples, "labels", None)
     if labels is None or not len(labels):
         return 0
-    return int(np.asarray(labels).max()) + 1
+    return int(max(labels)) + 1
 
 
 def render_samples(samples: ev.Samples, width: int, height: int, color: str,
                    conditional: bool = False, first_class: int = 0) -> tuple[Text, tuple[int, int, int] | None]:
     """One picture of the samples that fits width x height cells, and for a conditional
     model (first class shown, classes shown, classes in all)."""
+    from gantui import render  # numpy: imported with the first samples, not before the first frame
+
     images = samples.images
     if images is None or width < 1 or height < 1:
         return Text(), None
