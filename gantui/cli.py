@@ -29,13 +29,14 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: flags without Typer's "<bool>", values named below
 )
 
 DEVICES = ("auto", "cpu", "cuda")
 
-DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda (default: the preset's run.device)")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the generated samples (0 to 2**63 - 1).")]
-Target = Annotated[str, typer.Argument(help="A checkpoint file or a run directory (uses its latest checkpoint).")]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", metavar="DEVICE", help="auto | cpu | cuda (default: the preset's run.device)")]
+SeedOpt = Annotated[int, typer.Option("--seed", metavar="S", help="Seed of the generated samples (0 to 2**63 - 1).")]
+Target = Annotated[str, typer.Argument(metavar="CHECKPOINT_OR_RUN_DIR", help="A checkpoint file or a run directory (uses its latest checkpoint).")]
 
 
 def _check_device(device: str | None) -> str | None:
@@ -58,13 +59,13 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 @app.command()
 def run(
-    preset: Annotated[str, typer.Argument(help="A preset TOML file, or a bundled preset name (see `gantui presets`).")],
+    preset: Annotated[str, typer.Argument(metavar="PRESET", help="A preset TOML file, or a bundled preset name (see `gantui presets`).")],
     headless: Annotated[bool, typer.Option("--headless", help="No monitor: progress lines only.")] = False,
-    steps: Annotated[Optional[int], typer.Option("--steps", help="Total G steps (overrides run.steps).")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", help="Total G steps (overrides run.steps).")] = None,
     # str, not Path: Typer turns "" into Path("."), and `--run-dir ""` must be refused, not mean "here"
-    run_dir: Annotated[Optional[str], typer.Option("--run-dir", help="Use exactly this run directory.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a preset key: SECTION.KEY=VALUE (TOML value). Repeatable.")] = None,
-    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue from a checkpoint or a run directory's latest.")] = None,
+    run_dir: Annotated[Optional[str], typer.Option("--run-dir", metavar="DIR", help="Use exactly this run directory.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a preset key: SECTION.KEY=VALUE (TOML value). Repeatable.")] = None,
+    resume: Annotated[Optional[str], typer.Option("--resume", metavar="RUN_DIR_OR_CHECKPOINT", help="Continue from a checkpoint or a run directory's latest.")] = None,
     device: DeviceOpt = None,
     detach: Annotated[bool, typer.Option("--detach", help="Train in the background (headless, output to the run's console.log) and return at once.")] = False,
 ) -> None:
@@ -158,11 +159,11 @@ def _run_dir_arg(run_dir: Path | None) -> Path:
 def eval_(
     target: Target,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")] = False,
-    n_samples: Annotated[Optional[int], typer.Option("--n-samples", help="Generated (and real) samples to compare, 10 to 50,000 (default: 2,500 for toy data, 10,000 for images).")] = None,
+    n_samples: Annotated[Optional[int], typer.Option("--n-samples", metavar="N", help="Generated (and real) samples to compare, 10 to 50,000 (default: 2,500 for toy data, 10,000 for images).")] = None,
     device: DeviceOpt = None,
     seed: SeedOpt = 0,
-    inception_weights: Annotated[Optional[str], typer.Option("--inception-weights", help="Inception-v3 FID weights (.safetensors) for literature-comparable FID.")] = None,
-    data_root: Annotated[Optional[str], typer.Option("--data-root", help="Where the real images are (default: data/; for a `folder` set, the folder itself). Never taken from the checkpoint.")] = None,
+    inception_weights: Annotated[Optional[str], typer.Option("--inception-weights", metavar="FILE", help="Inception-v3 FID weights (.safetensors) for literature-comparable FID.")] = None,
+    data_root: Annotated[Optional[str], typer.Option("--data-root", metavar="DIR", help="Where the real images are (default: data/; for a `folder` set, the folder itself). Never taken from the checkpoint.")] = None,
 ) -> None:
     """Judge a checkpoint headless: mode coverage, FID/KID, precision/recall."""
     from gantui.evaluate import main as eval_main
@@ -174,8 +175,8 @@ def eval_(
 @app.command()
 def sample(
     target: Target,
-    out: Annotated[Optional[str], typer.Option("--out", help="FILE.png: an image grid (scatter plot for toy data); FILE.npy: the raw samples.")] = None,
-    n: Annotated[int, typer.Option("--n", help="How many samples (1 to 50,000).")] = 64,
+    out: Annotated[Optional[str], typer.Option("--out", metavar="FILE", help="FILE.png: an image grid (scatter plot for toy data); FILE.npy: the raw samples.")] = None,
+    n: Annotated[int, typer.Option("--n", metavar="N", help="How many samples (1 to 50,000).")] = 64,
     seed: SeedOpt = 0,
     ansi: Annotated[bool, typer.Option("--ansi", help="Print the samples to the terminal as half-block characters.")] = False,
 ) -> None:
@@ -306,5 +307,23 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
+def entry() -> None:
+    """The console script and `python -m gantui`: main(), then leave without the interpreter's
+    teardown once torch is loaded (2-4 s on a small machine: after `q` it looked like a hung,
+    blank terminal). By then every run file is written whole (unbuffered appends, fsynced
+    checkpoints), the run's lock and socket are released, and stdout/stderr are flushed here."""
+    try:
+        main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if "torch" in sys.modules:
+            os._exit(code)
+        raise
+
+
 if __name__ == "__main__":
-    main()
+    entry()

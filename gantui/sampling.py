@@ -13,7 +13,6 @@ same seed gives the same samples on every device).
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from pathlib import Path
@@ -100,7 +99,8 @@ def _write(path: Path, samples, real, cols: int | None) -> None:
         if path.suffix.lower() == ".npy":
             np.save(path, samples)
         elif samples.ndim == 4:
-            pictures.grid_image(samples, cols).save(path)
+            labels = [str(c) for c in range(cols)] if cols else None  # a labelled column per class
+            pictures.grid_image(samples, cols, col_labels=labels).save(path)
         else:
             pictures.scatter_image(samples, real).save(path)
     except OSError as e:
@@ -112,14 +112,8 @@ def ansi_text(samples, real, cols: int | None, width: int, height: int, color: s
     from gantui import render
 
     if samples.ndim == 4:
-        _, _, h, w = samples.shape
-        if cols:
-            rows = math.ceil(len(samples) / cols)
-            cell_w = max(1, min(w, (width - (cols - 1)) // cols))
-            cell_h = max(1, math.ceil(cell_w * h / w / 2))
-        else:
-            cols, rows, cell_w, cell_h = render.fit_grid(len(samples), width, height, h, w)
-        return render.image_grid(samples, cols, rows, cell_w, cell_h, color)
+        labels = [c % cols for c in range(len(samples))] if cols else None  # labels cycle
+        return render.fit_text_grid(samples, width, height, color, labels)
     if samples.shape[1] == 1:
         return render.histogram_1d(real, samples[:, 0], width, height, color=color)
     return render.density_plot(real, samples, width, height, color=color)
