@@ -653,11 +653,11 @@ def shapes_checkpoint(run, step: int):
 
 
 @pytest.mark.slow
-def test_unlabelled_fid_separates_an_early_checkpoint_from_a_trained_one(shapes_run, shape_images, capsys):
+def test_unlabelled_fid_separates_an_early_checkpoint_from_a_trained_one(shapes_run, shapes_folder, shape_images, capsys):
     from gantui import checkpoint, evaluate
 
-    early = run_eval(capsys, shapes_checkpoint(shapes_run, 50), n_samples=1000, device="cpu")
-    late = run_eval(capsys, shapes_checkpoint(shapes_run, 600), n_samples=1000, device="cpu")
+    early = run_eval(capsys, shapes_checkpoint(shapes_run, 50), n_samples=1000, device="cpu", data_root=str(shapes_folder))
+    late = run_eval(capsys, shapes_checkpoint(shapes_run, 600), n_samples=1000, device="cpu", data_root=str(shapes_folder))
     assert early["feature_extractor"] == late["feature_extractor"] and "-ae-" in late["feature_extractor"]
     assert early["n_real"] == late["n_real"] == 1000 and "sizes_note" not in late
     # Measured ~11-15x; the random CNN this replaced gave 0.008 vs 0.004, both "near perfect".
@@ -674,10 +674,10 @@ def test_unlabelled_fid_separates_an_early_checkpoint_from_a_trained_one(shapes_
 
 
 @pytest.mark.slow
-def test_more_samples_than_images_keeps_the_knn_metrics_and_says_so(shapes_run, capsys):
+def test_more_samples_than_images_keeps_the_knn_metrics_and_says_so(shapes_run, shapes_folder, capsys):
     target = shapes_checkpoint(shapes_run, 600)
-    base = run_eval(capsys, target, n_samples=1000, device="cpu")
-    big = run_eval(capsys, target, n_samples=5000, device="cpu")
+    base = run_eval(capsys, target, n_samples=1000, device="cpu", data_root=str(shapes_folder))
+    big = run_eval(capsys, target, n_samples=5000, device="cpu", data_root=str(shapes_folder))
     assert big["n_samples"] == 5000 and big["n_real"] == 1000  # capped at the folder's 1,000 images
     assert (big["manifold_set_size"], big["manifold_sets"]) == (1000, 5)
     assert "5,000 generated vs 1,000 real" in big["sizes_note"]
@@ -687,8 +687,8 @@ def test_more_samples_than_images_keeps_the_knn_metrics_and_says_so(shapes_run, 
 
 
 @pytest.mark.slow
-def test_kid_with_500_samples_reports_a_spread_and_its_subset_size(shapes_run, capsys):
-    r = run_eval(capsys, shapes_checkpoint(shapes_run, 600), n_samples=500, device="cpu")
+def test_kid_with_500_samples_reports_a_spread_and_its_subset_size(shapes_run, shapes_folder, capsys):
+    r = run_eval(capsys, shapes_checkpoint(shapes_run, 600), n_samples=500, device="cpu", data_root=str(shapes_folder))
     assert r["kid_subset_size"] == 250 and r["kid_subsets"] == 100
     assert r["kid_std"] > 0
 
