@@ -48,7 +48,7 @@ def test_fast_d_against_a_frozen_g_raises_d_overpowering(tmp_path):
                               *sets("optim.d_lr=2e-3", "optim.g_lr=1e-7"))
     alert = the(raised, "d_overpowering")
     assert alert["step"] >= 50  # not during warm-up
-    assert alert["action"] == {"which": "d", "factor": 0.5}
+    assert alert["action"] == {"kind": "scale_lr", "which": "d", "factor": 0.5}
     # the evidence is real: D tells real from fake perfectly
     late = metrics[-1]
     assert late["d_real"] > 0.99 and late["d_fake"] < 0.01
@@ -86,7 +86,7 @@ def test_violent_rates_with_momentum_on_mixture1d_raise_oscillation(tmp_path):
     ev = alert["evidence"]
     who = "d" if "d_jump_ratio" in ev else "g"  # the loss that swung in most records
     assert ev[f"{who}_jump_ratio"] > 0.75 and ev[f"{who}_loss_flip_rate"] > 0.7
-    assert alert["action"] == {"which": "both", "factor": 0.5}
+    assert alert["action"] == {"kind": "scale_lr", "which": "both", "factor": 0.5}
 
 
 def test_unclipped_wgan_critic_raises_exploding_gradients(tmp_path):
