@@ -428,11 +428,12 @@ class ModeDropping(Rule):
     Two ways to drop modes, each on quality records only (a toy G starts covering none, and the
     records come every log.eval_every steps, so the windows count quality records):
     * lost: the share covered fell, by at least `drop_frac` of it, below the best share the run
-      held on two quality records in a row;
-    * subset (toy data): the samples are sharp (hq_fraction >= drop_hq) yet land on at most
-      1 - drop_frac of the modes, e.g. a G that went straight to 2 of 8 ring modes.
+      held on two quality records in a row (one lucky count is no best);
+    * subset (toy data): the samples are sharp yet land on at most `drop_subset` of the modes, e.g.
+      a G that went straight to 2 of 8 ring modes and never had more.
     Toy modes are counted only while hq_fraction >= drop_hq: with few high-quality samples a mode
-    goes uncounted by chance, which is a quality problem, not dropping."""
+    goes uncounted by chance (a healthy WGAN-GP on grid25 at 3 % high quality counts 15 to 25 of
+    25 modes from one record to the next), which is a quality problem, not dropping."""
 
     name = "mode_dropping"
     word = "MODES DROPPED"
@@ -443,7 +444,7 @@ class ModeDropping(Rule):
         "lost": Condition("lost", "the share of modes lost since the run's best", "at least",
                           lambda c: c.t.drop_frac),
         "subset": Condition("covered", "the share of modes covered by sharp samples", "at most",
-                            lambda c: 1.0 - c.t.drop_frac),
+                            lambda c: c.t.drop_subset),
     }
 
     def __init__(self) -> None:
@@ -496,7 +497,7 @@ class ModeDropping(Rule):
             # the epsilon keeps 1.0 - 0.8 (= 0.19999...) a loss of 0.2
             out["lost"] = Obs(lost >= ctx.t.drop_frac - 1e-9, lost, dict(ev))
         if "hq_fraction" in ev:
-            out["subset"] = Obs(share <= 1.0 - ctx.t.drop_frac + 1e-9, share, dict(ev))
+            out["subset"] = Obs(share <= ctx.t.drop_subset + 1e-9, share, dict(ev))
         return out
 
     def describe(self, name, held, window, median, latest, ctx):

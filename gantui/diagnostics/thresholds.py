@@ -73,6 +73,7 @@ class Thresholds:
     # mode_dropping (judged on the live-quality records, every log.eval_every steps)
     quality_window: int = _t(5, _at_least_1, "quality records a coverage condition must (mostly) hold / fail")
     drop_frac: float = _t(0.2, _share, "share of the modes (classes) the run covered that must go missing")
+    drop_subset: float = _t(0.5, _fraction, "toy: sharp samples on at most this share of the modes")
     drop_hq: float = _t(0.2, _fraction, "toy: hq_fraction needed before modes are counted")
     # vanishing_gradients
     vanish_grad: float = _t(1e-3, _non_negative, "|grad G| below this (absolute) is near zero")
