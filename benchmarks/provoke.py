@@ -139,6 +139,15 @@ def quality_sets(preset: str) -> tuple[str, ...]:
     return ("log.eval_every=100",) if preset in TOY and has_eval_every() else ()
 
 
+# checks on samples read the checkpoint at the alert (a G may recover later): keep one every 100 steps
+SAMPLE_CHECKS = ("few_modes", "class_spread")
+KEEP_CHECKPOINTS = ("log.checkpoint_every=100", "log.keep=100")
+
+
+def extra_sets(p: Provocation) -> tuple[str, ...]:
+    return quality_sets(p.preset) + (KEEP_CHECKPOINTS if p.confirm in SAMPLE_CHECKS else ())
+
+
 @dataclass
 class Job:
     name: str
@@ -161,7 +170,7 @@ def jobs_for(args) -> list[Job]:
             if (args.rules and p.rule not in args.rules) or (args.configs and p.name not in args.configs):
                 continue
             for s in args.seeds:
-                jobs.append(Job(f"{p.name}-s{s}", p.preset, p.sets + quality_sets(p.preset), p.rule, s,
+                jobs.append(Job(f"{p.name}-s{s}", p.preset, p.sets + extra_sets(p), p.rule, s,
                                 p.good_steps, p.name, p.steps, p.by_step, p.confirm, p.needs))
     if args.only in (None, "healthy"):
         for path in config.bundled_presets():
@@ -269,8 +278,9 @@ def replay(run_dir: Path) -> dict:
 
 
 def count_modes(run_dir: Path) -> dict | None:
-    """Modes of a toy run's final generator: `hit` = modes nearest to at least 5 % of 2,500
-    samples, `captured` = modes with a sample within 3 std of their mean (DESIGN's rule)."""
+    """Modes of a toy run's generator (a run directory: its latest checkpoint; or a checkpoint
+    file): `hit` = modes nearest to at least 5 % of 2,500 samples, `captured` = modes with a sample
+    within 3 std of their mean (DESIGN's rule)."""
     try:
         import torch
 
@@ -311,24 +321,33 @@ def confirm_smoothed_floor(run_dir: Path, metrics: list[dict], job: Job) -> dict
             f"D(x) ~ 0.9 in {at}/{len(recs)}"}
 
 
+def checkpoint_at_alert(run_dir: Path, job: Job) -> Path:
+    """The first step checkpoint at or after the rule's raise (else the latest)."""
+    steps = [step for rule, step in raised_alerts(run_dir) if rule == job.rule]
+    kept = sorted(run_dir.glob("checkpoints/step_*.safetensors"))
+    after = [c for c in kept if steps and int(c.stem.split("_")[1]) >= steps[0]]
+    return after[0] if after else run_dir
+
+
 def confirm_few_modes(run_dir: Path, metrics: list[dict], job: Job) -> dict:
-    """The final generator's 2,500 samples reach at most 80 % of the modes."""
-    modes = count_modes(run_dir)
+    """The generator at the alert: its 2,500 samples reach at most 80 % of the modes."""
+    where = checkpoint_at_alert(run_dir, job)
+    modes = count_modes(where)
     if not modes:
         return {"ok": False, "why": "no checkpoint to sample"}
     few = modes["hit"] <= 0.8 * modes["total"] or modes["captured"] <= 0.8 * modes["total"]
-    return {"ok": few, "why": f"modes hit {modes['hit']}/{modes['total']}, captured {modes['captured']}"}
+    return {"ok": few, "why": f"{where.name}: modes hit {modes['hit']}/{modes['total']}, captured {modes['captured']}"}
 
 
 def confirm_class_spread(run_dir: Path, metrics: list[dict], job: Job) -> dict:
-    """The final generator's samples, 50 per class, against 200 real images per class: the mean
-    pairwise distance within a class, generated / real, is below 0.25 for some classes."""
+    """The generator at the alert, 50 samples per class, against 200 real images per class: the
+    mean pairwise distance within a class, generated / real, is below 0.25 for some classes."""
     import torch
 
     from gantui.checkpoint import load_generator
     from gantui.data import load_dataset
 
-    loaded = load_generator(run_dir)
+    loaded = load_generator(checkpoint_at_alert(run_dir, job))
     n_classes = loaded.info.n_classes
     with torch.no_grad():
         fake, y = loaded.sample(50 * n_classes, seed=0)
@@ -425,7 +444,7 @@ def table(results: list[dict]) -> str:
 def describe() -> str:
     lines = ["provoked (shipped diagnostics; seed via --set run.seed=N):"]
     for p in PROVOCATIONS:
-        sets = " ".join(f"--set {s}" for s in p.sets + quality_sets(p.preset))
+        sets = " ".join(f"--set {s}" for s in p.sets + extra_sets(p))
         pre = f"[{p.good_steps} steps as shipped, then --resume with] " if p.good_steps else ""
         when = f", raised by step {p.by_step}" if p.by_step else ""
         lines.append(f"  {p.name:<28} gantui run {p.preset} --steps {p.steps} {pre}{sets}\n"

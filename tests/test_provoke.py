@@ -111,7 +111,9 @@ def test_one_bump_of_two_raises_mode_dropping(tmp_path):
     assert quality, "log.eval_every is set but no record has modes_captured"
     alert = the(raised, "mode_dropping")
     assert alert["evidence"]["modes_captured"] == 1 and alert["evidence"]["modes_total"] == 2
-    assert quality[-1]["modes_captured"] == 1 and quality[-1]["hq_fraction"] >= 0.2
+    # the records say so too: sharp samples on one bump in the quality records before the raise
+    before = [m for m in quality if 200 <= m["step"] <= alert["step"]]
+    assert sum(m["modes_captured"] == 1 and m["hq_fraction"] >= 0.2 for m in before) >= 4
 
 
 @needs_live_quality
