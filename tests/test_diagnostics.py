@@ -130,6 +130,10 @@ def test_diagnostics_table_sets_thresholds():
     ("explode_grad = -1", "> 0"),
     ("window = 2.5", "an integer"),
     ("enabled = 1", "true or false"),
+    ("watch = 1", "(0, 1)"),              # a share of a window
+    ("d_gap_max = 1.2", "(0, 1)"),        # above 1 the gap condition could never hold
+    ("drop_subset = 1.5", "[0, 1]"),
+    ("early_window = 0", "an integer >= 1"),
 ])
 def test_bad_diagnostics_table_is_a_config_error(table, words):
     with pytest.raises(ConfigError) as err:

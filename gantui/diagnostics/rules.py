@@ -249,7 +249,7 @@ class DOverpowering(Rule):
         if name == "pinned":
             return (f"{self.headline} from the first steps: its loss sat at {fmt(median)} (floor "
                     f"{fmt(ctx.range.floor)}, limit {fmt(self.conditions[name].threshold(ctx))}) in {held} of "
-                    f"the last {window} records of the warm-up, so the generator gets no signal to learn from.")
+                    f"the last {window} records of the warm-up: it won before the generator could learn.")
         if name == "grad_ratio":
             return (f"{self.headline}: |grad D| / |grad G| was above {fmt(ratio_limit(ctx))} "
                     f"({fmt(ctx.t.grad_ratio_max)}x its early median of {fmt(ctx.baselines['grad_ratio'])}) "
