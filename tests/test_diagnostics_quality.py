@@ -181,3 +181,27 @@ def test_per_class_spread_missing_or_partial():
         m["class_pdist"] = [0.9, None, 0.8] if i < START else [0.9, None, 0.1]
     (e,) = toy_run("ns", patch)[1]
     assert e["evidence"]["classes"] == [2] and e["evidence"]["n_classes"] == 3
+
+
+def test_a_short_hop_off_some_modes_is_not_dropping_however_often_quality_is_measured():
+    # the shipped ring8 (WGAN-GP, live G): 4 of 8 modes with 35 % of the samples sharp for about 100
+    # steps, then all 8 again. Measured every 20 steps that is 5 quality records in a row: the window
+    # must span quality_steps (500), not just 5 records.
+    def patch(i, m):
+        if i % 2 == 1:  # quality every 2 records = 20 steps
+            m.update(modes_captured=8, modes_total=8, hq_fraction=0.4, modes_lost=[])
+            if START <= i < START + 10:  # 100 steps
+                toy_quality(m, 4, hq=0.35)
+    diag, events = toy_run("wgan_gp", patch, n=START + 100)
+    assert events == []
+    assert diag.rules[3].window(diag.ctx) == 25  # 500 steps / 20
+
+    # the same drop held for 500 steps is dropping
+    def held(i, m):
+        if i % 2 == 1:
+            m.update(modes_captured=8, modes_total=8, hq_fraction=0.4, modes_lost=[])
+            if i >= START:
+                toy_quality(m, 4, hq=0.35)
+    (e,) = toy_run("wgan_gp", held, n=START + 100)[1]
+    assert e["rule"] == "mode_dropping" and e["evidence"]["window"] == 25
+    assert (e["step"] - (START + 1) * EVERY) >= 0.8 * 500 - 2 * EVERY

@@ -65,8 +65,8 @@ class Diagnostics:
     them); `n_critic` is the critic steps per G step in force (for the fixes it suggests);
     `real_std` is the mean per-feature std of the real data (the collapse reference; 0 = unknown).
     When the engine changes smoothing or n_critic live it calls `configure` so the limits follow.
-    Memory is bounded: every history is a deque of at most max(window, clear_window, early_window,
-    quality_window) records.
+    Memory is bounded: every history is a deque of at most max(window, clear_window, early_window)
+    records (mode_dropping's: 50 quality records).
     """
 
     def __init__(self, thresholds: Thresholds | None = None, loss_kind: str = "ns", real_std: float = 0.0, *,
@@ -78,8 +78,9 @@ class Diagnostics:
         self.oscillation = Oscillation(self.t.window)
         self.rules: list[Rule] = [DOverpowering(), self.oscillation, ModeCollapse(), ModeDropping(),
                                   VanishingGradients(), ExplodingGradients()]
-        size = max(self.t.window, self.t.clear_window, self.t.early_window, self.t.quality_window)
-        self.latches = {r.name: Latch(size, self.t.sustain) for r in self.rules}
+        size = max(self.t.window, self.t.clear_window, self.t.early_window)
+        self.latches = {r.name: Latch(max(size, ModeDropping.MAX_WINDOW) if r.quality else size, self.t.sustain)
+                        for r in self.rules}
         self._active: dict[str, dict] = {}
         self._raised_by: dict[str, str] = {}   # rule -> the condition that raised it
         self._seen_step: dict[str, int] = {}   # rule -> step of its latest observation

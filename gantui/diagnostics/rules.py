@@ -447,10 +447,26 @@ class ModeDropping(Rule):
                             lambda c: c.t.drop_subset),
     }
 
+    MAX_WINDOW = 50  # quality records: bounds the memory whatever log.eval_every is
+
     def __init__(self) -> None:
         self.best = 0.0            # best share covered on two quality records in a row
         self.previous: float | None = None
         self.kind = "modes"        # or "classes"
+        self.last_step: int | None = None
+        self.interval: int | None = None  # steps between the latest two quality records
+
+    def window(self, ctx):
+        """quality_window records, and enough of them to span quality_steps: the shipped ring8
+        (WGAN-GP) drops to 4 of 8 modes with 35 % of its samples sharp for about 100 steps and
+        recovers, which a 5-record window at log.eval_every = 20 would call dropping."""
+        n = ctx.t.quality_window
+        if self.interval:
+            n = max(n, math.ceil(ctx.t.quality_steps / self.interval))
+        return min(n, self.MAX_WINDOW)
+
+    def clear_window(self, ctx):
+        return self.window(ctx)
 
     @staticmethod
     def coverage(m: dict[str, Any], t: Thresholds) -> tuple[float, dict[str, Any]] | None:
@@ -478,6 +494,10 @@ class ModeDropping(Rule):
         got = self.coverage(m, ctx.t)
         if got is None:
             return
+        step = int(m.get("step", 0) or 0)
+        if self.last_step is not None and step > self.last_step:
+            self.interval = step - self.last_step
+        self.last_step = step
         share = got[0]
         self.kind = "modes" if "modes_total" in got[1] else "classes"
         if self.previous is not None:

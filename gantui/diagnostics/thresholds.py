@@ -71,7 +71,9 @@ class Thresholds:
     collapse_class_pdist: float = _t(0.25, _non_negative,
                                      "a class's class_pdist (relative to the real class's) below this")
     # mode_dropping (judged on the live-quality records, every log.eval_every steps)
-    quality_window: int = _t(5, _at_least_1, "quality records a coverage condition must (mostly) hold / fail")
+    quality_window: int = _t(5, _at_least_1, "quality records a coverage condition must (mostly) hold / fail ...")
+    quality_steps: int = _t(500, _non_negative, "... and at least this many steps of them (a healthy G hops off "
+                                                "a few modes for about 100 steps)")
     drop_frac: float = _t(0.2, _share, "share of the modes (classes) the run covered that must go missing")
     drop_subset: float = _t(0.5, _fraction, "toy: sharp samples on at most this share of the modes")
     drop_hq: float = _t(0.2, _fraction, "toy: hq_fraction needed before modes are counted")
