@@ -121,8 +121,9 @@ def test_collapse_within_classes_raises_mode_collapse(tmp_path):
     # the shipped cgan's settings before issue 8: each class's samples nearly identical
     raised, metrics = provoke(tmp_path, "cgan", 500,
                               *sets("data.n_samples=2000", "diagnostics.warmup_steps=200", "loss.kind=ns",
-                                    "model.g_width=32", "model.d_width=32", "optim.g_lr=2e-4",
-                                    "optim.d_lr=2e-4", "optim.betas=[0.5,0.999]"))
+                                    "loss.label_smoothing=0", "model.spectral_norm=false", "model.g_width=32",
+                                    "model.d_width=32", "optim.g_lr=2e-4", "optim.d_lr=2e-4",
+                                    "optim.betas=[0.5,0.999]"))
     assert any("class_pdist" in m for m in metrics), "a conditional run must record class_pdist"
     alert = the(raised, "mode_collapse")
     assert alert["evidence"]["condition"] == "class_pdist" and alert["evidence"]["classes"]
