@@ -264,7 +264,7 @@ def replay(run_dir: Path) -> dict:
         return {}
     cfg = config.loads(cfg_path.read_text(), str(cfg_path))
     t = cfg.diagnostics
-    diag = Diagnostics(t, cfg.loss.kind, 0.0)
+    diag = Diagnostics(t, cfg.loss.kind, 0.0, label_smoothing=cfg.loss.label_smoothing, n_critic=cfg.loss.n_critic)
     peak, held = 0.0, []
     for m in metrics:
         diag.update(m)
