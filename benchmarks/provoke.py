@@ -112,10 +112,6 @@ PROVOCATIONS = (
     Provocation("mode_dropping", "mixture1d", ("optim.g_lr=5e-3",),
                 "two bumps, G at 5x its rate: the samples stay sharp but on one bump", confirm="few_modes",
                 needs=QUALITY_TOY),
-    Provocation("mode_dropping", "ring8",
-                ("loss.kind=ns", "loss.n_critic=1", "model.ema=0", "optim.g_lr=3e-3", "optim.betas=[0.9,0.999]"),
-                "plain non-saturating GAN on the ring, G 3x its rate with beta1 0.9: sharp samples on a few of the "
-                "8 modes", variant="ring8", confirm="few_modes", needs=QUALITY_TOY),
     Provocation("oscillation", "mixture1d",
                 ("data.modes=1", "data.batch_size=1024", "optim.g_lr=5e-3", "optim.d_lr=5e-2", "optim.betas=[0.8,0.9]"),
                 "one bump; D at 50x the shipped rate, Adam betas (0.8, 0.9): both losses swing with a ~20-step "
