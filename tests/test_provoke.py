@@ -106,7 +106,8 @@ needs_live_quality = pytest.mark.skipif(not _live_quality(), reason="the engine 
 @needs_live_quality
 def test_one_bump_of_two_raises_mode_dropping(tmp_path):
     raised, metrics = provoke(tmp_path, "mixture1d", 900,
-                              *sets("diagnostics.warmup_steps=200", "log.eval_every=50", "optim.g_lr=5e-3"))
+                              *sets("diagnostics.warmup_steps=200", "log.eval_every=50", "optim.g_lr=5e-3",
+                                    "optim.d_lr=2e-4"))
     quality = [m for m in metrics if "modes_captured" in m]
     assert quality, "log.eval_every is set but no record has modes_captured"
     alert = the(raised, "mode_dropping")
