@@ -92,7 +92,7 @@ def main() -> None:
         fake_f, probs = space.embed(fake)
     with watch("FID"):
         fid = im.frechet_distance(real_f, fake_f)
-    with watch("KID (100 subsets of 1000)"):
+    with watch(f"KID ({im.KID_SUBSETS} subsets of {im.kid_subset_size(args.n, args.n)})"):
         im.kernel_inception_distance(real_f, fake_f)
     with watch("precision/recall/density/coverage"):
         im.manifold_metrics(real_f, fake_f)

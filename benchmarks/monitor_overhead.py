@@ -58,6 +58,7 @@ COLS, ROWS = 120, 36
 # --- the child: gantui with timing wrappers around the UI refresh ----------------------------------
 
 def child(argv: list[str]) -> None:
+    sys.path.insert(0, str(REPO))  # this checkout's gantui, as `-m gantui` from REPO gets (not an installed one)
     stats_path = Path(os.environ["GANTUI_BENCH_STATS"])
     polls: list[float] = []
     updates: list[float] = []
@@ -105,12 +106,20 @@ def child(argv: list[str]) -> None:
             "polls_ms": polls, "updates_ms": updates, "frames_ms": frames,
             "ui_thread_cpu_s": time.thread_time() - start_cpu, "wall_s": time.perf_counter() - start}))
 
-    from gantui.cli import main
+    import gantui.cli as cli
 
+    # the CLI ends a command with os._exit once torch is loaded (cli._exit_process): dump first
+    exit_process = cli._exit_process
+
+    def dump_and_exit(code: int) -> None:
+        dump()
+        exit_process(code)
+
+    cli._exit_process = dump_and_exit
     sys.argv = ["gantui", *argv]
     try:
-        main()
-    except SystemExit as e:
+        cli.main()
+    except SystemExit:
         dump()
         raise
     dump()

@@ -1,16 +1,24 @@
 """Provoke every alert with real training, and check the bundled presets stay silent.
 
 Each provoking config is a bundled preset with a few `--set` overrides that cause one known
-failure; it runs for 1,500 steps per seed with the SHIPPED diagnostics (warm-up 500 steps,
-20-record windows), and counts as "fired" when its rule is raised in the run's events.jsonl.
-The healthy set is every bundled preset run as shipped for 1,500 steps; it counts, per rule,
-the runs in which that rule never fired. Runs are real CPU/GPU training through the CLI
-(`gantui run ... --headless`), at most `--jobs` at a time (each with OMP_NUM_THREADS=1).
+failure; it runs (1,500 steps unless the config says otherwise) per seed with the SHIPPED
+diagnostics (warm-up 500 steps, 20-record windows), and counts as "fired" when its rule is raised
+in the run's events.jsonl -- by a deadline where the config has one (the early D overpowering:
+step 200) -- AND the failure is confirmed independently of the rules, from the raw metrics or
+from samples of the final checkpoint (`confirm`). The healthy set is every bundled preset run as
+shipped; it counts, per rule, the runs in which that rule never fired. Runs are real CPU/GPU
+training through the CLI (`gantui run ... --headless`), at most `--jobs` at a time (each with
+OMP_NUM_THREADS=1).
 
-    python benchmarks/provoke.py                           # all: 7 provoking configs x 3 seeds + 10 presets
+Some provocations need the engine's live-quality keys (`modes_captured` ..., `class_pdist`): a
+run whose metrics lack them is reported as "needs <keys>", not as a miss. Where the config has
+`log.eval_every`, toy provocations set it to 100 so 1,500 steps give enough quality records.
+
+    python benchmarks/provoke.py                           # all provoking configs x 3 seeds + every preset
     python benchmarks/provoke.py --only provoked --seeds 0 1 2 3 4 5
-    python benchmarks/provoke.py --only provoked --rules oscillation mode_collapse
-    python benchmarks/provoke.py --only healthy --presets dcgan ring8
+    python benchmarks/provoke.py --only provoked --rules d_overpowering mode_dropping
+    python benchmarks/provoke.py --only provoked --configs d_overpowering-early
+    python benchmarks/provoke.py --only healthy --presets dcgan ring8 --steps 3000
     python benchmarks/provoke.py --list                    # print the configs, run nothing
 
 Resumable: every run lives in `--out DIR/<name>` (default runs/provoke) with its verdict in
@@ -19,14 +27,14 @@ so an interrupted benchmark picks up where it stopped; the table covers the runs
 the flags, reused or new.
 
 It prints one line per run as it finishes (exit code, seconds, every alert raised with its
-step, the peak oscillation ratio, the modes covered on toy data), then the table
+step, what the independent check found), then the table
 
-    rule | provoked fired / total | healthy silent / total
+    rule / config | provoked fired / total | healthy silent / total
 
 For divergence "fired" also needs exit code 3 and checkpoints/latest.safetensors byte-identical
 to the good checkpoint written before the absurd rates were applied (resume from it).
-On a 2-core CPU (2 jobs) the whole benchmark took 20 min: the provoked set about 3 min per
-seed, the healthy set about 11 min (wgan_gp alone 5.5 min: 5 critic steps per G step on conv nets).
+On a 2-core CPU (2 jobs) the first version (7 configs) took 20 min: the provoked set about 3 min
+per seed, the healthy set about 11 min (wgan_gp alone 5.5 min: 5 critic steps per G step).
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +59,8 @@ from gantui import config  # noqa: E402  (light: no torch)
 from gantui.diagnostics import RULES, Diagnostics  # noqa: E402
 
 STEPS = 1500
+TOY = ("ring8", "grid25", "mixture1d")
+QUALITY_TOY = ("modes_captured", "modes_total", "hq_fraction")
 
 
 @dataclass(frozen=True)
@@ -60,21 +71,48 @@ class Provocation:
     why: str
     good_steps: int = 0   # >0: train this many steps as shipped first, then resume with `sets`
     variant: str = ""     # tells apart two configs for one rule (run names, table rows)
+    steps: int = STEPS
+    by_step: int | None = None       # the rule must be raised by this step
+    confirm: str = ""                # name of the independent check (CONFIRM), "" = none
+    needs: tuple[str, ...] = ()      # metric keys the rule reads that the engine must record
 
     @property
     def name(self) -> str:
         return f"{self.rule}-{self.variant}" if self.variant else self.rule
 
 
+# the shipped cgan as it collapses within each class by about step 1,400 (issue 8), pinned here so
+# the provocation keeps failing after the preset itself is fixed
+CGAN_COLLAPSING = ("model.latent_dim=64", "model.g_width=32", "model.d_width=32", "model.spectral_norm=false",
+                   "model.ema=0", "loss.kind=ns", "loss.n_critic=1", "loss.label_smoothing=0", "optim.g_lr=2e-4",
+                   "optim.d_lr=2e-4", "optim.betas=[0.5,0.999]")
+
 PROVOCATIONS = (
     Provocation("d_overpowering", "vanilla", ("optim.d_lr=2e-3", "optim.g_lr=1e-7"),
-                "D at 10x the shipped rate against a G at 1e-7 (nearly frozen): D(x)=1, D(G(z))=0 within 100 steps"),
+                "D at 10x the shipped rate against a G at 1e-7 (nearly frozen): D(x)=1, D(G(z))=0 within 100 steps",
+                confirm="d_pinned"),
+    Provocation("d_overpowering", "dcgan", ("optim.d_lr=2e-3", "optim.g_lr=1e-7"),
+                "conv D at 10x its rate against a frozen G: pinned at its floor from step 20, so the alert "
+                "must come inside the warm-up", variant="early", steps=400, by_step=200, confirm="d_pinned"),
+    Provocation("d_overpowering", "vanilla", ("loss.label_smoothing=0.1", "optim.d_lr=2e-3", "optim.g_lr=1e-7"),
+                "600 healthy steps, then one-sided label smoothing 0.1 with a fast D and a frozen G: past the "
+                "warm-up, D closes on its smoothed floor (loss 0.33, D(x) 0.9), which the old fixed limits "
+                "(0.1, 0.9) could never see", good_steps=600, variant="smoothed", confirm="smoothed_floor"),
     Provocation("divergence", "ring8", ("optim.d_lr=1e6", "optim.g_lr=1e6", "loss.gp_lambda=0"),
                 "50 good steps as shipped, then resume with rates of 1e6 and no gradient penalty", good_steps=50),
     Provocation("mode_collapse", "ring8",
                 ("loss.kind=ns", "loss.n_critic=1", "model.ema=0", "optim.g_lr=5e-3", "optim.d_lr=5e-4",
                  "optim.betas=[0.9,0.999]"),
-                "plain non-saturating GAN, G 10x faster than D, beta1 0.9: G collapses onto one point"),
+                "plain non-saturating GAN, G 10x faster than D, beta1 0.9: G collapses onto one point",
+                confirm="few_modes"),
+    Provocation("mode_collapse", "cgan", CGAN_COLLAPSING,
+                "the shipped cgan's settings before issue 8: classes stay distinct (sample_pdist ~0.9) but each "
+                "class's samples are nearly identical (within-class spread 0.11-0.23 of the real class's from "
+                "step 200 on)", variant="per-class", confirm="class_spread", needs=("class_pdist",)),
+    Provocation("mode_dropping", "mixture1d", ("optim.g_lr=5e-3", "optim.d_lr=2e-4"),
+                "two bumps, G at 5x its rate against D at 1/5: sharp samples on one bump from about step 200 on "
+                "(seeds 0-2; with D as shipped, seeds 1 and 2 recover by step 600)", confirm="few_modes",
+                needs=QUALITY_TOY),
     Provocation("oscillation", "mixture1d",
                 ("data.modes=1", "data.batch_size=1024", "optim.g_lr=5e-3", "optim.d_lr=5e-2", "optim.betas=[0.8,0.9]"),
                 "one bump; D at 50x the shipped rate, Adam betas (0.8, 0.9): both losses swing with a ~20-step "
@@ -90,6 +128,24 @@ PROVOCATIONS = (
 )
 
 
+def has_eval_every() -> bool:
+    return "eval_every" in {f.name for f in dataclasses.fields(config.LogConfig)}
+
+
+def quality_sets(preset: str) -> tuple[str, ...]:
+    """Live quality every 100 steps on toy runs, where the engine has the key."""
+    return ("log.eval_every=100",) if preset in TOY and has_eval_every() else ()
+
+
+# checks on samples read the checkpoint at the alert (a G may recover later): keep one every 100 steps
+SAMPLE_CHECKS = ("few_modes", "class_spread")
+KEEP_CHECKPOINTS = ("log.checkpoint_every=100", "log.keep=100")
+
+
+def extra_sets(p: Provocation) -> tuple[str, ...]:
+    return quality_sets(p.preset) + (KEEP_CHECKPOINTS if p.confirm in SAMPLE_CHECKS else ())
+
+
 @dataclass
 class Job:
     name: str
@@ -99,21 +155,26 @@ class Job:
     seed: int | None = None
     good_steps: int = 0
     config: str = ""                 # the Provocation's name
+    steps: int = STEPS
+    by_step: int | None = None
+    confirm: str = ""
+    needs: tuple[str, ...] = ()
 
 
 def jobs_for(args) -> list[Job]:
     jobs = []
     if args.only in (None, "provoked"):
         for p in PROVOCATIONS:
-            if args.rules and p.rule not in args.rules:
+            if (args.rules and p.rule not in args.rules) or (args.configs and p.name not in args.configs):
                 continue
             for s in args.seeds:
-                jobs.append(Job(f"{p.name}-s{s}", p.preset, p.sets, p.rule, s, p.good_steps, p.name))
+                jobs.append(Job(f"{p.name}-s{s}", p.preset, p.sets + extra_sets(p), p.rule, s,
+                                p.good_steps, p.name, p.steps, p.by_step, p.confirm, p.needs))
     if args.only in (None, "healthy"):
         for path in config.bundled_presets():
             if args.presets and path.stem not in args.presets:
                 continue
-            jobs.append(Job(f"healthy-{path.stem}", path.stem))
+            jobs.append(Job(f"healthy-{path.stem}", path.stem, steps=args.steps or STEPS))
     return jobs
 
 
@@ -138,7 +199,7 @@ def run_job(job: Job, out: Path, force: bool, timeout: float) -> dict:
     seed = set_args([f"run.seed={job.seed}"]) if job.seed is not None else []
     t0 = time.perf_counter()
     result: dict = {"name": job.name, "config": job.config, "preset": job.preset, "rule": job.rule,
-                    "seed": job.seed, "sets": list(job.sets)}
+                    "seed": job.seed, "sets": list(job.sets), "by_step": job.by_step}
     try:
         if job.good_steps:
             first = gantui("run", job.preset, "--headless", "--steps", str(job.good_steps), "--run-dir",
@@ -147,11 +208,12 @@ def run_job(job: Job, out: Path, force: bool, timeout: float) -> dict:
             if first.returncode != 0 or not latest.exists():
                 raise RuntimeError(f"the good run exited {first.returncode}: {first.stderr.strip()[-300:]}")
             good = latest.read_bytes()
-            r = gantui("run", job.preset, "--headless", "--steps", str(STEPS), "--resume", str(run_dir),
+            r = gantui("run", job.preset, "--headless", "--steps", str(job.steps), "--resume", str(run_dir),
                        *seed, *set_args(job.sets), timeout=timeout)
-            result["checkpoint_intact"] = latest.exists() and latest.read_bytes() == good
+            if job.rule == "divergence":  # the others train on from the good checkpoint, as they should
+                result["checkpoint_intact"] = latest.exists() and latest.read_bytes() == good
         else:
-            r = gantui("run", job.preset, "--headless", "--steps", str(STEPS), "--run-dir", str(run_dir),
+            r = gantui("run", job.preset, "--headless", "--steps", str(job.steps), "--run-dir", str(run_dir),
                        *seed, *set_args(job.sets), timeout=timeout)
         result["exit_code"] = r.returncode
         if r.returncode not in (0, 3):
@@ -162,8 +224,15 @@ def run_job(job: Job, out: Path, force: bool, timeout: float) -> dict:
     result["seconds"] = round(time.perf_counter() - t0, 1)
     result["alerts"] = raised_alerts(run_dir)
     result.update(replay(run_dir))
-    if result.get("exit_code") == 0 and job.preset in ("ring8", "grid25", "mixture1d"):
+    metrics = read_jsonl(run_dir / "metrics.jsonl")
+    result["missing_keys"] = [k for k in job.needs if not any(k in m for m in metrics)]
+    if result.get("exit_code") == 0 and job.preset in TOY:
         result["modes"] = count_modes(run_dir)
+    if job.confirm and result.get("exit_code") == 0:
+        try:
+            result["confirm"] = CONFIRM[job.confirm](run_dir, metrics, job)
+        except Exception as e:  # noqa: BLE001 - a failed check is reported, not fatal to the benchmark
+            result["confirm"] = {"ok": False, "why": f"check failed: {e}"}
     result["ok"] = verdict_of(result)
     run_dir.mkdir(parents=True, exist_ok=True)
     verdict.write_text(json.dumps(result, indent=1))
@@ -192,7 +261,7 @@ def replay(run_dir: Path) -> dict:
         return {}
     cfg = config.loads(cfg_path.read_text(), str(cfg_path))
     t = cfg.diagnostics
-    diag = Diagnostics(t, cfg.loss.kind, 0.0)
+    diag = Diagnostics(t, cfg.loss.kind, 0.0, label_smoothing=cfg.loss.label_smoothing, n_critic=cfg.loss.n_critic)
     peak, held = 0.0, []
     for m in metrics:
         diag.update(m)
@@ -208,8 +277,9 @@ def replay(run_dir: Path) -> dict:
 
 
 def count_modes(run_dir: Path) -> dict | None:
-    """Modes of a toy run's final generator: `hit` = modes nearest to at least 5 % of 2,500
-    samples, `captured` = modes with a sample within 3 std of their mean (DESIGN's rule)."""
+    """Modes of a toy run's generator (a run directory: its latest checkpoint; or a checkpoint
+    file): `hit` = modes nearest to at least 5 % of 2,500 samples, `captured` = modes with a sample
+    within 3 std of their mean (DESIGN's rule)."""
     try:
         import torch
 
@@ -227,26 +297,111 @@ def count_modes(run_dir: Path) -> dict | None:
     return {"hit": int((counts >= 0.05 * len(samples)).sum()), "captured": int(captured), "total": len(means)}
 
 
+# --- independent checks: the failure, seen without the rules ----------------------------------
+
+def _records(metrics: list[dict], lo: int = 0, hi: int | None = None) -> list[dict]:
+    return [m for m in metrics if m.get("step", 0) >= lo and (hi is None or m["step"] <= hi)]
+
+
+def confirm_d_pinned(run_dir: Path, metrics: list[dict], job: Job) -> dict:
+    """D tells real from fake perfectly in most raw records (up to the deadline where there is one)."""
+    recs = _records(metrics, 20, job.by_step)
+    sure = sum(m["d_real"] > 0.99 and m["d_fake"] < 0.01 for m in recs)
+    return {"ok": bool(recs) and sure >= 0.8 * len(recs), "why": f"D(x)>0.99 & D(G(z))<0.01 in {sure}/{len(recs)}"}
+
+
+def confirm_smoothed_floor(run_dir: Path, metrics: list[dict], job: Job) -> dict:
+    """From 300 steps after the switch, D has won within smoothing's range: in most records its
+    loss is within 0.15 of H(0.9) = 0.325 and D(x) - D(G(z)) above 0.75, and its loss never goes
+    below the floor (so the old fixed 0.1 could never have been crossed)."""
+    floor = -(0.9 * math.log(0.9) + 0.1 * math.log(0.1))
+    recs = _records(metrics, job.good_steps + 300)
+    won = sum(m["d_loss"] < floor + 0.15 and m["d_real"] - m["d_fake"] > 0.75 for m in recs)
+    lowest = min((m["d_loss"] for m in recs), default=math.nan)
+    ok = bool(recs) and won >= 0.8 * len(recs) and lowest >= floor - 0.01
+    return {"ok": ok, "why": f"D loss < {floor + 0.15:.3f} with gap > 0.75 in {won}/{len(recs)}, lowest {lowest:.3f}"}
+
+
+def checkpoint_at_alert(run_dir: Path, job: Job) -> Path:
+    """The first step checkpoint at or after the rule's raise (else the latest)."""
+    steps = [step for rule, step in raised_alerts(run_dir) if rule == job.rule]
+    kept = sorted(run_dir.glob("checkpoints/step_*.safetensors"))
+    after = [c for c in kept if steps and int(c.stem.split("_")[1]) >= steps[0]]
+    return after[0] if after else run_dir
+
+
+def confirm_few_modes(run_dir: Path, metrics: list[dict], job: Job) -> dict:
+    """The generator at the alert: its 2,500 samples reach at most 80 % of the modes."""
+    where = checkpoint_at_alert(run_dir, job)
+    modes = count_modes(where)
+    if not modes:
+        return {"ok": False, "why": "no checkpoint to sample"}
+    few = modes["hit"] <= 0.8 * modes["total"] or modes["captured"] <= 0.8 * modes["total"]
+    return {"ok": few, "why": f"{where.name}: modes hit {modes['hit']}/{modes['total']}, captured {modes['captured']}"}
+
+
+def confirm_class_spread(run_dir: Path, metrics: list[dict], job: Job) -> dict:
+    """The generator at the alert, 50 samples per class, against 200 real images per class: the
+    mean pairwise distance within a class, generated / real, is below 0.25 for some classes."""
+    import torch
+
+    from gantui.checkpoint import load_generator
+    from gantui.data import load_dataset
+
+    loaded = load_generator(checkpoint_at_alert(run_dir, job))
+    n_classes = loaded.info.n_classes
+    with torch.no_grad():
+        fake, y = loaded.sample(50 * n_classes, seed=0)
+    real, ry = load_dataset(loaded.config.data, "cpu", 0).real_batch(400 * n_classes, seed=7)
+    ratios = []
+    for c in range(n_classes):
+        f = fake[y == c].flatten(1).double()
+        r = real[ry == c][:200].flatten(1).double()
+        ratios.append(float(torch.pdist(f).mean() / torch.pdist(r).mean()))
+    low = [c for c, v in enumerate(ratios) if v < 0.25]
+    return {"ok": bool(low), "why": f"within-class spread / real's: min {min(ratios):.2f}, classes below 0.25: {low}"}
+
+
+CONFIRM = {"d_pinned": confirm_d_pinned, "smoothed_floor": confirm_smoothed_floor,
+           "few_modes": confirm_few_modes, "class_spread": confirm_class_spread}
+
+
 def verdict_of(r: dict) -> bool:
-    """Provoked: its rule fired (divergence: and exit 3 and the good checkpoint intact).
-    Healthy: finished (exit 0); which rules stayed silent is counted per rule in the table."""
+    """Provoked: its rule fired (by the deadline, if any) and the independent check agrees
+    (divergence: exit 3 and the good checkpoint intact). Healthy: finished (exit 0); which rules
+    stayed silent is counted per rule in the table."""
     fired = {a[0] for a in r["alerts"]}
     if r["rule"] is None:
         return r.get("exit_code") == 0
     if r["rule"] == "divergence":
         return "divergence" in fired and r.get("exit_code") == 3 and bool(r.get("checkpoint_intact"))
-    return r["rule"] in fired and r.get("exit_code") == 0
+    steps = [step for rule, step in r["alerts"] if rule == r["rule"]]
+    in_time = bool(steps) and (r.get("by_step") is None or min(steps) <= r["by_step"])
+    confirmed = r.get("confirm", {"ok": True})["ok"]
+    return in_time and confirmed and r.get("exit_code") == 0
+
+
+def needs_engine(r: dict) -> bool:
+    """A provoked run that could not fire: the engine did not record the keys its rule reads."""
+    return bool(r.get("missing_keys")) and not r["ok"]
 
 
 # --- reporting ---------------------------------------------------------------------------------
 
 def line(r: dict) -> str:
     alerts = ", ".join(f"{rule}@{step}" for rule, step in r["alerts"]) or "none"
-    what = f"-> {r['rule']}: {'FIRED' if r['ok'] else 'missed'}" if r["rule"] else \
-        ("finished" if r["ok"] else "did not finish")
+    if r["rule"]:
+        state = "FIRED" if r["ok"] else f"needs {', '.join(r['missing_keys'])}" if needs_engine(r) else "missed"
+        what = f"-> {r['rule']}: {state}"
+    else:
+        what = "finished" if r["ok"] else "did not finish"
     extra = [f"exit {r.get('exit_code')}", f"{r['seconds']:.0f}s"]
+    if r.get("by_step"):
+        extra.append(f"deadline step {r['by_step']}")
     if "checkpoint_intact" in r:
         extra.append("checkpoint intact" if r["checkpoint_intact"] else "CHECKPOINT CHANGED")
+    if "confirm" in r:
+        extra.append(("confirmed: " if r["confirm"]["ok"] else "NOT confirmed: ") + r["confirm"]["why"])
     if "osc_peak" in r:
         extra.append(f"osc peak {r['osc_peak']:.2f} ({r['osc_most_held']}/20 held)")
     if r.get("modes"):
@@ -254,7 +409,7 @@ def line(r: dict) -> str:
         extra.append(f"modes hit {m['hit']}/{m['total']}, captured {m['captured']}/{m['total']}")
     if r.get("reused"):
         extra.append("reused")
-    text = f"{r['name']:<26} {what:<34} alerts: {alerts}  [{'; '.join(extra)}]"
+    text = f"{r['name']:<32} {what:<40} alerts: {alerts}  [{'; '.join(extra)}]"
     if r.get("error"):
         text += f"\n    error: {r['error']}"
     return text
@@ -263,19 +418,24 @@ def line(r: dict) -> str:
 def table(results: list[dict]) -> str:
     provoked = [r for r in results if r["rule"]]
     healthy = [r for r in results if r["rule"] is None]
-    rows = [("rule", "provoked fired / total", "healthy silent / total")]
+    rows = [("rule / config", "provoked fired / total", "healthy silent / total")]
+
+    def fired(rs: list[dict]) -> str:
+        waiting = sum(needs_engine(r) for r in rs)
+        text = f"{sum(r['ok'] for r in rs)} / {len(rs) - waiting}"
+        return text + (f" ({waiting} need engine keys)" if waiting else "")
     for rule in RULES:
         # a healthy run that did not finish proves nothing about silence: it counts against
         silent = sum(r["ok"] and rule not in {a[0] for a in r["alerts"]} for r in healthy)
         quiet = f"{silent} / {len(healthy)}" if healthy else "-"
         mine = [r for r in provoked if r["rule"] == rule]
         configs = [p.name for p in PROVOCATIONS if p.rule == rule]
-        rows.append((rule, f"{sum(r['ok'] for r in mine)} / {len(mine)}" if mine else "-", quiet))
+        rows.append((rule, fired(mine) if mine else "-", quiet))
         if len(configs) > 1:  # one row per config under the rule's total
             for c in configs:
                 sub = [r for r in mine if r.get("config", r["rule"]) == c]
                 if sub:
-                    rows.append((f"  {c}", f"{sum(r['ok'] for r in sub)} / {len(sub)}", ""))
+                    rows.append((f"  {c}", fired(sub), ""))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     out = [" | ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     out.insert(1, "-+-".join("-" * w for w in widths))
@@ -283,12 +443,14 @@ def table(results: list[dict]) -> str:
 
 
 def describe() -> str:
-    lines = [f"provoked ({STEPS} steps each, shipped diagnostics; seed via --set run.seed=N):"]
+    lines = ["provoked (shipped diagnostics; seed via --set run.seed=N):"]
     for p in PROVOCATIONS:
-        sets = " ".join(f"--set {s}" for s in p.sets)
+        sets = " ".join(f"--set {s}" for s in p.sets + extra_sets(p))
         pre = f"[{p.good_steps} steps as shipped, then --resume with] " if p.good_steps else ""
-        lines.append(f"  {p.name:<20} gantui run {p.preset} {pre}{sets}\n  {'':<20} ({p.why})")
-    lines.append(f"healthy: every bundled preset as shipped, --steps {STEPS}: "
+        when = f", raised by step {p.by_step}" if p.by_step else ""
+        lines.append(f"  {p.name:<28} gantui run {p.preset} --steps {p.steps} {pre}{sets}\n"
+                     f"  {'':<28} ({p.why}{when}; check: {p.confirm or 'none'})")
+    lines.append(f"healthy: every bundled preset as shipped, --steps {STEPS} (or --steps): "
                  + ", ".join(p.stem for p in config.bundled_presets()))
     return "\n".join(lines)
 
@@ -298,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=("provoked", "healthy"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of each provoking config")
     ap.add_argument("--rules", nargs="+", choices=list(RULES), help="provoke only these rules")
+    ap.add_argument("--configs", nargs="+", choices=[p.name for p in PROVOCATIONS], help="only these configs")
+    ap.add_argument("--steps", type=int, help=f"steps of each healthy run (default {STEPS})")
     ap.add_argument("--presets", nargs="+", help="healthy runs of only these presets")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "provoke", help="where the runs live")
     ap.add_argument("--jobs", type=int, default=2, help="training processes at once")

@@ -1,3 +1,3 @@
-from gantui.cli import main
+from gantui.cli import entry
 
-main()
+entry()

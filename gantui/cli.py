@@ -1,19 +1,26 @@
 """The `gantui` command. Thin commands that call into the modules.
 
 Nothing heavy is imported at module level (torch, textual): `gantui --help` stays instant.
-Errors a user can fix become one line on stderr and exit code 2.
+
+One error path for every command (`main`):
+- usage errors (a missing argument, an unknown option, `--steps abc`) get Typer's usual short usage
+  message and exit 2: Typer shows them itself, whichever copy of click it ships (Typer 0.29 has its own);
+- a UserError (bad preset, path, checkpoint, data) is one line on stderr and exit 2;
+- anything unexpected is one line naming the file its traceback was saved to, and exit 1.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
+import traceback
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from gantui import __version__
+from gantui import __version__, limits, paths
 from gantui.errors import UserError
 
 app = typer.Typer(
@@ -22,13 +29,14 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: flags without Typer's "<bool>", values named below
 )
 
 DEVICES = ("auto", "cpu", "cuda")
 
-DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda (default: the preset's run.device)")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the generated samples.")]
-Target = Annotated[str, typer.Argument(help="A checkpoint file or a run directory (uses its latest checkpoint).")]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", metavar="DEVICE", help="auto | cpu | cuda (default: the preset's run.device)")]
+SeedOpt = Annotated[int, typer.Option("--seed", metavar="S", help="Seed of the generated samples (0 to 2**63 - 1).")]
+Target = Annotated[str, typer.Argument(metavar="CHECKPOINT_OR_RUN_DIR", help="A checkpoint file or a run directory (uses its latest checkpoint).")]
 
 
 def _check_device(device: str | None) -> str | None:
@@ -51,40 +59,50 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 @app.command()
 def run(
-    preset: Annotated[str, typer.Argument(help="A preset TOML file, or a bundled preset name (see `gantui presets`).")],
+    preset: Annotated[str, typer.Argument(metavar="PRESET", help="A preset TOML file, or a bundled preset name (see `gantui presets`).")],
     headless: Annotated[bool, typer.Option("--headless", help="No monitor: progress lines only.")] = False,
-    steps: Annotated[Optional[int], typer.Option("--steps", help="Total G steps (overrides run.steps).")] = None,
-    run_dir: Annotated[Optional[Path], typer.Option("--run-dir", help="Use exactly this run directory.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a preset key: SECTION.KEY=VALUE (TOML value). Repeatable.")] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue from a checkpoint or a run directory's latest.")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", help="Total G steps (overrides run.steps).")] = None,
+    # str, not Path: Typer turns "" into Path("."), and `--run-dir ""` must be refused, not mean "here"
+    run_dir: Annotated[Optional[str], typer.Option("--run-dir", metavar="DIR", help="Use exactly this run directory.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", metavar="KEY=VALUE", help="Override a preset key: SECTION.KEY=VALUE (TOML value). Repeatable.")] = None,
+    resume: Annotated[Optional[str], typer.Option("--resume", metavar="RUN_DIR_OR_CHECKPOINT", help="Continue from a checkpoint or a run directory's latest.")] = None,
     device: DeviceOpt = None,
     detach: Annotated[bool, typer.Option("--detach", help="Train in the background (headless, output to the run's console.log) and return at once.")] = False,
     nproc: Annotated[Optional[int], typer.Option("--nproc", help="Train with N processes (DistributedDataParallel; one per GPU), launched with torch's torchrun.")] = None,
 ) -> None:
     """Train a GAN from a preset; opens the live monitor on a terminal, runs headless otherwise."""
-    from gantui import config
+    from gantui import config, memory
     from gantui.engine.ownership import Owner
     from gantui.engine.ownership import plan as plan_run
 
     cfg = config.load(preset, set_ or [])
     if steps is not None:
-        if steps < 1:
-            raise UserError(f"--steps {steps}: expected an integer >= 1")
+        limits.check_int("--steps", steps, 1, limits.MAX_STEPS)
         cfg = cfg.replace("run", steps=steps)
     device = _check_device(device)
+    resume_path = paths.check_input_path(resume, "--resume") if resume is not None else None
+    run_path = paths.check_run_dir(run_dir, "--run-dir") if run_dir is not None else None
     from gantui import nproc as multi
 
     if multi.torchrun_world() > 1:  # a rank started by torchrun: rank 0 owns the run directory
         from gantui.engine.distributed import run_rank
 
-        raise typer.Exit(run_rank(cfg, run_dir, resume, device))
-    plan = plan_run(cfg.run.name, run_dir, resume)
+        raise typer.Exit(run_rank(cfg, run_path, resume_path, device))
+    plan = plan_run(cfg.run.name, run_path, resume_path)
+    if run_path is None:
+        # the default runs/<name>-<stamp>, or the resumed run's own directory
+        paths.check_run_dir(plan.run_dir, "run directory")
+    if memory.cpu_for_sure(device or cfg.run.device):
+        # Torch-free, so a run that cannot fit is refused before anything is imported or written.
+        # The engine checks again on the device it picks (CUDA's free memory).
+        memory.check_fits(cfg, memory.data_shape(cfg.data), memory.host_available_bytes(), "this machine (cpu)")
+    _note_run_dir(plan.run_dir)
     if nproc is not None and nproc != 1:
         if detach:
             raise UserError("--detach with --nproc: not supported yet; run it with --headless under nohup or tmux")
         args = ["run", preset, "--headless", "--run-dir", str(plan.run_dir)]
         args += (["--steps", str(steps)] if steps else []) + (["--device", device] if device else [])
-        args += sum((["--set", s] for s in set_ or []), []) + (["--resume", str(resume)] if resume else [])
+        args += sum((["--set", s] for s in set_ or []), []) + (["--resume", str(resume_path)] if resume_path else [])
         raise typer.Exit(multi.launch(nproc, args, plan.run_dir, headless or not sys.stdout.isatty()))
     if detach:
         from gantui.live.detach import detach_run
@@ -155,22 +173,24 @@ def _run_dir_arg(run_dir: Path | None) -> Path:
 def eval_(
     target: Target,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")] = False,
-    n_samples: Annotated[Optional[int], typer.Option("--n-samples", help="Generated (and real) samples to compare (default: 2,500 for toy data, 10,000 for images).")] = None,
+    n_samples: Annotated[Optional[int], typer.Option("--n-samples", metavar="N", help="Generated (and real) samples to compare, 10 to 50,000 (default: 2,500 for toy data, 10,000 for images).")] = None,
     device: DeviceOpt = None,
     seed: SeedOpt = 0,
-    inception_weights: Annotated[Optional[Path], typer.Option("--inception-weights", help="Inception-v3 FID weights (.safetensors) for literature-comparable FID.")] = None,
+    inception_weights: Annotated[Optional[str], typer.Option("--inception-weights", metavar="FILE", help="Inception-v3 FID weights (.safetensors) for literature-comparable FID.")] = None,
+    data_root: Annotated[Optional[str], typer.Option("--data-root", metavar="DIR", help="Where the real images are (default: data/; for a `folder` set, the folder itself). Never taken from the checkpoint.")] = None,
 ) -> None:
     """Judge a checkpoint headless: mode coverage, FID/KID, precision/recall."""
     from gantui.evaluate import main as eval_main
 
-    raise typer.Exit(eval_main(target, as_json, n_samples, _check_device(device) or "auto", seed, inception_weights))
+    raise typer.Exit(eval_main(target, as_json, n_samples, _check_device(device) or "auto", seed, inception_weights,
+                               data_root=data_root))
 
 
 @app.command()
 def sample(
     target: Target,
-    out: Annotated[Optional[Path], typer.Option("--out", help="FILE.png: an image grid (scatter plot for toy data); FILE.npy: the raw samples.")] = None,
-    n: Annotated[int, typer.Option("--n", help="How many samples.")] = 64,
+    out: Annotated[Optional[str], typer.Option("--out", metavar="FILE", help="FILE.png: an image grid (scatter plot for toy data); FILE.npy: the raw samples.")] = None,
+    n: Annotated[int, typer.Option("--n", metavar="N", help="How many samples (1 to 50,000).")] = 64,
     seed: SeedOpt = 0,
     ansi: Annotated[bool, typer.Option("--ansi", help="Print the samples to the terminal as half-block characters.")] = False,
 ) -> None:
@@ -235,28 +255,90 @@ def presets() -> None:
         typer.echo(f"{p.stem:<{width}}  {config.preset_description(p)}")
 
 
-def main() -> None:
+# --- the one error path -------------------------------------------------------------------
+
+_run_dir: Path | None = None  # the current run's directory, once known: where a traceback belongs
+
+
+def _note_run_dir(path: Path | None) -> None:
+    global _run_dir
+    _run_dir = path
+
+
+def one_line(text: str, width: int = 600) -> str:
+    """A message as one line: newlines and other control characters (from file names) escaped."""
+    out = "".join(c if c >= " " or c == "\t" else repr(c)[1:-1] for c in str(text))
+    return out if len(out) <= width else out[: width - 3] + "..."
+
+
+def cache_dir() -> Path:
+    """$GANTUI_CACHE, else $XDG_CACHE_HOME/gantui, else ~/.cache/gantui (as gantui.evaluation.features)."""
+    root = os.environ.get("GANTUI_CACHE")
+    if root:
+        return Path(root).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "gantui"
+
+
+def save_traceback(exc: BaseException) -> Path | None:
+    """Write exc's traceback to a new file: in the run directory when there is one, else in the cache
+    (or the temp folder). None when no place would take it (a full disk)."""
+    import tempfile
+
+    text = "".join(traceback.format_exception(exc))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folders = [cache_dir() / "tracebacks", Path(tempfile.gettempdir())]
+    if _run_dir is not None and _run_dir.is_dir():
+        folders.insert(0, _run_dir)
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f"traceback-{stamp}-", suffix=".txt", dir=folder)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            return Path(name)
+        except OSError:
+            continue
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console script. Always ends in SystemExit with the command's exit code."""
+    _note_run_dir(None)  # main may run more than once in a process (tests, the fuzz suite)
     try:
-        code = app(standalone_mode=False)
+        # standalone mode: Typer prints usage errors its own way and exits 2, and turns Ctrl-C into 130
+        app(args=argv, standalone_mode=True)
     except UserError as e:
         if os.environ.get("RANK", "0") in ("", "0"):  # the ranks of a torchrun launch say it once
-            print(f"gantui: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
-    except typer.Exit as e:
+            print(f"gantui: {one_line(str(e))}", file=sys.stderr)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as e:  # click's usage errors arrive here with standalone_mode=False
-        import click
+    except Exception as e:  # noqa: BLE001 - the one place an unexpected error is turned into one line
+        saved = save_traceback(e)
+        where = f"traceback saved to {saved}" if saved else "the traceback could not be saved either"
+        print(f"gantui: unexpected error: {type(e).__name__}: {one_line(str(e), 200)} ({where})", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(0)
 
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
-            sys.exit(130)
+
+def entry() -> None:
+    """The console script and `python -m gantui`: main(), then leave without the interpreter's
+    teardown once torch is loaded (2-4 s on a small machine: after `q` it looked like a hung,
+    blank terminal). By then every run file is written whole (unbuffered appends, fsynced
+    checkpoints), the run's lock and socket are released, and stdout/stderr are flushed here."""
+    try:
+        main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if "torch" in sys.modules:
+            os._exit(code)
         raise
-    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
-    main()
+    entry()

@@ -1,20 +1,25 @@
 """Preset TOML -> frozen, validated config.
 
-The schema is the dataclasses below: a field's type is the type a preset must give, and
-its `check` metadata the allowed values. Unknown keys, wrong types and out-of-range values
-raise ConfigError naming the file, the dotted key and what is expected, so the CLI can
-print one line and exit 2. `--set section.key=value` overrides go through the same checks.
+The schema is the dataclasses below: a field's type is the type a preset must give (lists
+name their element type: `list[float]`), and its `check` metadata the allowed values. Unknown
+keys, wrong types, non-finite floats and out-of-range values raise ConfigError naming the file,
+the dotted key and what is expected, so the CLI can print one line and exit 2. Sizes that
+become allocations and counts that become loops are bounded above too (gantui.limits says why).
+Files must be UTF-8 (UTF-16, Latin-1 and binary files are named as such) and nest no deeper
+than tomllib can parse. `--set section.key=value` overrides go through the same checks.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from gantui import limits
 from gantui.diagnostics import Thresholds
 from gantui.errors import ConfigError
 
@@ -60,6 +65,13 @@ def at_least(n: int) -> Callable[[Any], str | None]:
     return check
 
 
+def int_range(lo: int, hi: int) -> Callable[[Any], str | None]:
+    """Sizes that become allocations, counts that become loops: bounded above too (see gantui.limits)."""
+    def check(v):
+        return None if lo <= v <= hi else f"an integer from {lo:,} to {hi:,}"
+    return check
+
+
 def betas(v) -> str | None:
     ok = len(v) == 2 and all(0 <= b < 1 for b in v)
     return None if ok else "two numbers in [0, 1), e.g. [0.5, 0.999]"
@@ -67,6 +79,26 @@ def betas(v) -> str | None:
 
 def image_size(v) -> str | None:
     return None if v in (28, 32, 64) else "one of 28, 32, 64"
+
+
+def channels(v) -> str | None:
+    return None if v in (0, 1, 3) else "0 (the files' own), 1 or 3"
+
+
+def run_name(v: str) -> str | None:
+    """A plain file name: the run directory is runs/<name>-<time>, and must stay under runs/."""
+    if v in ("", ".", "..") or "/" in v or "\\" in v:
+        return "a plain file name (no '/', not '.' or '..'), e.g. \"my-run\""
+    if len(v) > limits.MAX_RUN_NAME:
+        return f"a name of at most {limits.MAX_RUN_NAME} characters"
+    return plain_text(v)
+
+
+def plain_text(v: str) -> str | None:
+    # NUL cannot be in a path (the OS refuses it) and a newline would break one-line messages.
+    if any(ord(c) < 32 and c != "\t" for c in v):
+        return "text without control characters"
+    return None
 
 
 def _f(default, check=None, doc=""):
@@ -77,10 +109,10 @@ def _f(default, check=None, doc=""):
 
 @dataclass(frozen=True)
 class RunConfig:
-    name: str = _f("gantui")
-    description: str = _f("")
-    seed: int = _f(0, non_negative)
-    steps: int = _f(20000, at_least(1), "total G steps; --steps overrides; resume continues to it")
+    name: str = _f("gantui", run_name, "a plain file name: the run directory is runs/<name>-<time>")
+    description: str = _f("", plain_text)
+    seed: int = _f(0, int_range(0, limits.MAX_SEED), "0 to 2**63 - 1 (torch seeds are 64-bit)")
+    steps: int = _f(20000, int_range(1, limits.MAX_STEPS), "total G steps; --steps overrides; resume continues to it")
     device: str = _f("auto", one_of("auto", "cpu", "cuda"))
     precision: str = _f("fp32", one_of("fp32", "bf16", "fp16"))
     compile: bool = _f(False, None, "torch.compile G and D (not with wgan_gp or R1: double backward)")
@@ -89,23 +121,23 @@ class RunConfig:
 @dataclass(frozen=True)
 class DataConfig:
     name: str = _f("digits", one_of(*DATASETS))
-    batch_size: int = _f(64, at_least(1))
+    batch_size: int = _f(64, int_range(1, limits.MAX_BATCH))
     image_size: int = _f(28, image_size)
-    root: str = _f("data", None, "where torchvision sets and image folders live")
+    root: str = _f("data", plain_text, "where torchvision sets and image folders live")
     download: bool = _f(True)
-    n_samples: int = _f(60000, at_least(10), "digits: how many images to draw")
-    modes: int = _f(2, at_least(1), "mixture1d: number of bumps")
-    channels: int = _f(0, non_negative, "folder: 1 or 3 to force; 0 keeps the files' own")
+    n_samples: int = _f(60000, int_range(10, limits.MAX_DIGITS), "digits: how many images to draw")
+    modes: int = _f(2, int_range(1, limits.MAX_MODES), "mixture1d: number of bumps")
+    channels: int = _f(0, channels, "folder: 1 or 3 to force; 0 keeps the files' own")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     arch: str = _f("dcgan", one_of("mlp", "dcgan", "conditional"))
-    latent_dim: int = _f(64, at_least(1))
-    g_width: int = _f(64, at_least(1))
-    d_width: int = _f(64, at_least(1))
-    g_depth: int = _f(3, at_least(1), "mlp: hidden layers")
-    d_depth: int = _f(3, at_least(1), "mlp: hidden layers")
+    latent_dim: int = _f(64, int_range(1, limits.MAX_LATENT))
+    g_width: int = _f(64, int_range(1, limits.MAX_WIDTH))
+    d_width: int = _f(64, int_range(1, limits.MAX_WIDTH))
+    g_depth: int = _f(3, int_range(1, limits.MAX_DEPTH), "mlp: hidden layers")
+    d_depth: int = _f(3, int_range(1, limits.MAX_DEPTH), "mlp: hidden layers")
     spectral_norm: bool = _f(False)
     batch_norm_d: bool = _f(False, None, "BatchNorm in D (never with gradient penalty)")
     dropout_d: float = _f(0.0, unit_interval)
@@ -116,7 +148,9 @@ class ModelConfig:
 @dataclass(frozen=True)
 class LossConfig:
     kind: str = _f("wgan_gp", one_of(*LOSSES))
-    n_critic: int = _f(1, at_least(1))
+    # Bounded above: every G step runs n_critic D steps, and past the WGAN paper's largest schedule (100)
+    # G hardly learns while one step takes minutes (see gantui.limits.MAX_N_CRITIC).
+    n_critic: int = _f(1, int_range(1, limits.MAX_N_CRITIC), "D steps per G step, 1 to 100")
     gp_lambda: float = _f(10.0, non_negative)
     r1_gamma: float = _f(0.0, non_negative, "R1 penalty on real data; 0 = off")
     clip: float = _f(0.01, positive, "wgan only")
@@ -128,19 +162,23 @@ class OptimConfig:
     name: str = _f("adam", one_of("adam", "rmsprop"))
     g_lr: float = _f(1e-4, positive)
     d_lr: float = _f(1e-4, positive)
-    betas: list = _f([0.5, 0.999], betas)
+    betas: list[float] = _f([0.5, 0.999], betas)
     lr_decay: str = _f("none", one_of("none", "linear"), "linear: decay both rates to zero at decay_steps")
-    decay_steps: int = _f(0, non_negative, "horizon of the decay; 0 = run.steps (then --steps changes the schedule)")
+    decay_steps: int = _f(0, int_range(0, limits.MAX_STEPS),
+                          "horizon of the decay; 0 = run.steps (then --steps changes the schedule)")
 
 
 @dataclass(frozen=True)
 class LogConfig:
-    every: int = _f(10, at_least(1))
-    sample_every: int = _f(250, at_least(1))
-    checkpoint_every: int = _f(1000, at_least(1))
-    keep: int = _f(3, non_negative)
-    n_samples: int = _f(64, at_least(1), "size of the fixed-noise sample batch")
-    eval_every: int = _f(500, non_negative, "steps between live quality measurements (FID/KID, modes); 0 = off")
+    every: int = _f(10, int_range(1, limits.MAX_STEPS))
+    sample_every: int = _f(250, int_range(1, limits.MAX_STEPS))
+    checkpoint_every: int = _f(1000, int_range(1, limits.MAX_STEPS))
+    keep: int = _f(3, int_range(0, limits.MAX_KEEP))
+    # At least 2: the collapse signals (sample std, pairwise distance) are undefined on one sample.
+    n_samples: int = _f(64, int_range(limits.MIN_FIXED_SAMPLES, limits.MAX_FIXED_SAMPLES),
+                        "size of the fixed-noise sample batch, 2 to 1024")
+    eval_every: int = _f(500, int_range(0, limits.MAX_STEPS),
+                         "steps between live quality measurements (FID/KID, modes); 0 = off")
     tensorboard: bool = _f(False, None, "also write TensorBoard event files to <run-dir>/tensorboard/ while training")
 
 
@@ -175,27 +213,60 @@ class Config:
 # --- loading -----------------------------------------------------------------------------
 
 def _type_name(tp) -> str:
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list"}[tp]
+    if typing.get_origin(tp) is list:
+        return "a list of " + {float: "finite numbers", int: "integers", str: "strings"}[typing.get_args(tp)[0]]
+    return {int: "an integer", float: "a finite number", str: f"a string of at most {limits.MAX_STRING} characters",
+            bool: "true or false", list: "a list"}[tp]
+
+
+def show(value, width: int = 60) -> str:
+    """repr of a value from a file, cut to `width` characters: a message stays one short line."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        return "(a deeply nested value)"
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _key(key: str) -> str:
+    """A key as written when it is a plain name, else its (cut) repr: quotes, control characters escaped."""
+    return key if key.isidentifier() and len(key) <= 40 else show(key, 40)
+
+
+def _scalar(value, tp):
+    """value as tp, or None when it is not one (ints are accepted where floats are expected)."""
+    if tp is bool:
+        return value if isinstance(value, bool) else None
+    if isinstance(value, bool):
+        return None
+    if tp is int:
+        return value if isinstance(value, int) else None
+    if tp is float:
+        if isinstance(value, (int, float)):
+            try:
+                v = float(value)
+            except OverflowError:
+                return None
+            return v if math.isfinite(v) else None
+        return None
+    if tp is str:
+        return value if isinstance(value, str) and len(value) <= limits.MAX_STRING else None
+    return None
 
 
 def _coerce(value, tp, where: str):
-    """Check a TOML value against a field type. Ints are accepted where floats are expected."""
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    elif tp is list:
-        if isinstance(value, list):
-            return [float(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in value]
-    raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    """Check a TOML value against a field type: scalars, or lists of one scalar type (`list[float]`)."""
+    if typing.get_origin(tp) is list:
+        (item,) = typing.get_args(tp)
+        if isinstance(value, list) and len(value) <= 64:
+            items = [_scalar(x, item) for x in value]
+            if all(x is not None for x in items):
+                return items
+    else:
+        v = _scalar(value, tp)
+        if v is not None:
+            return v
+    raise ConfigError(f"{where}: expected {_type_name(tp)}, got {show(value)}")
 
 
 def _build_section(cls, table: dict, source: str, section: str):
@@ -203,7 +274,7 @@ def _build_section(cls, table: dict, source: str, section: str):
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values = {}
     for key, value in table.items():
-        where = f"{source}: [{section}] {key}"
+        where = f"{source}: [{section}] {_key(key)}"
         if key not in fields:
             known = ", ".join(sorted(fields))
             raise ConfigError(f"{where}: unknown key (known keys: {known})")
@@ -213,7 +284,9 @@ def _build_section(cls, table: dict, source: str, section: str):
         if check is not None and v is not None:
             problem = check(v)
             if problem:
-                raise ConfigError(f"{where}: expected {problem}, got {value!r}")
+                raise ConfigError(f"{where}: expected {problem}, got {show(value)}")
+        if tp is int and not -limits.MAX_TOML_INT <= v <= limits.MAX_TOML_INT:
+            raise ConfigError(f"{where}: expected an integer within 64 bits, got {show(value)}")
         values[key] = v
     return cls(**values)
 
@@ -223,9 +296,9 @@ def from_dict(raw: dict, source: str = "<config>") -> Config:
     built = {}
     for name, table in raw.items():
         if name not in sections:
-            raise ConfigError(f"{source}: unknown section [{name}] (known: {', '.join(sections)})")
+            raise ConfigError(f"{source}: unknown section [{_key(name)}] (known: {', '.join(sections)})")
         if not isinstance(table, dict):
-            raise ConfigError(f"{source}: [{name}] must be a table")
+            raise ConfigError(f"{source}: [{name}] must be a table, got {show(table)}")
         built[name] = _build_section(typing.get_type_hints(Config)[name], table, source, name)
     cfg = Config(**built)
     _cross_checks(cfg, source)
@@ -240,40 +313,80 @@ def _cross_checks(cfg: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: [model] arch: 'conditional' needs labelled data (digits, mnist, fashion_mnist, cifar10), "
             f"got [data] name = {cfg.data.name!r}")
+    # Gradient penalties are per sample; BatchNorm mixes the samples of a batch, so the penalty's
+    # gradient is not the one it is meant to be (and double backward through BN is not supported well).
     if cfg.loss.kind == "wgan_gp" and cfg.model.batch_norm_d:
         raise ConfigError(f"{source}: [model] batch_norm_d: expected false with the gradient penalty of 'wgan_gp'")
+    if cfg.loss.r1_gamma > 0 and cfg.model.batch_norm_d:
+        raise ConfigError(
+            f"{source}: [model] batch_norm_d: expected false with the R1 penalty ([loss] r1_gamma = "
+            f"{cfg.loss.r1_gamma}); set one of them off")
     if cfg.run.compile and (cfg.loss.kind == "wgan_gp" or cfg.loss.r1_gamma > 0):
         penalty = "the gradient penalty of 'wgan_gp'" if cfg.loss.kind == "wgan_gp" else "the R1 penalty"
         raise ConfigError(f"{source}: [run] compile: torch.compile cannot compile the double backward of "
                           f"{penalty}; set compile = false")
 
 
-def parse_toml_file(path: Path) -> dict:
+def decode_toml_bytes(blob: bytes, source: str) -> str:
+    """UTF-8 text of a TOML file (the spec's only encoding), or one line saying what the bytes are."""
+    if blob.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{source}: the file is UTF-16 text; TOML files are UTF-8: save it as UTF-8")
+    if blob.startswith(b"\xef\xbb\xbf"):
+        blob = blob[3:]  # a UTF-8 byte-order mark (Windows editors): harmless, skip it
+    if b"\x00" in blob[:8192]:
+        raise ConfigError(f"{source}: a binary file, not TOML text")
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such preset file (run `gantui presets` to list the bundled ones)") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+        return blob.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = blob[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{source}: not UTF-8 text (byte 0x{blob[e.start]:02x} on line {line}); TOML files are UTF-8: "
+            f"save it as UTF-8") from None
+
+
+def parse_toml_text(text: str, source: str) -> dict:
+    """tomllib.loads with every failure as one ConfigError line (including nesting too deep to parse)."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        raise ConfigError(f"{source}: not valid TOML: {str(e).splitlines()[0] if str(e) else e!r}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: arrays or tables nested too deeply; a preset needs at most one level") from None
+
+
+def parse_toml_file(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            blob = f.read(limits.MAX_PRESET_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such preset file (run `gantui presets` to list the bundled ones)") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+    if len(blob) > limits.MAX_PRESET_BYTES:
+        raise ConfigError(f"{path}: larger than {limits.MAX_PRESET_BYTES // 1024} KiB; not a preset file")
+    return parse_toml_text(decode_toml_bytes(blob, str(path)), str(path))
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
     """'data.batch_size=128' -> ('data', 'batch_size', 128). Values are TOML; bare words are strings."""
+    if len(text) > limits.MAX_OVERRIDE:
+        raise ConfigError(f"--set {show(text)}: longer than {limits.MAX_OVERRIDE} characters")
     if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected SECTION.KEY=VALUE, e.g. --set data.batch_size=128")
+        raise ConfigError(f"--set {show(text)}: expected SECTION.KEY=VALUE, e.g. --set data.batch_size=128")
     key, _, raw = text.partition("=")
     key = key.strip()
     if key.count(".") != 1 or not all(key.split(".")):
-        raise ConfigError(f"--set {text!r}: expected SECTION.KEY=VALUE, e.g. --set optim.g_lr=2e-4")
+        raise ConfigError(f"--set {show(text)}: expected SECTION.KEY=VALUE, e.g. --set optim.g_lr=2e-4")
     section, name = key.split(".")
+    raw = raw.strip()
+    if "\n" in raw or "\r" in raw:
+        raise ConfigError(f"--set {show(text)}: the value spans lines; give one TOML value")
     try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
-        value = raw.strip()  # `--set data.name=ring8` reads better than `data.name='"ring8"'`
+        value = raw  # `--set data.name=ring8` reads better than `data.name='"ring8"'`
+    except RecursionError:
+        raise ConfigError(f"--set {show(text)}: the value is nested too deeply") from None
     return section, name, value
 
 
@@ -283,13 +396,15 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
         section, name, value = parse_override(text)
         merged.setdefault(section, {})
         if not isinstance(merged[section], dict):
-            raise ConfigError(f"--set {text!r}: [{section}] is not a table")
+            raise ConfigError(f"--set {show(text)}: [{section}] is not a table")
         merged[section][name] = value
     return merged
 
 
 def resolve_preset_path(preset: str) -> Path:
     """A path to a TOML file, or the name of a bundled preset (`wgan_gp`)."""
+    if not preset or "\x00" in preset:
+        raise ConfigError(f"{show(preset)}: expected a preset file or a bundled preset name (see `gantui presets`)")
     path = Path(preset)
     if path.suffix == ".toml" or path.exists() or "/" in preset:
         return path
@@ -297,7 +412,7 @@ def resolve_preset_path(preset: str) -> Path:
     if bundled.exists():
         return bundled
     names = ", ".join(p.stem for p in bundled_presets())
-    raise ConfigError(f"{preset}: no such preset file or bundled preset (bundled: {names})")
+    raise ConfigError(f"{show(preset)}: no such preset file or bundled preset (bundled: {names})")
 
 
 def load(preset: str | Path, overrides: list[str] | None = None) -> Config:
@@ -308,10 +423,7 @@ def load(preset: str | Path, overrides: list[str] | None = None) -> Config:
 
 
 def loads(text: str, source: str = "<config>") -> Config:
-    try:
-        return from_dict(tomllib.loads(text), source)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{source}: not valid TOML: {e}") from None
+    return from_dict(parse_toml_text(text, source), source)
 
 
 def bundled_presets() -> list[Path]:
@@ -321,8 +433,8 @@ def bundled_presets() -> list[Path]:
 def preset_description(path: Path) -> str:
     """The [run] description, read without validating the whole file (for `gantui presets`)."""
     try:
-        return str(tomllib.loads(path.read_text()).get("run", {}).get("description", ""))
-    except (OSError, tomllib.TOMLDecodeError):
+        return str(tomllib.loads(path.read_text(encoding="utf-8")).get("run", {}).get("description", ""))
+    except (OSError, ValueError, RecursionError, AttributeError):
         return "(unreadable)"
 
 

@@ -11,6 +11,10 @@ appends, so appends are amortised O(1). Benchmark note (2-core dev box, CPython 
 million `Series.append` calls take about 0.2 s; 100,000 `History.append` calls of a
 12-key metrics record take about 0.3 s. (Not a timed test: speed lives in benchmarks/.)
 
+Besides the buckets, each series keeps its newest `recent` raw points in a fixed ring (two
+arrays of 8-byte numbers: 32 KiB per series at the default 2,048), so the full chart can zoom
+into the last steps at full resolution however long the run (`Series.window`).
+
 Non-finite values (NaN, inf) are counted, not folded into min/max/mean: a single NaN must
 not turn the whole chart into NaN, but it must stay visible (`nonfinite`,
 `last_nonfinite_step`, and per bucket `Bucket.nonfinite`).
@@ -19,6 +23,7 @@ not turn the whole chart into NaN, but it must stay visible (`nonfinite`,
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping, NamedTuple
@@ -68,12 +73,19 @@ def _merge(a: Bucket, b: Bucket) -> Bucket:
 
 
 class Series:
-    """One metric over the whole run, in at most `capacity` buckets."""
+    """One metric over the whole run, in at most `capacity` buckets, plus its newest
+    `recent` raw points."""
 
-    def __init__(self, capacity: int = 512) -> None:
+    def __init__(self, capacity: int = 512, recent: int = 2048) -> None:
         if capacity < 2:
             raise ValueError(f"Series capacity must be at least 2, got {capacity}")
+        if recent < 1:
+            raise ValueError(f"Series recent must be at least 1, got {recent}")
         self.capacity = capacity
+        self.recent = recent
+        self._ring_steps = array("q", bytes(8 * recent))   # fixed size: memory never grows
+        self._ring_values = array("d", bytes(8 * recent))
+        self._ring_next = 0
         self.stride = 1            # points per full bucket; doubles at each merge
         self._buckets: list[Bucket] = []
         self.count = 0             # points appended over the whole run
@@ -100,6 +112,10 @@ class Series:
         b.last_step = step
         b.n += 1
         b.last = v
+        i = self._ring_next
+        self._ring_steps[i] = step
+        self._ring_values[i] = v
+        self._ring_next = i + 1 if i + 1 < self.recent else 0
         self.count += 1
         self._last = v
         self._last_step = step
@@ -161,6 +177,29 @@ class Series:
         """Last raw value in each bucket (may be NaN: that is how a NaN shows on a chart)."""
         return [b.last for b in self._buckets]
 
+    def raw(self) -> tuple[list[int], list[float]]:
+        """The newest min(count, recent) raw points, oldest first."""
+        n = min(self.count, self.recent)
+        if n < self.recent:
+            return list(self._ring_steps[:n]), list(self._ring_values[:n])
+        i = self._ring_next
+        return (list(self._ring_steps[i:]) + list(self._ring_steps[:i]),
+                list(self._ring_values[i:]) + list(self._ring_values[:i]))
+
+    def window(self, first_step: int | None = None) -> tuple[list[int], list[float]]:
+        """(steps, values) from `first_step` on (the whole run when None): raw points when the
+        ring still holds that stretch, else bucket means (each at its bucket's last step)."""
+        if first_step is not None and self.count:
+            steps, values = self.raw()
+            if self.count <= self.recent or steps[0] <= first_step:
+                k = next((j for j, s in enumerate(steps) if s >= first_step), len(steps))
+                return steps[k:], values[k:]
+        elif self.count <= self.recent:
+            return self.raw()
+        pairs = [(b.last_step, b.mean) for b in self._buckets
+                 if first_step is None or b.last_step >= first_step]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
     @property
     def last(self) -> float | None:
         """The most recent value, non-finite included; None before the first append."""
@@ -212,8 +251,9 @@ class Marker(NamedTuple):
 class History:
     """One `Series` per metric key, fed with Snapshot.metrics, plus event markers."""
 
-    def __init__(self, capacity: int = 512, max_markers: int = 256) -> None:
+    def __init__(self, capacity: int = 512, max_markers: int = 256, recent: int = 2048) -> None:
         self.capacity = capacity
+        self.recent = recent
         self._series: dict[str, Series] = {}
         self.markers: deque[Marker] = deque(maxlen=max_markers)
         self.last_step: int | None = None
@@ -229,7 +269,7 @@ class History:
                 continue
             s = series.get(key)
             if s is None:
-                s = series[key] = Series(self.capacity)
+                s = series[key] = Series(self.capacity, self.recent)
             s.append(step, value)
 
     def series(self, key: str) -> Series:
@@ -237,7 +277,7 @@ class History:
         be laid out before the first snapshot)."""
         s = self._series.get(key)
         if s is None:
-            s = self._series[key] = Series(self.capacity)
+            s = self._series[key] = Series(self.capacity, self.recent)
         return s
 
     def __contains__(self, key: str) -> bool:

@@ -11,13 +11,15 @@ without Tc) and "none" (NO_COLOR: no styles at all; shapes and glyphs carry ever
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 from rich.color import Color, ColorType
 from rich.color_triplet import ColorTriplet
 from rich.style import Style
 from rich.text import Span, Text
+
+from gantui.humanize import format_duration, format_lr  # noqa: F401 - re-exported (headless, the UI)
 
 COLOR_MODES = ("truecolor", "256", "none")
 
@@ -179,6 +181,36 @@ def _legend(parts: Sequence[tuple[str, Style | None]]) -> Text:
     return text
 
 
+LegendItem = tuple[int, Sequence[tuple[str, "Style | None"]], "Sequence[tuple[str, Style | None]] | None"]
+
+
+def fit_legend(items: Sequence[LegendItem], width: int, sep: str = "  ") -> Text:
+    """A one-line legend that never cuts a word: items are (priority, parts, short parts or
+    None). While the line is too wide, the lowest-priority item that has a short form takes
+    it, then the lowest-priority item goes (the later one first on a tie)."""
+    chosen = [list(parts) for _, parts, _ in items]
+    prio = [p for p, _, _ in items]
+    shorts = [sh for _, _, sh in items]
+    alive = list(range(len(items)))
+
+    def length() -> int:
+        return sum(sum(len(t) for t, _ in chosen[i]) for i in alive) + len(sep) * max(0, len(alive) - 1)
+
+    while alive and length() > width:
+        can_shorten = [i for i in alive if shorts[i] is not None]
+        if can_shorten:
+            i = min(can_shorten, key=lambda i: (prio[i], -i))
+            chosen[i], shorts[i] = list(shorts[i]), None
+            continue
+        alive.remove(min(alive, key=lambda i: (prio[i], -i)))
+    out: list[tuple[str, Style | None]] = []
+    for n, i in enumerate(alive):
+        if n:
+            out.append((sep, None))
+        out.extend(chosen[i])
+    return _legend(out)
+
+
 # --- images -----------------------------------------------------------------------------
 
 
@@ -266,17 +298,27 @@ def halfblock_image(img: Any, width: int, height: int, color: str = "truecolor")
     return canvas.to_text()
 
 
+def legible_px(img_h: int, img_w: int) -> int:
+    """The smallest tile side (in half-block pixels) at which a sample still reads: 12 px for
+    28x28 digits (a digit stays recognisable), 40% of the side for larger images."""
+    side = max(img_h, img_w)
+    return min(side, max(12, round(0.4 * side)))
+
+
 def fit_grid(n: int, pane_w: int, pane_h: int, img_h: int, img_w: int, *, gap: int = 1,
-             row_gap: int = 0, min_scale: float = 0.5) -> tuple[int, int, int, int]:
+             row_gap: int = 1, min_scale: float | None = None) -> tuple[int, int, int, int]:
     """(cols, rows, cell_w, cell_h) of the grid that best fills a pane_w x pane_h pane.
 
     Shows as many of the n images as fit while each keeps at least `min_scale` of its
-    resolution (0.5: one screen pixel per pixel pair), then makes them as large as possible.
-    If even one image cannot keep that resolution, one image fills the pane. Cell sizes are
-    tight around the scaled image, so the grid is `cols*cell_w + gap*(cols-1)` wide.
+    resolution (default: `legible_px`), then makes them as large as possible. If even one
+    image cannot keep that resolution, one image fills the pane. Cell sizes are tight around
+    the scaled image, so the grid is `cols*cell_w + gap*(cols-1)` wide and
+    `rows*cell_h + row_gap*(rows-1)` tall: a blank column and a blank line between tiles.
     """
     if n < 1 or pane_w < 1 or pane_h < 1 or img_h < 1 or img_w < 1:
         return (0, 0, 0, 0)
+    if min_scale is None:
+        min_scale = legible_px(img_h, img_w) / max(img_h, img_w) - 1e-9
     best: tuple | None = None
     for cols in range(1, min(n, pane_w) + 1):
         cw = (pane_w - gap * (cols - 1)) // cols
@@ -300,7 +342,7 @@ def fit_grid(n: int, pane_w: int, pane_h: int, img_h: int, img_w: int, *, gap: i
 
 
 def image_grid(images: Any, cols: int, rows: int, cell_w: int, cell_h: int,
-               color: str = "truecolor", *, gap: int = 1, row_gap: int = 0) -> Text:
+               color: str = "truecolor", *, gap: int = 1, row_gap: int = 1) -> Text:
     """Images (N, C, H, W) in [-1, 1], row-major in a cols x rows grid of cell_w x cell_h
     cells with `gap` blank columns (and `row_gap` blank lines) between them. Extra images
     are left out; missing ones leave blank cells."""
@@ -318,6 +360,114 @@ def image_grid(images: Any, cols: int, rows: int, cell_w: int, cell_h: int,
         _draw_image(canvas, c * (cell_w + gap), r * (cell_h + row_gap), arr[k], cell_w, cell_h,
                     mode)
     return canvas.to_text()
+
+
+class ClassLayout(NamedTuple):
+    """A row per class (its label at the left) when `by_rows`, else a column per class (its
+    label above), `per_class` tiles of `cell_w` x `cell_h` cells each."""
+
+    by_rows: bool
+    classes: int
+    per_class: int
+    cell_w: int
+    cell_h: int
+    label_w: int
+
+
+def fit_class_grid(n_classes: int, per_class: int, pane_w: int, pane_h: int, img_h: int, img_w: int,
+                   *, min_px: int | None = None) -> ClassLayout | None:
+    """The layout that shows the most classes, then up to 4 samples of each, then the largest
+    tiles, with every tile at least `min_px` (default `legible_px`). None if not one fits."""
+    if n_classes < 1 or per_class < 1:
+        return None
+    min_px = legible_px(img_h, img_w) if min_px is None else min_px
+    label_w = len(str(n_classes - 1)) + 1
+    best = None
+    for by_rows in (True, False):
+        # along = across the classes, per = along one class's samples
+        avail_classes = pane_h if by_rows else pane_w
+        avail_per = (pane_w - label_w) if by_rows else (pane_h - 1)
+        for classes in range(1, n_classes + 1):
+            for k in range(1, per_class + 1):
+                if by_rows:
+                    ch = (avail_classes - (classes - 1)) // classes
+                    cw = (avail_per - (k - 1)) // k
+                else:
+                    cw = (avail_classes - (classes - 1)) // classes
+                    ch = (avail_per - (k - 1)) // k
+                if cw < 1 or ch < 1:
+                    break
+                scale = min(cw / img_w, 2 * ch / img_h)
+                if scale * max(img_h, img_w) < min_px - 1e-9:
+                    break
+                key = (classes, min(k, 4), scale, k)
+                if best is None or key > best[0]:
+                    cell_w = min(cw, max(1, round(img_w * scale)))
+                    cell_h = min(ch, max(1, -(-round(img_h * scale) // 2)))
+                    best = (key, ClassLayout(by_rows, classes, k, cell_w, cell_h, label_w))
+    return None if best is None else best[1]
+
+
+def class_grid(images: Any, labels: Any, layout: ClassLayout, color: str = "truecolor",
+               first_class: int = 0, n_classes: int | None = None) -> Text:
+    """Samples grouped by class, `layout.classes` classes from `first_class` on, each with
+    its label, `layout.per_class` samples of each (the first ones of that class in the batch)."""
+    mode = _check_mode(color)
+    arr = np.asarray(images, dtype=np.float32)
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    lab = np.asarray(labels).astype(int).ravel()
+    n_classes = int(lab.max()) + 1 if n_classes is None else n_classes
+    by_rows, classes, k, cw, ch, lw = layout
+    classes = max(0, min(classes, n_classes - first_class))
+    if by_rows:
+        width, height = lw + k * cw + (k - 1), classes * ch + (classes - 1)
+    else:
+        width, height = classes * cw + (classes - 1), 1 + k * ch + (k - 1)
+    canvas = _Canvas(width, height)
+    for j in range(classes):
+        c = first_class + j
+        idx = np.flatnonzero(lab == c)[:k]
+        label = str(c)
+        if by_rows:
+            y0 = j * (ch + 1)
+            for i, ch_ in enumerate(label.rjust(lw - 1)):
+                canvas.put(i, y0 + (ch - 1) // 2, ch_)
+            for i, m in enumerate(idx):
+                _draw_image(canvas, lw + i * (cw + 1), y0, arr[m], cw, ch, mode)
+        else:
+            x0 = j * (cw + 1)
+            for i, ch_ in enumerate(label):
+                canvas.put(x0 + (cw - len(label)) // 2 + i, 0, ch_)
+            for i, m in enumerate(idx):
+                _draw_image(canvas, x0, 1 + i * (ch + 1), arr[m], cw, ch, mode)
+    return canvas.to_text()
+
+
+def fit_text_grid(images: Any, width: int, height: int, color: str = "truecolor",
+                  labels: Any = None) -> Text:
+    """A whole batch for a terminal that cannot scroll it (`gantui sample --ansi`): a plain
+    grid, or with `labels` every class in its labelled row or column, the tiles as small as
+    it takes to show them all (legible size first)."""
+    arr = np.asarray(images, dtype=np.float32)
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    _, _, h, w = arr.shape
+    if labels is not None and len(labels):
+        lab = np.asarray(labels).astype(int)
+        k = int(lab.max()) + 1
+        per = int(np.bincount(lab).max())
+        layout = None
+        for min_px in range(legible_px(h, w), 3, -1):
+            layout = fit_class_grid(k, per, width, height, h, w, min_px=min_px)
+            if layout is not None and layout.classes == k:
+                break
+        if layout is not None:
+            return class_grid(arr, lab, layout, color, 0, k)
+    cols, rows, cell_w, cell_h = fit_grid(len(arr), width, height, h, w)
+    if cols == 0:
+        return Text()
+    return image_grid(arr, cols, rows, cell_w, cell_h, color)
 
 
 # --- toy data ---------------------------------------------------------------------------
@@ -464,25 +614,25 @@ def density_plot(real: Any, fake: Any, width: int, height: int,
 
     if height < 2:
         return canvas.to_text()
-    parts: list[tuple[str, Style | None]] = [
-        (REAL_GLYPH, _style(fg_codes[REAL_GLYPH], None, mode)), (" real  ", None),
-        (FAKE_GLYPH, _style(fg_codes[FAKE_GLYPH], None, mode)), (" fake  ", None),
-        (BOTH_GLYPH, _style(fg_codes[BOTH_GLYPH], None, mode)), (" both", None),
+    items: list[LegendItem] = [
+        (10, [(REAL_GLYPH, _style(fg_codes[REAL_GLYPH], None, mode)), (" real", None)], None),
+        (10, [(FAKE_GLYPH, _style(fg_codes[FAKE_GLYPH], None, mode)), (" fake", None)], None),
+        (4, [(BOTH_GLYPH, _style(fg_codes[BOTH_GLYPH], None, mode)), (" both", None)], None),
     ]
-    off = r_out + f_out                     # warnings before the field key: a narrow
-    if off:                                 # pane cuts the end of the line
-        parts.append((f"  {off} off-plot", None))
+    off = r_out + f_out
+    if off:
+        items.append((8, [(f"{off} off-plot", None)], [(f"{off} off", None)]))
     if r_bad + f_bad:
-        parts.append((f"  {r_bad + f_bad} NaN", None))
+        items.append((9, [(f"{r_bad + f_bad} NaN", None)], None))
     if field is not None:
         if mode == "none":
-            parts.append((f"  {FIELD_GLYPH} D says real", None))
+            items.append((6, [(f"{FIELD_GLYPH} D says real", None)], [(f"{FIELD_GLYPH} D: real", None)]))
         else:
-            parts.append(("  D: fake ", None))
-            for code in _field_codes(np.linspace(0, 1, 4)[None], mode)[0].tolist():
-                parts.append((" ", _style(None, code, mode)))
-            parts.append((" real", None))
-    return canvas.to_text(_legend(parts))
+            swatch = [(" ", _style(None, code, mode))
+                      for code in _field_codes(np.linspace(0, 1, 4)[None], mode)[0].tolist()]
+            items.append((6, [("D: fake ", None), *swatch, (" real", None)],
+                          [("D ", None), *swatch]))
+    return canvas.to_text(fit_legend(items, width))
 
 
 def histogram_1d(real: Any, fake: Any, width: int, height: int, bins: int | None = None,
@@ -549,16 +699,18 @@ def histogram_1d(real: Any, fake: Any, width: int, height: int, bins: int | None
     if height < 2:
         return canvas.to_text()
     if mode == "none":
-        keys = [(HIST_REAL_ONLY, None), (" real  ", None), (HIST_FAKE_ONLY, None),
-                (" fake  ", None), (HIST_BOTH, None), (" both", None)]
+        swatches = {"r": (HIST_REAL_ONLY, None), "f": (HIST_FAKE_ONLY, None), "b": (HIST_BOTH, None)}
     else:
-        keys = [("█", _style(codes["r"], None, mode)), (" real  ", None),
-                ("█", _style(codes["f"], None, mode)), (" fake  ", None),
-                ("█", _style(codes["b"], None, mode)), (" both", None)]
-    keys.append((f"  x {lo:.3g}..{hi:.3g}", None))
+        swatches = {k: ("█", _style(codes[k], None, mode)) for k in ("r", "f", "b")}
+    items: list[LegendItem] = [
+        (10, [swatches["r"], (" real", None)], None),
+        (10, [swatches["f"], (" fake", None)], None),
+        (4, [swatches["b"], (" both", None)], None),
+        (7, [(f"x {lo:.3g}..{hi:.3g}", None)], [(f"{lo:.2g}..{hi:.2g}", None)]),
+    ]
     if r_bad + f_bad:
-        keys.append((f"  {r_bad + f_bad} NaN", None))
-    return canvas.to_text(_legend(keys))
+        items.append((9, [(f"{r_bad + f_bad} NaN", None)], None))
+    return canvas.to_text(fit_legend(items, width))
 
 
 # --- sparklines and numbers -------------------------------------------------------------
@@ -597,26 +749,3 @@ def sparkline(values: Sequence[float], width: int, lo: float | None = None,
         level = np.full(len(arr), top // 2)                # flat line: the middle
     return "".join(SPARK_CHARS[int(k)] if ok else SPARK_NONFINITE
                    for k, ok in zip(level, finite))
-
-
-def format_lr(x: float | str | None) -> str:
-    """A learning rate as the status line shows it: scientific, one decimal ('1.0e-04')."""
-    if x is None:
-        return "-"
-    v = float(x)
-    if not math.isfinite(v):
-        return str(v)
-    return f"{v:.1e}"
-
-
-def format_duration(seconds: float | None) -> str:
-    """'7:40' below an hour, '1:02:03' above; '--:--' when unknown."""
-    if seconds is None:
-        return "--:--"
-    s = float(seconds)
-    if not math.isfinite(s) or s < 0:
-        return "--:--"
-    total = int(round(s))
-    h, rem = divmod(total, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"

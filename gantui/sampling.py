@@ -13,11 +13,11 @@ same seed gives the same samples on every device).
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from pathlib import Path
 
+from gantui import limits, paths
 from gantui.errors import UserError
 
 OUT_KINDS = {".png": "image grid, or a scatter plot for toy data", ".npy": "raw samples, float32"}
@@ -30,6 +30,8 @@ def check_out(out: str | Path | None, ansi: bool) -> Path | None:
         if not ansi:
             raise UserError("gantui sample: nothing to do; give --out FILE.png or FILE.npy, or --ansi")
         return None
+    if str(out) == "" or any(ord(c) < 32 for c in str(out)):
+        raise UserError(f"--out {str(out)!r}: expected a file name ending in .png or .npy")
     path = Path(out)
     if path.suffix.lower() not in OUT_KINDS:
         allowed = "; ".join(f"{ext} ({what})" for ext, what in OUT_KINDS.items())
@@ -49,11 +51,14 @@ def color_mode(environ=os.environ) -> str:
 def main(checkpoint, out=None, n: int = 64, seed: int = 0, ansi: bool = False, device: str = "cpu") -> int:
     try:
         path = check_out(out, ansi)
-        if n is None or n < 1:
-            raise UserError(f"--n {n}: expected an integer >= 1")
+        paths.check_input_path(checkpoint, "")
+        if n is None:
+            raise UserError("--n: expected an integer")
+        limits.check_int("--n", n, 1, limits.MAX_SAMPLE_N)
+        limits.check_int("--seed", seed, 0, limits.MAX_SEED)
         write_samples(checkpoint, path, n, seed, ansi, device)
     except UserError as e:
-        print(f"gantui: {e}", file=sys.stderr)
+        print(f"gantui: {str(e).replace(chr(10), ' ')}", file=sys.stderr)
         return e.exit_code
     return 0
 
@@ -71,9 +76,7 @@ def write_samples(checkpoint, path: Path | None, n: int, seed: int, ansi: bool, 
     info = loaded.info
     real = None
     if info.is_toy and (ansi or (path is not None and path.suffix.lower() == ".png")):
-        from gantui.data import load_dataset
-
-        ds = load_dataset(loaded.config.data, "cpu", loaded.config.run.seed)
+        ds = loaded.load_dataset("cpu")  # toy mixtures only: formulas, no files
         real = ds.real_batch(n, REAL_SEED_BASE + seed)[0].numpy()
     conditional = getattr(loaded.generator, "n_classes", 0) or 0
     cols = conditional if conditional and n >= conditional else None  # labels cycle, so columns are classes
@@ -96,7 +99,8 @@ def _write(path: Path, samples, real, cols: int | None) -> None:
         if path.suffix.lower() == ".npy":
             np.save(path, samples)
         elif samples.ndim == 4:
-            pictures.grid_image(samples, cols).save(path)
+            labels = [str(c) for c in range(cols)] if cols else None  # a labelled column per class
+            pictures.grid_image(samples, cols, col_labels=labels).save(path)
         else:
             pictures.scatter_image(samples, real).save(path)
     except OSError as e:
@@ -108,14 +112,8 @@ def ansi_text(samples, real, cols: int | None, width: int, height: int, color: s
     from gantui import render
 
     if samples.ndim == 4:
-        _, _, h, w = samples.shape
-        if cols:
-            rows = math.ceil(len(samples) / cols)
-            cell_w = max(1, min(w, (width - (cols - 1)) // cols))
-            cell_h = max(1, math.ceil(cell_w * h / w / 2))
-        else:
-            cols, rows, cell_w, cell_h = render.fit_grid(len(samples), width, height, h, w)
-        return render.image_grid(samples, cols, rows, cell_w, cell_h, color)
+        labels = [c % cols for c in range(len(samples))] if cols else None  # labels cycle
+        return render.fit_text_grid(samples, width, height, color, labels)
     if samples.shape[1] == 1:
         return render.histogram_1d(real, samples[:, 0], width, height, color=color)
     return render.density_plot(real, samples, width, height, color=color)

@@ -266,11 +266,69 @@ def test_cifar10_malformed_batch_is_refused_by_name(tmp_path):
         load_dataset(DataConfig(name="cifar10", root=str(tmp_path), download=False), torch.device("cpu"), seed=0)
 
 
+# --- Fashion-MNIST from Debian's dataset-fashion-mnist -------------------------------------------------
+
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture
+def no_system_sets(monkeypatch, tmp_path):
+    """As on a machine without dataset-fashion-mnist: the system folder is empty."""
+    monkeypatch.setitem(vision.SYSTEM_IDX_FOLDERS, "fashion_mnist", tmp_path / "no-such-package")
+
+
+def test_fashion_mnist_is_read_in_place_from_the_system_folder(tmp_path, monkeypatch):
+    images, labels = tiny_mnist()
+    system = tmp_path / "usr-share-datasets-fashion-mnist"
+    write_idx(system, images, labels, compress=True)  # the package ships the original .gz files
+    monkeypatch.setitem(vision.SYSTEM_IDX_FOLDERS, "fashion_mnist", system)
+    before = sorted(system.iterdir())
+    root = tmp_path / "data"
+    ds = load_dataset(DataConfig(name="fashion_mnist", root=str(root), download=False), torch.device("cpu"), seed=0)
+    assert ds.y.tolist() == labels.tolist() and ds.x.shape == (20, 1, 28, 28)
+    assert torch.allclose(ds.x[5, 0], torch.from_numpy(images[5]).float() / 127.5 - 1)
+    assert sorted(system.iterdir()) == before and not root.exists()  # nothing unpacked or copied
+
+    # Files the user put under data.root win over the system copy.
+    mine = np.full((4, 28, 28), 7, dtype=np.uint8)
+    write_idx(root / "FashionMNIST" / "raw", mine, np.arange(4))
+    ds = load_dataset(DataConfig(name="fashion_mnist", root=str(root), download=False), torch.device("cpu"), seed=0)
+    assert len(ds) == 4
+
+
+def test_a_truncated_gz_is_a_data_error_naming_the_folder(tmp_path, monkeypatch):
+    images, labels = tiny_mnist()
+    system = tmp_path / "system"
+    write_idx(system, images, labels, compress=True)
+    gz = system / "train-images-idx3-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:40])
+    monkeypatch.setitem(vision.SYSTEM_IDX_FOLDERS, "fashion_mnist", system)
+    with pytest.raises(DataError, match="not valid IDX") as err:
+        load_dataset(DataConfig(name="fashion_mnist", root=str(tmp_path / "data"), download=False),
+                     torch.device("cpu"), seed=0)
+    assert str(system) in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.skipif(not (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").is_file(),
+                    reason="Debian's dataset-fashion-mnist is not installed (apt install dataset-fashion-mnist; "
+                           ".ci/run installs it)")
+def test_the_real_fashion_mnist_from_the_debian_package(tmp_path):
+    ds = load_dataset(DataConfig(name="fashion_mnist", root=str(tmp_path), download=False),
+                      torch.device("cpu"), seed=0)
+    assert ds.info == DataInfo(name="fashion_mnist", shape=(1, 28, 28), n_classes=10, is_toy=False)
+    assert len(ds) == 60000
+    assert torch.bincount(ds.y).tolist() == [6000] * 10  # the published training split is balanced
+    assert ds.x.min() == -1 and ds.x.max() == 1
+    # Not digits: a mean T-shirt (class 0) and a mean trouser (class 1) look nothing alike.
+    shirt, trouser = ds.x[ds.y == 0].mean(0), ds.x[ds.y == 1].mean(0)
+    assert (shirt - trouser).abs().mean() > 0.2
+
+
 # --- offline and failed downloads --------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, folder", [("mnist", "MNIST/raw"), ("fashion_mnist", "FashionMNIST/raw"),
                                           ("cifar10", "cifar-10-batches-bin")])
-def test_missing_set_without_download_says_where_and_suggests_digits(tmp_path, name, folder):
+def test_missing_set_without_download_says_where_and_suggests_digits(tmp_path, no_system_sets, name, folder):
     with pytest.raises(DataError) as err:
         load_dataset(DataConfig(name=name, root=str(tmp_path), download=False), torch.device("cpu"), seed=0)
     msg = str(err.value)
@@ -279,6 +337,8 @@ def test_missing_set_without_download_says_where_and_suggests_digits(tmp_path, n
     assert str(tmp_path / folder) in msg
     assert "--set data.name=digits" in msg
     assert "download" in msg
+    if name == "fashion_mnist":  # the package that would have made it work, and where it puts the files
+        assert "dataset-fashion-mnist" in msg and str(vision.SYSTEM_IDX_FOLDERS[name]) in msg
 
 
 @pytest.fixture
@@ -291,8 +351,8 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
-@pytest.mark.parametrize("name", ["mnist", "cifar10"])
-def test_failed_download_is_a_data_error_and_leaves_nothing_behind(tmp_path, no_network, name):
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
+def test_failed_download_is_a_data_error_and_leaves_nothing_behind(tmp_path, no_network, no_system_sets, name):
     before = socket.getdefaulttimeout()
     with pytest.raises(DataError) as err:
         load_dataset(DataConfig(name=name, root=str(tmp_path / "data"), download=True), torch.device("cpu"), seed=0)

@@ -16,80 +16,27 @@ from gantui.diagnostics import (
     GLYPHS,
     RULES,
     Diagnostics,
+    actions,
     Thresholds,
     first_non_finite,
     swing_stats,
 )
 from gantui.errors import ConfigError
 
-EVERY = 10          # optimizer steps per metric record, as log.every's default
-WARM = Thresholds().warmup_steps // EVERY   # records from this index on are past the warm-up
-START = WARM + Thresholds().window + 10     # failures start here: after the baselines are learned
-REAL_STD = 0.5      # images in [-1, 1]: the real data's mean per-feature std
+from diag_streams import (
+    EVERY,
+    LOSS_KINDS,
+    REAL_STD,
+    START,
+    WARM,
+    healthy_toy,
+    is_quality,
+    of,
+    run,
+    stream,
+    toy_quality,
+)
 
-
-# --- synthetic streams ----------------------------------------------------------------------------
-
-def healthy(kind: str, seed: int = 0):
-    """An endless, noisy but stable run of `kind`: record i is step (i + 1) * EVERY.
-    Levels and noise follow real runs of each loss on digits (d/g loss averaged over 10 steps,
-    scores and gradient norms of the last step, which are noisier; a conv D's gradient norm is
-    many times its G's, with single records up to 10x the median), plus a slow drift."""
-    rng = random.Random(seed)
-    i = 0
-    walk = 0.0  # a critic's G loss drifts freely
-    while True:
-        i += 1
-        step = i * EVERY
-        drift = 0.1 * math.sin(i / 40)
-        jitter = lambda s: math.exp(rng.gauss(0.0, s))  # noqa: E731 - multiplicative noise for norms
-        m = {"step": step, "time": 1000.0 + step, "lr_g": 2e-4, "lr_d": 2e-4, "steps_per_s": 40.0,
-             "sample_std": REAL_STD * (0.85 + rng.gauss(0, 0.05)), "sample_pdist": 0.9 + rng.gauss(0, 0.05)}
-        if kind in ("ns", "minimax"):
-            m.update(d_loss=1.3 + drift + rng.gauss(0, 0.06), d_real=0.55 + rng.gauss(0, 0.07),
-                     d_fake=0.45 + rng.gauss(0, 0.07), grad_norm_d=7.0 * jitter(0.8), grad_norm_g=1.0 * jitter(0.4))
-            m["g_loss"] = 0.8 - drift + rng.gauss(0, 0.06) if kind == "ns" else -0.6 + rng.gauss(0, 0.04)
-        elif kind == "lsgan":
-            m.update(d_loss=0.22 + drift / 5 + rng.gauss(0, 0.02), g_loss=0.16 + rng.gauss(0, 0.03),
-                     d_real=0.55 + rng.gauss(0, 0.1), d_fake=0.45 + rng.gauss(0, 0.1),
-                     grad_norm_d=3.0 * jitter(0.8), grad_norm_g=0.35 * jitter(0.4))
-        elif kind == "hinge":  # the G loss hovers about zero, crossing it all the time
-            m.update(d_loss=1.7 + drift + rng.gauss(0, 0.15), g_loss=0.12 - drift + rng.gauss(0, 0.2),
-                     d_real=0.2 + rng.gauss(0, 0.4), d_fake=-0.05 + rng.gauss(0, 0.4),
-                     grad_norm_d=14.0 * jitter(0.6), grad_norm_g=2.5 * jitter(0.15))
-        else:  # wgan, wgan_gp: raw critic scores with an unanchored offset
-            walk += rng.gauss(0, 0.3)
-            gap = (3.0 if kind == "wgan_gp" else 1.5) + drift
-            fake = walk + rng.gauss(0, 0.3)
-            real = fake + gap + rng.gauss(0, 0.3)
-            gp = abs(rng.gauss(0.03, 0.01)) if kind == "wgan_gp" else 0.0
-            m.update(d_loss=-gap + 10 * gp + rng.gauss(0, 0.15), g_loss=-fake, d_real=real, d_fake=fake, gp=gp,
-                     wasserstein=real - fake, grad_norm_d=10.0 * jitter(0.5), grad_norm_g=12.0 * jitter(0.3))
-        yield m
-
-
-def stream(kind: str, n: int, seed: int = 0, patch=None):
-    """n records of a healthy `kind` run; patch(i, m) may change record i in place."""
-    gen = healthy(kind, seed)
-    for i in range(n):
-        m = next(gen)
-        if patch is not None:
-            patch(i, m)
-        yield m
-
-
-def run(diag: Diagnostics, records) -> list[dict]:
-    events = []
-    for m in records:
-        events.extend(diag.update(m))
-    return events
-
-
-def of(events, rule, state=None):
-    return [e for e in events if e["rule"] == rule and (state is None or e["state"] == state)]
-
-
-LOSS_KINDS = ("ns", "minimax", "wgan", "wgan_gp", "lsgan", "hinge")
 
 
 # --- the scenarios, one per rule (used by the shared fire / spike / hysteresis tests) --------------
@@ -183,6 +130,10 @@ def test_diagnostics_table_sets_thresholds():
     ("explode_grad = -1", "> 0"),
     ("window = 2.5", "an integer"),
     ("enabled = 1", "true or false"),
+    ("watch = 1", "(0, 1)"),              # a share of a window
+    ("d_gap_max = 1.2", "(0, 1)"),        # above 1 the gap condition could never hold
+    ("drop_subset = 1.5", "[0, 1]"),
+    ("early_window = 0", "an integer >= 1"),
 ])
 def test_bad_diagnostics_table_is_a_config_error(table, words):
     with pytest.raises(ConfigError) as err:
@@ -229,13 +180,20 @@ def test_healthy_streams_raise_nothing(kind, seed):
 
 
 def test_early_training_is_not_an_alarm():
-    # The first few hundred steps of a real run: D loss dips hard, G outputs a near-point,
-    # gradients are large while D finds its feet. None of it is a failure yet.
+    # The first few hundred steps of real runs: an LSGAN D's loss dips to 0.013 (0.07 ns nats above
+    # its floor) with D(x) = 1.0 and D(G(z)) = 0.09; G outputs a near-point; gradients are large
+    # while D finds its feet. None of it is a failure yet.
     def early(i, m):
         if (i + 1) * EVERY < Thresholds().warmup_steps:
-            m.update(d_loss=0.03, d_real=0.99, d_fake=0.02, sample_std=0.002, sample_pdist=0.01,
+            m.update(d_loss=0.0127, d_real=1.0, d_fake=0.0948, sample_std=0.002, sample_pdist=0.01,
                      grad_norm_d=300.0, grad_norm_g=1e-5)
-    assert run(Diagnostics(Thresholds(), "ns", REAL_STD), stream("ns", 300, patch=early)) == []
+    diag = Diagnostics(Thresholds(), "lsgan", REAL_STD)
+    assert run(diag, stream("lsgan", 300, patch=early)) == []
+    # ... and a non-saturating D at its real runs' early extreme: loss 0.4, D(x) 0.88, D(G(z)) 0.24
+    def early_ns(i, m):
+        if (i + 1) * EVERY < Thresholds().warmup_steps:
+            m.update(d_loss=0.4, d_real=0.88, d_fake=0.24, sample_std=0.002, grad_norm_d=300.0, grad_norm_g=1e-5)
+    assert run(Diagnostics(Thresholds(), "ns", REAL_STD), stream("ns", 300, patch=early_ns)) == []
 
 
 # --- every rule: fires when sustained, not on a spike, clears with hysteresis ----------------------
@@ -351,7 +309,7 @@ def test_d_overpowering_record_explains_itself():
     assert e["evidence"]["d_loss"] == pytest.approx(0.04)
     assert e["evidence"]["threshold"] == 0.1
     assert "0.04" in e["message"] and "0.1" in e["message"]
-    assert e["action"] == {"which": "d", "factor": 0.5}
+    assert e["action"] == {"kind": "scale_lr", "which": "d", "factor": 0.5}
     assert "learning rate" in e["fix"]
 
 
@@ -403,7 +361,7 @@ def test_oscillation_fires_on_a_saw_and_halves_both_rates():
     events = run(Diagnostics(Thresholds(), "ns", REAL_STD),
                  stream("ns", 140, patch=lambda i, m: i >= WARM and m.update(d_loss=10.0 * (i % 2))))
     (e,) = events
-    assert e["rule"] == "oscillation" and e["action"] == {"which": "both", "factor": 0.5}
+    assert e["rule"] == "oscillation" and e["action"] == {"kind": "scale_lr", "which": "both", "factor": 0.5}
     ev = e["evidence"]
     assert ev["d_loss_jump"] == pytest.approx(10.0) and ev["d_loss_flip_rate"] == pytest.approx(1.0)
     assert ev["d_jump_ratio"] > ev["threshold"] == Thresholds().osc_jump
@@ -468,7 +426,7 @@ def test_mode_collapse_uses_the_real_spread_and_pairwise_distance():
     (e,) = run(Diagnostics(Thresholds(), "wgan_gp", 2.8), stream("wgan_gp", 200, patch=collapsed))
     assert e["evidence"]["sample_std_frac"] == pytest.approx(0.1 / 2.8, rel=1e-3)
     assert e["evidence"]["real_std"] == 2.8
-    assert e["action"] == {"which": "g", "factor": 0.5}
+    assert e["action"] == {"kind": "scale_lr", "which": "g", "factor": 0.5}
 
     # pairwise distance alone (std can hide a collapse onto two points)
     def pairs(i, m):
@@ -500,7 +458,7 @@ def test_vanishing_gradients_needs_a_confident_d():
     (e,) = of(events, "vanishing_gradients")
     assert e["evidence"]["grad_norm_g"] == pytest.approx(2e-5)
     assert e["evidence"]["gap"] == pytest.approx(0.98)
-    assert e["action"] == {"which": "d", "factor": 0.5}
+    assert e["action"] == {"kind": "scale_lr", "which": "d", "factor": 0.5}
 
 
 def test_vanishing_gradients_for_a_critic_is_relative_to_its_baseline():
@@ -522,7 +480,7 @@ def test_exploding_gradients_halves_the_exploding_side(which, patch):
     events = run(Diagnostics(Thresholds(), "wgan_gp", REAL_STD),
                  stream("wgan_gp", 150, patch=lambda i, m: i >= WARM and patch(m)))
     (e,) = of(events, "exploding_gradients")
-    assert e["action"] == {"which": which, "factor": 0.5}
+    assert e["action"] == {"kind": "scale_lr", "which": which, "factor": 0.5}
     assert e["evidence"]["threshold"] == 100.0
 
 
@@ -569,6 +527,16 @@ def _all_events():
         kind, rule, bad = scenario(name)
         events += run(Diagnostics(Thresholds(), kind, REAL_STD),
                       stream(kind, 300, patch=lambda i, m: START <= i < START + 80 and bad(m)))
+
+    def drops(i, m):  # all 8 ring modes, then 3 of them for a while, then all again
+        healthy_toy(i, m)
+        if is_quality(i) and 100 <= i < 200:
+            toy_quality(m, 3)
+    events += run(Diagnostics(Thresholds(), "wgan_gp", REAL_STD), stream("wgan_gp", 400, patch=drops))
+
+    def class_collapse(i, m):
+        m["class_pdist"] = [0.9] * 10 if not 100 <= i < 200 else [0.9] * 7 + [0.05] * 3
+    events += run(Diagnostics(Thresholds(), "ns", REAL_STD), stream("ns", 400, patch=class_collapse))
     d = Diagnostics(Thresholds(), "ns", REAL_STD)
     events += d.update({"step": 10, "d_loss": float("nan")})
     return events
@@ -585,10 +553,15 @@ def test_alert_records_follow_the_contract():
         assert e["message"].endswith(".") and "\n" not in e["message"]
         assert any(ch.isdigit() for ch in e["message"])  # carries the numbers
         assert e["fix"].endswith(".") and e["fix"].count(". ") == 0  # one sentence
-        assert e["evidence"] and all(isinstance(v, (int, float, str)) for v in e["evidence"].values())
+        assert e["evidence"] and all(isinstance(v, (int, float, str)) or _indices(v) for v in e["evidence"].values())
         json.dumps(e, allow_nan=False)
         if e["action"] is not None:
-            assert e["action"]["which"] in ("d", "g", "both") and e["action"]["factor"] == 0.5
+            assert actions.normalise(e["action"]) == e["action"]  # one of the two shapes, exactly
+    assert {e["action"]["kind"] for e in events if e["action"]} == {"scale_lr", "set"}
+
+
+def _indices(v) -> bool:
+    return isinstance(v, list) and all(isinstance(i, int) and i >= 0 for i in v)
 
 
 def test_active_lists_raised_alerts_critical_first():
@@ -602,7 +575,7 @@ def test_active_lists_raised_alerts_critical_first():
 
 
 def test_rules_and_glyphs_for_the_help_screen():
-    assert set(RULES) == {"d_overpowering", "oscillation", "mode_collapse", "vanishing_gradients",
+    assert set(RULES) == {"d_overpowering", "oscillation", "mode_collapse", "mode_dropping", "vanishing_gradients",
                           "exploding_gradients", "divergence"}
     assert all(isinstance(v, str) and v and "\n" not in v for v in RULES.values())
     assert set(GLYPHS) == {"warning", "critical"}

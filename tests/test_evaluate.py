@@ -61,6 +61,15 @@ def test_total_collapse_gives_log_k_and_nan_is_never_hq():
     assert r.hq_fraction <= 300 / 310
 
 
+def test_strict_mode_count_needs_20_high_quality_samples_where_designs_rule_needs_one():
+    per_mode = (100, 100, 100, 19, 20, 1, 100, 100)
+    r = tm.mode_report(ring_samples(per_mode, spread=0.5), RING, RING_STD)  # all within 3 std
+    assert r.histogram == per_mode
+    assert r.modes_captured == 8            # DESIGN: one high-quality sample captures a mode
+    assert r.modes_captured_strict == 6     # strict: the modes with 19 and 1 samples do not count
+    assert tm.STRICT_MIN_HQ == 20
+
+
 def test_mode_report_takes_torch_tensors_and_1d_points():
     means = torch.linspace(-2, 2, 2).reshape(2, 1)
     x = torch.tensor([-2.1, -1.9, 2.0, 5.0])
@@ -125,17 +134,32 @@ def test_fid_survives_singular_covariances():
 
 def test_kid_near_zero_for_one_distribution_positive_for_two_and_seeded():
     x, y = gaussian_features(1200, 16, 0), gaussian_features(1200, 16, 1)
-    kid, std = im.kernel_inception_distance(x, y, subsets=20, subset_size=500)
-    assert abs(kid) < max(3 * std, 1e-3)
-    far, _ = im.kernel_inception_distance(x, gaussian_features(1200, 16, 2, shift=1.0), subsets=20, subset_size=500)
-    assert far > 10 * max(abs(kid), std)
+    r = im.kernel_inception_distance(x, y, subsets=20, subset_size=500)
+    assert abs(r.kid) < max(3 * r.kid_std, 1e-3)
+    far = im.kernel_inception_distance(x, gaussian_features(1200, 16, 2, shift=1.0), subsets=20, subset_size=500)
+    assert far.kid > 10 * max(abs(r.kid), r.kid_std)
     again = [im.kernel_inception_distance(x, y, subsets=5, seed=3) for _ in range(2)]
     assert again[0] == again[1]
 
 
+def test_kid_subsets_are_smaller_than_the_sets_so_the_spread_is_real():
+    # torch-fidelity's 1,000 when both sides have 2,000 or more; else half the smaller side.
+    assert im.kid_subset_size(10000, 10000) == 1000 and im.kid_subset_size(2000, 5000) == 1000
+    assert im.kid_subset_size(500, 500) == 250 and im.kid_subset_size(1000, 5000) == 500
+    x, y = gaussian_features(500, 16, 0), gaussian_features(500, 16, 1)
+    r = im.kernel_inception_distance(x, y)
+    assert (r.subset_size, r.subsets) == (250, 100)
+    assert r.kid_std > 0.1 * abs(r.kid) and r.kid_std > 1e-5
+    # With subsets as large as the sets, every subset is the whole set: the spread reads ~0.
+    whole = im.kernel_inception_distance(x, y, subset_size=500)
+    assert whole.kid_std < 1e-3 * r.kid_std
+    with pytest.raises(ValueError, match="subset size"):
+        im.kernel_inception_distance(x, y, subset_size=501)
+
+
 def test_kid_matches_the_unbiased_mmd_formula_on_one_subset():
     x, y = gaussian_features(200, 8, 0), gaussian_features(200, 8, 1, shift=0.2)
-    kid, _ = im.kernel_inception_distance(x, y, subsets=1, subset_size=200)
+    kid = im.kernel_inception_distance(x, y, subsets=1, subset_size=200).kid
     X, Y = x.double().numpy(), y.double().numpy()
     k = lambda a, b: (a @ b.T / 8 + 1) ** 3  # noqa: E731
     m = 200
@@ -147,20 +171,101 @@ def test_kid_matches_the_unbiased_mmd_formula_on_one_subset():
 def test_knn_radii_match_brute_force():
     from scipy.spatial.distance import cdist
 
-    x = gaussian_features(300, 5, 0)
+    x = gaussian_features(300, 5, 0).double()
     d = cdist(x.numpy(), x.numpy())
-    ref = np.sort(d, axis=1)[:, 3]  # column 0 is the point itself
-    assert np.allclose(im.knn_radii(x, 3, chunk=64).numpy(), ref, atol=1e-4)
+    radii = im.knn_radii(x, (3, 5), chunk=64)
+    assert np.allclose(radii[3].numpy(), np.sort(d, axis=1)[:, 3], rtol=1e-12)  # column 0 is the point itself
+    assert np.allclose(radii[5].numpy(), np.sort(d, axis=1)[:, 5], rtol=1e-12)
+    assert torch.equal(im.knn_radii(x, (3, 3))[3], radii[3])  # one k asked twice is one k
+
+
+def test_one_k_for_all_four_metrics_works_too():
+    x, y = gaussian_features(300, 6, 0), gaussian_features(300, 6, 1, shift=0.3)
+    r = im.manifold_metrics(x, y, k_pr=3, k_dc=3)
+    ref = prdc_reference(x.double().numpy(), y.double().numpy(), 3, 3)
+    assert (r.precision, r.recall, r.density, r.coverage) == pytest.approx(ref, abs=1e-12)
+
+
+def prdc_reference(real: np.ndarray, fake: np.ndarray, k_pr: int, k_dc: int) -> tuple[float, ...]:
+    """Precision, recall, density, coverage as Naeem et al.'s reference code computes them (open balls,
+    `distance < radius`), written out again in float64 numpy for equal-sized sets without ties."""
+    from scipy.spatial.distance import cdist
+
+    def radii(x, k):
+        return np.sort(cdist(x, x), axis=1)[:, k]
+
+    d = cdist(real, fake)                                # (N_real, N_fake)
+    inside_pr = d < radii(real, k_pr)[:, None]
+    inside_dc = d < radii(real, k_dc)[:, None]
+    precision = inside_pr.any(axis=0).mean()
+    recall = (d < radii(fake, k_pr)[None, :]).any(axis=1).mean()
+    density = inside_dc.sum(axis=0).mean() / k_dc
+    coverage = (d.min(axis=1) < radii(real, k_dc)).mean()
+    return precision, recall, density, coverage
+
+
+def test_precision_recall_density_coverage_match_the_reference_formulas():
+    x, y = gaussian_features(400, 6, 0), gaussian_features(400, 6, 1, shift=0.3)
+    r = im.manifold_metrics(x, y)
+    assert (r.k_precision_recall, r.k_density_coverage, r.set_size, r.sets) == (3, 5, 400, 1)
+    ref = prdc_reference(x.double().numpy(), y.double().numpy(), 3, 5)
+    assert (r.precision, r.recall, r.density, r.coverage) == pytest.approx(ref, abs=1e-12)
 
 
 def test_precision_recall_density_coverage_on_constructed_sets():
     x = gaussian_features(1000, 8, 0)
-    same = im.manifold_metrics(x, x.clone())
-    assert same.precision == 1.0 and same.recall == 1.0 and same.coverage == 1.0
     far = im.manifold_metrics(x, x + 100.0)
     assert (far.precision, far.recall, far.density, far.coverage) == (0.0, 0.0, 0.0, 0.0)
     iid = im.manifold_metrics(x, gaussian_features(1000, 8, 1))
-    assert 0.8 < iid.density < 1.2 and iid.precision > 0.6 and iid.recall > 0.6 and iid.coverage > 0.8
+    assert 0.9 < iid.density < 1.1 and iid.precision > 0.6 and iid.recall > 0.6
+    # Naeem et al., Lemma 2: a perfect generator's expected coverage is 1 - C(N-1, k) / C(2N-1, k) at M = N.
+    expected = 1 - math.comb(999, 5) / math.comb(1999, 5)
+    assert expected == pytest.approx(0.969, abs=1e-3) and iid.coverage == pytest.approx(expected, abs=0.02)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1000.0])
+def test_a_set_against_itself_has_density_one_and_everything_else_one(offset):
+    # Every fake point is some real ball's k-th neighbour, exactly at its radius: a tie. Open balls leave it
+    # out, so each ball holds its centre and k - 1 neighbours and density is exactly k / k = 1, whichever
+    # way float rounding fell in the two computations of the same distance (float32 features, offset).
+    x = (gaussian_features(1000, 16, 0) + offset).float()
+    r = im.manifold_metrics(x, x.clone())
+    assert (r.precision, r.recall, r.density, r.coverage) == (1.0, 1.0, 1.0, 1.0)
+
+
+def test_a_large_shared_offset_changes_nothing():
+    # float32 distances of features sharing an offset of 1e3 lose most of their digits; float64 on centred
+    # features gives the same verdicts as without the offset.
+    x, y = gaussian_features(800, 32, 0), gaussian_features(800, 32, 1, scale=1.2)
+    plain = im.manifold_metrics(x, y)
+    shifted = im.manifold_metrics((x + 1000.0).float(), (y + 1000.0).float())
+    for key in ("precision", "recall", "density", "coverage"):
+        assert getattr(shifted, key) == pytest.approx(getattr(plain, key), abs=2e-3), key
+
+
+def test_unequal_sides_are_compared_at_equal_size():
+    real = gaussian_features(1000, 8, 0)
+    fake_small = gaussian_features(1000, 8, 1)
+    fake_big = torch.cat([fake_small, gaussian_features(4000, 8, 2)])
+    one = im.manifold_metrics(real, fake_small)
+    five = im.manifold_metrics(real, fake_big)
+    assert (five.set_size, five.sets) == (1000, 4 + 1)
+    for key in ("precision", "recall", "density", "coverage"):
+        assert getattr(five, key) == pytest.approx(getattr(one, key), abs=0.03), key
+    # The average of the five equal-sized comparisons, by definition.
+    parts = [im.manifold_metrics(real, fake_big[i:i + 1000]) for i in range(0, 5000, 1000)]
+    assert five.coverage == pytest.approx(sum(p.coverage for p in parts) / 5, abs=1e-12)
+    # The real side split the same way when it is the larger one.
+    swapped = im.manifold_metrics(fake_big, real)
+    assert (swapped.set_size, swapped.sets) == (1000, 5)
+
+
+def test_repeated_real_points_would_wreck_the_knn_balls():
+    # Why eval draws real images without replacement: a point with k copies has a k-NN radius of 0.
+    real = gaussian_features(200, 8, 0)
+    repeated = real.repeat(5, 1)
+    fake = gaussian_features(1000, 8, 1)
+    assert im.manifold_metrics(repeated, fake).precision < 0.5 * im.manifold_metrics(real, fake[:200]).precision
 
 
 def test_precision_and_recall_point_the_right_way():
@@ -197,6 +302,7 @@ def test_json_has_no_nan_and_is_one_object():
 from gantui.evaluation import features  # noqa: E402
 
 SMALL_RECIPE = features.Recipe(n_train=1500, n_test=500, epochs=1, batch_size=16, lr=3e-3)
+SMALL_AE_RECIPE = features.AERecipe(steps=200)  # a third of the default: ~15-60 s on this CPU
 
 
 def digits_labelled(n, seed):
@@ -212,6 +318,7 @@ def feature_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GANTUI_CACHE", str(tmp_path_factory.mktemp("gantui_cache")))
         mp.setattr(features, "DEFAULT_RECIPE", SMALL_RECIPE)
+        mp.setattr(features, "DEFAULT_AE_RECIPE", SMALL_AE_RECIPE)
         yield features.cache_dir()
 
 
@@ -239,12 +346,92 @@ def test_a_corrupt_cache_file_is_retrained_not_fatal(feature_cache):
     assert not c.from_cache and c.accuracy > 0.9
 
 
-def test_unlabelled_data_without_inception_uses_a_named_random_cnn(monkeypatch, tmp_path):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # no hub weights to find
-    space = features.select_feature_space((3, 32, 32), None, torch.device("cpu"), None, lambda m: None)
-    assert "random" in space.name and "weak baseline" in space.name
-    f, probs = space.embed(torch.rand(7, 3, 32, 32) * 2 - 1)
-    assert f.shape == (7, features.FEATURE_DIM) and probs is None
+def test_no_feature_space_without_a_network():
+    # The untrained random CNN this replaced scored noise as near-perfect; there is no silent fallback.
+    with pytest.raises(ValueError, match="no feature space"):
+        features.select_feature_space((3, 32, 32), None, torch.device("cpu"), None, lambda m: None)
+
+
+# --- the autoencoder for unlabelled data (a folder of rendered shapes) --------------------------------
+
+@pytest.fixture(scope="module")
+def shapes_folder(tmp_path_factory):
+    from shapes import write_shapes
+
+    folder = tmp_path_factory.mktemp("shapes")
+    write_shapes(folder, 1000, seed=0)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def shape_images(shapes_folder):
+    from gantui.data.vision import load_folder, to_unit_range
+
+    return to_unit_range(load_folder(shapes_folder, 28), 28, torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def shape_encoder(feature_cache, shape_images):
+    logs = []
+    enc = features.load_or_train_encoder("folder", shape_images, torch.device("cpu"), SMALL_AE_RECIPE, logs.append)
+    return enc, logs
+
+
+def test_feature_autoencoder_trains_once_then_loads_from_the_cache(feature_cache, shape_images, shape_encoder):
+    first, logs = shape_encoder
+    assert not first.from_cache and first.path.parent == feature_cache and first.path.suffix == ".safetensors"
+    assert any("training the folder feature autoencoder once" in m for m in logs)
+    assert first.rmse < 0.2  # held-out reconstructions within 20% of the pixel range (RMS)
+    digest = features.images_digest(shape_images)
+    assert "ae" in first.name and digest[:8] in first.name and "not comparable with Inception FID" in first.name
+    again = features.load_or_train_encoder("folder", shape_images, torch.device("cpu"), SMALL_AE_RECIPE,
+                                           lambda m: pytest.fail(f"retrained: {m}"))
+    assert again.from_cache and again.rmse == first.rmse and again.name == first.name
+    with torch.no_grad():
+        assert torch.equal(first.model(shape_images[:50]), again.model(shape_images[:50]))
+
+
+def test_feature_autoencoder_is_keyed_by_the_images_and_deterministic(feature_cache, shape_images, shape_encoder):
+    first, _ = shape_encoder
+    other = shape_images.flip(-1)  # the same shapes mirrored: another data set
+    assert features.images_digest(other) != features.images_digest(shape_images)
+    assert (features.encoder_cache_path("folder", (1, 28, 28), features.images_digest(other), SMALL_AE_RECIPE)
+            != first.path)
+    tiny = features.AERecipe(steps=20, batch_size=16)
+    a, b = (features.train_autoencoder(shape_images[:200], tiny) for _ in range(2))
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    c = features.train_autoencoder(shape_images[:200], features.AERecipe(steps=20, batch_size=16, seed=7))
+    assert not torch.equal(a.encoder.body[0].weight, c.encoder.body[0].weight)
+
+
+def test_a_corrupt_autoencoder_cache_file_is_retrained(feature_cache, shape_images):
+    imgs = shape_images[:300]
+    tiny = features.AERecipe(steps=10, batch_size=16)
+    path = features.encoder_cache_path("folder", (1, 28, 28), features.images_digest(imgs), tiny)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not a safetensors file")
+    enc = features.load_or_train_encoder("folder", imgs, torch.device("cpu"), tiny, lambda m: None)
+    assert not enc.from_cache and features.load_or_train_encoder(
+        "folder", imgs, torch.device("cpu"), tiny, lambda m: pytest.fail("retrained")).from_cache
+
+
+def test_autoencoder_features_separate_real_from_noise(shape_images, shape_encoder):
+    from gantui import evaluate
+
+    enc, _ = shape_encoder
+    space = features.select_feature_space((1, 28, 28), None, torch.device("cpu"), None, lambda m: None, enc)
+    assert space.name == enc.name and space.dim == features.FEATURE_DIM
+    g = torch.Generator().manual_seed(0)
+    perm = torch.randperm(1000, generator=g)
+    real_vs_real = evaluate.compare_images(shape_images[perm[:500]], shape_images[perm[500:]], space)
+    noise = torch.rand(500, 1, 28, 28, generator=g) * 2 - 1
+    blurred = torch.nn.functional.avg_pool2d(shape_images[perm[500:]], 5, 1, 2)  # right shapes, soft edges
+    vs_noise = evaluate.compare_images(shape_images[perm[:500]], noise, space)
+    vs_blur = evaluate.compare_images(shape_images[perm[:500]], blurred, space)
+    assert real_vs_real["fid"] < 0.05 * vs_noise["fid"], (real_vs_real["fid"], vs_noise["fid"])
+    assert real_vs_real["fid"] < vs_blur["fid"] < vs_noise["fid"]
+    assert real_vs_real["precision"] > 0.6 and vs_noise["precision"] == 0.0 and vs_noise["recall"] == 0.0
 
 
 def test_inception_weights_must_be_safetensors(tmp_path):
@@ -450,3 +637,81 @@ def test_table_shows_the_metrics_present_and_names_the_feature_space():
     assert "n/a" in text  # class KL without confident samples
     assert "modes captured" not in text and "features: gantui-digits-cnn-v1 (x)" in text
     assert text.count("gantui-digits-cnn-v1") == 1  # the classifier is the feature network: named once
+
+
+# --- unlabelled images end to end: a folder of 1,000 shapes, one DCGAN run ------------------------------
+
+@pytest.fixture(scope="module")
+def shapes_run(tmp_path_factory, shapes_folder, feature_cache):
+    # The dcgan preset as shipped on the folder; checkpoints at 50 (noise) and 600 (rough shapes).
+    return train(tmp_path_factory, "dcgan", 600, "data.name=folder", f"data.root={shapes_folder}",
+                 "log.checkpoint_every=50", "log.keep=20", "log.sample_every=600")
+
+
+def shapes_checkpoint(run, step: int):
+    return run / "checkpoints" / f"step_{step:08d}.safetensors"
+
+
+@pytest.mark.slow
+def test_unlabelled_fid_separates_an_early_checkpoint_from_a_trained_one(shapes_run, shapes_folder, shape_images, capsys):
+    from gantui import checkpoint, evaluate
+
+    early = run_eval(capsys, shapes_checkpoint(shapes_run, 50), n_samples=1000, device="cpu", data_root=str(shapes_folder))
+    late = run_eval(capsys, shapes_checkpoint(shapes_run, 600), n_samples=1000, device="cpu", data_root=str(shapes_folder))
+    assert early["feature_extractor"] == late["feature_extractor"] and "-ae-" in late["feature_extractor"]
+    assert early["n_real"] == late["n_real"] == 1000 and "sizes_note" not in late
+    # Measured ~11-15x; the random CNN this replaced gave 0.008 vs 0.004, both "near perfect".
+    assert early["fid"] > 4 * late["fid"], (early["fid"], late["fid"])
+    assert early["kid"] > 4 * late["kid"], (early["kid"], late["kid"])
+    assert early["precision"] < 0.05 and late["precision"] > 0.4 and late["recall"] > early["recall"]
+
+    loaded = checkpoint.load_generator(shapes_run)
+    space = evaluate.feature_space(loaded.config, loaded.info, torch.device("cpu"))
+    assert space.name == late["feature_extractor"]  # cached: the same network the eval used
+    perm = torch.randperm(1000, generator=torch.Generator().manual_seed(3))
+    real = evaluate.compare_images(shape_images[perm[:500]], shape_images[perm[500:]], space)
+    assert real["fid"] < 0.25 * late["fid"], (real["fid"], late["fid"])
+
+
+@pytest.mark.slow
+def test_more_samples_than_images_keeps_the_knn_metrics_and_says_so(shapes_run, shapes_folder, capsys):
+    target = shapes_checkpoint(shapes_run, 600)
+    base = run_eval(capsys, target, n_samples=1000, device="cpu", data_root=str(shapes_folder))
+    big = run_eval(capsys, target, n_samples=5000, device="cpu", data_root=str(shapes_folder))
+    assert big["n_samples"] == 5000 and big["n_real"] == 1000  # capped at the folder's 1,000 images
+    assert (big["manifold_set_size"], big["manifold_sets"]) == (1000, 5)
+    assert "5,000 generated vs 1,000 real" in big["sizes_note"]
+    # Drawn with replacement and compared 5,000 vs 5,000, precision fell 0.30 -> 0.008 here.
+    for key in ("precision", "recall", "density", "coverage"):
+        assert big[key] == pytest.approx(base[key], abs=0.06), (key, base[key], big[key])
+
+
+@pytest.mark.slow
+def test_kid_with_500_samples_reports_a_spread_and_its_subset_size(shapes_run, shapes_folder, capsys):
+    r = run_eval(capsys, shapes_checkpoint(shapes_run, 600), n_samples=500, device="cpu", data_root=str(shapes_folder))
+    assert r["kid_subset_size"] == 250 and r["kid_subsets"] == 100
+    assert r["kid_std"] > 0
+
+
+# --- the real Fashion-MNIST (Debian's dataset-fashion-mnist) -----------------------------------------------
+
+FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("os").path.isfile(FASHION),
+                    reason="Debian's dataset-fashion-mnist is not installed (apt install dataset-fashion-mnist; "
+                           ".ci/run installs it)")
+def test_fashion_preset_trains_on_the_real_files_and_evaluates(tmp_path, feature_cache, capsys):
+    from conftest import gantui
+
+    run_dir = tmp_path / "fashion"
+    r = gantui("run", "fashion", "--headless", "--steps", "200", "--run-dir", str(run_dir), "--device", "cpu",
+               "--set", f"data.root={tmp_path / 'empty'}")  # nothing there: the package's files are used
+    assert r.returncode == 0, r.stderr
+    result = run_eval(capsys, run_dir, n_samples=500, device="cpu")
+    assert result["data"] == "fashion_mnist" and result["step"] == 200 and result["ema"] is True
+    for key in ("fid", "kid", "kid_std", "precision", "recall"):
+        assert math.isfinite(result[key]), key
+    assert "fashion_mnist" in result["feature_extractor"] and "cnn" in result["feature_extractor"]
+    assert result["n_classes"] == 10

@@ -137,3 +137,29 @@ def test_history_markers_are_bounded():
     step, kind, label = h.markers[-1]
     assert (step, kind, label) == (400, "paused", "p4")
     assert [m.step for m in h.markers_between(250, 400)] == [300, 400]
+
+
+def test_recent_ring_keeps_the_newest_raw_points_in_fixed_memory():
+    s = Series(capacity=16, recent=100)
+    size = len(s._ring_steps) + len(s._ring_values)
+    for i in range(10_000):
+        s.append(i * 10, float(i))
+    assert len(s._ring_steps) + len(s._ring_values) == size   # fixed, however long the run
+    steps, values = s.raw()
+    assert steps == [i * 10 for i in range(9_900, 10_000)] and values == [float(i) for i in range(9_900, 10_000)]
+
+
+def test_window_zooms_at_full_resolution_and_falls_back_to_buckets():
+    s = Series(capacity=16, recent=100)
+    for i in range(1_000):
+        s.append(i, float(i))
+    steps, values = s.window(950)                  # inside the ring: every raw point
+    assert steps == list(range(950, 1_000)) and values == [float(i) for i in range(950, 1_000)]
+    steps, values = s.window(500)                  # older than the ring: bucket means
+    assert steps[0] >= 500 and len(steps) <= 16 and steps[-1] == 999
+    steps, _ = s.window(None)                      # the whole run: the buckets
+    assert steps == s.steps()
+    short = Series(capacity=16, recent=100)
+    for i in range(50):
+        short.append(i, 1.0)
+    assert short.window(None)[0] == list(range(50))   # a short run: raw points, not buckets

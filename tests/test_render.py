@@ -163,18 +163,20 @@ def test_bad_arguments_raise():
 def test_image_grid_layout_and_gaps():
     images = np.ones((5, 1, 8, 8), dtype=np.float32)
     t = R.image_grid(images, cols=3, rows=2, cell_w=4, cell_h=2, color="truecolor")
-    assert_box(t, 3 * 4 + 2, 2 * 2)
+    assert_box(t, 3 * 4 + 2, 2 * 2 + 1)
     for line in lines_of(t):
         assert line[4] == " " and line[9] == " "             # one-column gaps
+    assert lines_of(t)[2] == " " * 14                        # and a blank line between rows
     assert t.plain.count("▀") == 5 * 4 * 2                  # 5 images, the 6th cell blank
-    assert lines_of(t)[3][10:] == "    "
+    assert lines_of(t)[4][10:] == "    "
 
 
 def test_image_grid_row_gap_and_none_mode():
     images = -np.ones((4, 3, 6, 6), dtype=np.float32)
-    t = R.image_grid(images, 2, 2, 3, 2, "none", row_gap=1)
+    t = R.image_grid(images, 2, 2, 3, 2, "none")
     assert_box(t, 7, 5)
     assert t.spans == []
+    assert_box(R.image_grid(images, 2, 2, 3, 2, "none", row_gap=0), 7, 4)
 
 
 @pytest.mark.parametrize("n,pw,ph", [(64, 60, 20), (64, 38, 18), (16, 80, 24), (4, 100, 50),
@@ -183,22 +185,67 @@ def test_fit_grid_fits_the_pane(n, pw, ph):
     cols, rows, cw, ch = R.fit_grid(n, pw, ph, 28, 28)
     assert cols >= 1 and rows >= 1 and cw >= 1 and ch >= 1
     assert cols * cw + (cols - 1) <= pw
-    assert rows * ch <= ph
+    assert rows * ch + (rows - 1) <= ph                      # a blank line between tile rows
     assert (cols - 1) * rows < n or cols * rows <= n         # no wholly empty column
 
 
 def test_fit_grid_choices():
-    # 64 digits in 60x20: half resolution (14 px = 14 cells wide, 7 rows) fits 4 x 2
-    assert R.fit_grid(64, 60, 20, 28, 28) == (4, 2, 14, 7)
+    assert R.legible_px(28, 28) == 12 and R.legible_px(8, 8) == 8 and R.legible_px(64, 64) == 26
+    # 64 digits in 60x20: the legible 12 px tiles (12 cells wide, 6 rows) fit 4 x 3 with gaps
+    assert R.fit_grid(64, 60, 20, 28, 28) == (4, 3, 12, 6)
+    # the samples pane at 120x36 (52x32): 16 tiles, not the 12 of half resolution
+    cols, rows, _, _ = R.fit_grid(64, 52, 32, 28, 28)
+    assert cols * rows == 16
     # few images in a large pane: all shown, each bigger than its own size
     cols, rows, cw, ch = R.fit_grid(4, 100, 50, 28, 28)
     assert cols * rows >= 4 and cw > 28
-    # all 64 shown when the pane is large enough at half resolution
+    # all 64 shown when the pane is large enough at the legible size
     cols, rows, cw, ch = R.fit_grid(64, 200, 60, 28, 28)
-    assert cols * rows >= 64 and cw >= 14
-    # a pane too small for half resolution: one image, as large as possible
+    assert cols * rows >= 64 and cw >= 12
+    # a pane too small for a legible tile: one image, as large as possible
     assert R.fit_grid(64, 5, 2, 28, 28)[:2] == (1, 1)
     assert R.fit_grid(0, 60, 20, 28, 28) == (0, 0, 0, 0)
+
+
+def test_class_grid_labels_a_row_or_column_per_class():
+    images = np.stack([np.full((1, 28, 28), -1 + 0.2 * (i % 10), np.float32) for i in range(40)])
+    labels = np.arange(40) % 10
+    layout = R.fit_class_grid(10, 4, 52, 32, 28, 28)
+    assert layout.classes < 10 and layout.per_class >= 2          # a pane too small for every class
+    assert min(layout.cell_w, 2 * layout.cell_h) >= 12            # but every tile legible
+    t = R.class_grid(images, labels, layout, "none", first_class=3)
+    head = lines_of(t)[0] if not layout.by_rows else "".join(line[:layout.label_w] for line in lines_of(t))
+    assert [int(c) for c in head.split()] == list(range(3, 3 + layout.classes))
+    # sample --ansi: a whole terminal, every class, tiles as small as that takes
+    t = R.fit_text_grid(images, 120, 34, "none", labels)
+    assert len(lines_of(t)) <= 34 and max(len(x) for x in lines_of(t)) <= 120
+    assert [int(c) for c in lines_of(t)[0].split()] == list(range(10))
+
+
+def test_fit_legend_shortens_then_drops_whole_items():
+    items = [(10, [("○", None), (" real", None)], None), (10, [("×", None), (" fake", None)], None),
+             (4, [("⊗", None), (" both", None)], None), (6, [("D: fake ", None), ("▮▮", None), (" real", None)],
+                                                           [("D ", None), ("▮▮", None)])]
+    assert R.fit_legend(items, 80).plain == "○ real  × fake  ⊗ both  D: fake ▮▮ real"
+    assert R.fit_legend(items, 30).plain == "○ real  × fake  ⊗ both  D ▮▮"
+    assert R.fit_legend(items, 20).plain == "○ real  × fake  D ▮▮"
+    assert R.fit_legend(items, 14).plain == "○ real  × fake"
+
+
+@pytest.mark.parametrize("width", [20, 26, 30, 34, 40, 52])
+def test_toy_legends_never_cut_a_word(width):
+    rng = np.random.default_rng(1)
+    pts = rng.normal(size=(200, 2))
+    field = rng.normal(size=(8, 8))
+    legend = lines_of(R.density_plot(pts, pts + 5, width, 8, (-3, 3, -3, 3), field))[-1].rstrip()
+    words = legend.replace("○", " ").replace("×", " ").replace("⊗", " ").split()
+    assert set(words) <= {"real", "fake", "both", "D:", "D", "off-plot", "off"} | {w for w in words if w.isdigit()}
+    hist = lines_of(R.histogram_1d(rng.normal(-2, 1, 300), rng.normal(2, 1, 300), width, 6))[-1].rstrip()
+    for word in hist.split():
+        assert word in ("▒", "░", "█", "real", "fake", "both", "x") or ".." in word, hist
+        if ".." in word:
+            lo, hi = word.split("..")
+            float(lo), float(hi)                                    # both ends whole numbers
 
 
 # --- toy data ---------------------------------------------------------------------------

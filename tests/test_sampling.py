@@ -8,7 +8,7 @@ import pytest
 from conftest import train_run
 from PIL import Image
 
-from gantui import sampling
+from gantui import pictures, render, sampling
 from gantui.errors import UserError
 
 
@@ -68,7 +68,9 @@ def test_toy_png_is_a_scatter_plot(ring_run, tmp_path):
     assert sampling.main(ring_run, tmp_path / "sub" / "ring.png", 500, 0, False) == 0
     img = Image.open(tmp_path / "sub" / "ring.png")
     assert img.size == (512, 512) and img.mode == "RGB"
-    assert len(np.unique(np.asarray(img).reshape(-1, 3), axis=0)) >= 3  # white, real points, generated points
+    colours = {tuple(c) for c in np.unique(np.asarray(img).reshape(-1, 3), axis=0)}
+    # the monitor's colours for real and generated points, on a dark background, with a legend
+    assert render.REAL_RGB in colours and render.FAKE_RGB in colours and pictures.BACKGROUND in colours
 
 
 def test_toy_ansi_prints_the_density_plot(ring_run, capsys, monkeypatch):
@@ -81,7 +83,10 @@ def test_toy_ansi_prints_the_density_plot(ring_run, capsys, monkeypatch):
 def test_image_png_grid_and_npy(digits_run, tmp_path):
     assert sampling.main(digits_run, tmp_path / "g.png", 64, 0, False) == 0
     img = Image.open(tmp_path / "g.png")
-    assert img.size == (8 * 30 + 2, 8 * 30 + 2) and img.mode == "L"  # 8x8 cells of 28 px + 2 px gaps
+    # 8x8 tiles of 28 px upscaled 3x (nearest neighbour: each pixel a 3x3 block) with 6 px gaps
+    assert img.size == (8 * 90 + 6, 8 * 90 + 6) and img.mode == "L"
+    tile = np.asarray(img)[6:90, 6:90]
+    assert (tile[0::3, 0::3] == tile[1::3, 1::3]).all() and (tile[0::3, 0::3] == tile[2::3, 2::3]).all()
     assert sampling.main(digits_run, tmp_path / "g.npy", 10, 0, False) == 0
     x = np.load(tmp_path / "g.npy")
     assert x.shape == (10, 1, 28, 28) and x.dtype == np.float32 and x.min() >= -1 and x.max() <= 1
@@ -98,7 +103,8 @@ def test_image_ansi_prints_half_blocks(digits_run, capsys, monkeypatch):
 
 def test_conditional_grid_has_one_column_per_class(cgan_run, tmp_path):
     assert sampling.main(cgan_run, tmp_path / "c.png", 20, 0, False) == 0
-    assert Image.open(tmp_path / "c.png").size == (10 * 30 + 2, 2 * 30 + 2)
+    w, h = Image.open(tmp_path / "c.png").size
+    assert w == 10 * 90 + 6 and h > 2 * 90 + 6      # ten labelled columns, a label row on top
 
 
 def test_truncated_checkpoint_exits_2(ring_run, tmp_path, capsys):
@@ -109,3 +115,23 @@ def test_truncated_checkpoint_exits_2(ring_run, tmp_path, capsys):
     assert sampling.main(tmp_path / "t.safetensors", tmp_path / "x.npy", 8, 0, False) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "t.safetensors" in err and not (tmp_path / "x.npy").exists()
+
+
+def test_ansi_fits_the_terminal_with_gaps_between_tiles(digits_run, capsys, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("LINES", "36")
+    assert sampling.main(digits_run, None, 64, 0, True) == 0
+    lines = capsys.readouterr().out.rstrip("\n").split("\n")
+    assert len(lines) <= 34 and max(len(x) for x in lines) <= 120      # the default 64 fit, nothing scrolls
+    assert any(x.strip() == "" for x in lines[1:-1])                   # a blank line between tile rows
+
+
+def test_conditional_ansi_labels_every_class(cgan_run, capsys, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("LINES", "36")
+    assert sampling.main(cgan_run, None, 40, 0, True) == 0
+    lines = capsys.readouterr().out.rstrip("\n").split("\n")
+    assert len(lines) <= 34 and max(len(x) for x in lines) <= 120
+    assert lines[0].split() == [str(c) for c in range(10)]             # a labelled column per class

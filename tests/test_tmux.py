@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -44,12 +45,22 @@ class Tmux:
         return r.stdout
 
     def start(self, command: str, width: int = 120, height: int = 36) -> None:
-        self("new-session", "-d", "-s", "run", "-x", str(width), "-y", str(height), command)
+        # a config of our own (not the developer's): keep the pane, and what the command printed
+        # last, after the command ends. (Setting the option on a live session would let tmux fall
+        # back to its default 80x24 for a moment, which a starting app may see.)
+        conf = Path(tempfile.mkdtemp(prefix="gantui-tmux-")) / "tmux.conf"
+        conf.write_text("set-option -g remain-on-exit on\n")
+        self("-f", str(conf), "new-session", "-d", "-s", "run", "-x", str(width), "-y", str(height), command)
         self.pid = int(self("display-message", "-p", "-t", "run", "#{pane_pid}").strip())
         self.socket_path = self("display-message", "-p", "#{socket_path}").strip()
 
+
     def screen(self) -> str:
         return self("capture-pane", "-p", "-t", "run", check=False)
+
+    def scrollback(self) -> str:
+        """The screen with its scrollback, wrapped lines joined (what was printed after the app)."""
+        return self("capture-pane", "-p", "-J", "-S", "-200", "-t", "run", check=False)
 
     def status(self) -> str:
         lines = self.screen().splitlines()
@@ -84,25 +95,42 @@ def tmux():
     t.close()
 
 
-def gantui_command(run_dir: Path, steps: int, *, exec_: bool = False, rc_file: Path | None = None) -> str:
-    sets = " ".join(f"--set {shlex.quote(s)}" for s in TINY)
-    cmd = (f"{shlex.quote(sys.executable)} -m gantui run ring8 --steps {steps} "
+def gantui_command(run_dir: Path, steps: int, *, exec_: bool = False, rc_file: Path | None = None,
+                   preset: str = "ring8", extra: tuple[str, ...] = ()) -> str:
+    sets = " ".join(f"--set {shlex.quote(s)}" for s in TINY + list(extra))
+    cmd = (f"{shlex.quote(sys.executable)} -m gantui run {preset} --steps {steps} "
            f"--run-dir {shlex.quote(str(run_dir))} {sets}")
-    env = "env TERM=xterm-256color OMP_NUM_THREADS=1 COLORTERM="
+    # -u COLUMNS/LINES: under pytest the process environment holds COLUMNS=80 LINES=24 (set below
+    # os.environ, so a tmux server started from here passes them on), and the app would believe
+    # them instead of the pane's real size
+    env = "env -u COLUMNS -u LINES TERM=xterm-256color OMP_NUM_THREADS=1 COLORTERM="
     line = f"cd {shlex.quote(str(REPO))} && {'exec ' if exec_ else ''}{env} {cmd}"
     if rc_file is not None:
         line += f"; echo $? > {shlex.quote(str(rc_file))}"
     return line
 
 
-def wait(cond, timeout: float, what: str, every: float = 0.1):
+def wait(cond, timeout: float, what: str, every: float = 0.1, show=None):
+    """Poll cond() until it is truthy (returned) or `timeout` passes; `show()` (e.g. the
+    tmux screen) goes into the failure message."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = cond()
         if value:
             return value
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    shown = f"; the screen:\n{show()}" if show is not None else ""
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{shown}")
+
+
+def stays(cond, seconds: float, every: float = 0.1) -> bool:
+    """cond() holds at every look for `seconds` (an observation window, not a wait for an event)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not cond():
+            return False
+        time.sleep(every)
+    return True
 
 
 def step_of(status: str) -> int | None:
@@ -123,27 +151,76 @@ def events_of(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_keys_in_a_real_terminal(tmux, tmp_path):
-    """Step advances; space -> PAUSED and the step stops; ] doubles the shown G lr; space
-    resumes; s writes a new step checkpoint; at 80x24 step and both rates stay visible;
-    q exits 0 within 20 s leaving latest.safetensors; events.jsonl has the rate change."""
+ELLIPSIS_OK = ("PAUSING…", "RESUMING…", "STOPPING…", "SAVING…", "STARTING…")
+
+
+def cut_text(screen: str) -> list[str]:
+    """Lines below the status line that end a title, legend or label with '…' (how a pane or a
+    border title shows text that did not fit)."""
+    return [line for line in screen.splitlines()[1:] if "…" in line]
+
+
+def legend_words(screen: str) -> list[str]:
+    """The words of the toy plot's legend line (the one with 'real' in it)."""
+    line = next((x for x in screen.splitlines() if " real" in x and " fake" in x), "")
+    return line.split("│")[-2].split() if line.count("│") >= 2 else line.split()
+
+
+def on_screen(tmux, test, timeout: float, what: str):
+    """Wait until test(screen) is truthy; returns the screen (or what test returned if not a bool)."""
+    def look():
+        screen = tmux.screen()
+        value = test(screen)
+        return (screen if value is True else value) if value else None
+    return wait(look, timeout, what, show=tmux.screen)
+
+
+def check_80x24(tmux, what: str) -> str:
+    """No text cut mid-word at 80x24, and the status line keeps the step and both rates."""
+    def drawn(s: str) -> bool:
+        lines = s.splitlines()
+        return (len(lines) > 2 and max(len(x) for x in lines) <= 80 and step_of(lines[0]) is not None
+                and lr_of(lines[0], "D") is not None and "Losses" in lines[1] and "╮╭" in lines[1]
+                and "D/G ratio" in s and "q quit" in s)
+    screen = on_screen(tmux, drawn, 30, f"the 80x24 layout ({what})")
+    lines = screen.splitlines()
+    assert len(lines) <= 24 and max(len(x) for x in lines) <= 80, screen
+    status = lines[0]
+    assert step_of(status) is not None and lr_of(status, "G") and lr_of(status, "D"), status
+    assert cut_text(screen) == [], f"{what}: cut text on\n{screen}"
+    samples_title = lines[1].split("╮╭")[-1]             # the right half of the panes' top border
+    assert re.search(r"step \d+", samples_title), lines[1]
+    ratio = next(x for x in lines if "D/G ratio" in x)
+    assert re.search(r"D/G ratio +(--|[\d.e+-]+×)", ratio), ratio
+    return screen
+
+
+def test_keys_and_screens_in_a_real_terminal(tmux, tmp_path):
+    """ring8 in tmux at 120x36. Keys: the step advances; space -> PAUSED and the step stops;
+    ] doubles the shown G lr; space resumes; s writes a new step checkpoint. Screens: `p`
+    lists |grad D| and a log-scale toggle; after 50 pause/resume presses End brings the event
+    log back to the run's first event; `,` shows an earlier saved step in the samples title.
+    At 80x24 nothing is cut and the status keeps the step and both rates. `q` exits 0 within
+    20 s, leaving latest.safetensors, the rate change in events.jsonl, and on the terminal the
+    final checkpoint's path and a resume command."""
     run_dir, rc = tmp_path / "run", tmp_path / "rc"
     tmux.start(gantui_command(run_dir, 1_000_000, rc_file=rc), 120, 36)
+    samples = run_dir / "samples"
 
-    first = wait(lambda: (step_of(tmux.status()) or 0) >= 5 and step_of(tmux.status()), 120, "training")
+    first = wait(lambda: (step_of(tmux.status()) or 0) >= 5 and step_of(tmux.status()), 120, "training",
+                 show=tmux.screen)
     wait(lambda: (step_of(tmux.status()) or 0) > first, 30, "the step counter to advance")
     assert "Losses" in tmux.screen() and "Samples" in tmux.screen()
 
     tmux.keys("Space")
-    wait(lambda: "PAUSED" in tmux.status(), 10, "PAUSED")
+    wait(lambda: "PAUSED" in tmux.status(), 10, "PAUSED", show=tmux.screen)
     paused_at = step_of(tmux.status())
-    time.sleep(1.0)
-    assert step_of(tmux.status()) == paused_at and "PAUSED" in tmux.status()
+    assert stays(lambda: step_of(tmux.status()) == paused_at and "PAUSED" in tmux.status(), 1.0)
 
     lr_g = lr_of(tmux.status(), "G")
     tmux.keys("]")
     wait(lambda: lr_of(tmux.status(), "G") == pytest.approx(2 * lr_g) and "…" not in tmux.status(),
-         10, "the doubled G lr")
+         10, "the doubled G lr", show=tmux.screen)
 
     tmux.keys("Space")
     wait(lambda: "RUNNING" in tmux.status() and (step_of(tmux.status()) or 0) > paused_at, 30, "resume")
@@ -152,20 +229,79 @@ def test_keys_in_a_real_terminal(tmux, tmp_path):
     tmux.keys("s")
     wait(lambda: set((run_dir / "checkpoints").glob("step_*.safetensors")) - before, 30, "a new checkpoint")
 
+    wait(lambda: len(list(samples.glob("step_*.npz"))) >= 2, 180, "two saved sample grids", show=tmux.screen)
+    tmux.keys("p")
+    chart = on_screen(tmux, lambda s: "l log scale: off" in s, 20, "the chart")
+    assert "|grad D|" in chart and "|grad G|" in chart and "learning rates" in chart
+    tmux.keys("2", "l")
+    on_screen(tmux, lambda s: "|grad D| · whole run · log scale" in s and "l log scale: on" in s, 10,
+              "|grad D| on a log scale")
+    tmux.keys("p")
+    on_screen(tmux, lambda s: "Losses" in s, 10, "the main screen")
+
+    for _ in range(5):                                   # 50 presses, in five bursts of ten
+        tmux.keys(*["Space"] * 10)
+    wait(lambda: sum(e["kind"] in ("paused", "resumed") for e in events_of(run_dir)) >= 52, 60,
+         "50 more pause/resume events", show=tmux.screen)
+    on_screen(tmux, lambda s: "RUNNING" in s.splitlines()[0] and "…" not in s.splitlines()[0], 20, "running again")
+
+    def logged(s: str) -> bool:   # the pane has drawn them all: the first event is pushed out of view
+        m = re.search(r"(\d+) events", s)
+        return bool(m) and int(m.group(1)) >= 53 and "started" not in s
+    on_screen(tmux, logged, 20, "the event log with every press")
+    tmux.keys("End")
+    on_screen(tmux, lambda s: "▶ started · step 0" in s, 10, "the first event")
+
+    live = int(re.search(r"step (\d+)", tmux.screen().splitlines()[1].split("╮╭")[-1]).group(1))
+    tmux.keys(",")
+    title = on_screen(tmux, lambda s: next((x for x in s.splitlines() if "· history" in x), None), 10,
+                      "a saved grid in the samples title")
+    shown = int(re.search(r"step (\d+) · history", title).group(1))
+    assert shown < live and (samples / f"step_{shown:08d}.npz").exists()
+    tmux.keys("l")
+    on_screen(tmux, lambda s: "· history" not in s, 10, "back to live")
+
     tmux("resize-window", "-t", "run", "-x", "80", "-y", "24")
-    wait(lambda: len(tmux.screen().splitlines()[0]) <= 80 and lr_of(tmux.status(), "D") is not None, 10,
-         "the 80x24 layout")
-    small = tmux.status()
-    assert step_of(small) is not None and lr_of(small, "G") == pytest.approx(2 * lr_g) and lr_of(small, "D")
+    small = check_80x24(tmux, "ring8").splitlines()[0]
+    assert lr_of(small, "G") == pytest.approx(2 * lr_g)
 
     started = time.monotonic()
     tmux.keys("q")
-    wait(lambda: rc.exists() and rc.read_text().strip(), 20, "exit after q")
+    wait(lambda: rc.exists() and rc.read_text().strip(), 20, "exit after q", show=tmux.screen)
     assert time.monotonic() - started < 20
     assert rc.read_text().strip() == "0"
+    after = wait(lambda: "resume:" in (s := tmux.scrollback()) and s, 10, "the exit summary", show=tmux.scrollback)
+    assert "gantui: stopped at step" in after, after
+    assert f"checkpoint: {run_dir}/checkpoints/latest.safetensors" in after, after
+    assert f"resume: gantui run {run_dir}/config.toml --resume {run_dir}" in after, after
     assert (run_dir / "checkpoints" / "latest.safetensors").exists()
     changes = [e for e in events_of(run_dir) if e["kind"] == "lr_changed"]
     assert changes and changes[0]["which"] == "g" and changes[0]["new"] == pytest.approx(2 * changes[0]["old"])
+
+
+@pytest.mark.parametrize("preset,extra,key,code,word", [
+    ("wgan_gp", ("data.n_samples=256", "model.g_width=16", "model.d_width=16", "data.batch_size=16"),
+     "q", "0", "stopped"),
+    ("mixture1d", (), "C-c", "130", "interrupted"),
+], ids=["wgan_gp-q", "mixture1d-ctrl-c"])
+def test_80x24_layouts_and_exit_codes(tmux, tmp_path, preset, extra, key, code, word):
+    """At 80x24 from the start: no text cut mid-word; q exits 0, Ctrl-C exits 130 (as headless
+    SIGINT does), each after saving, with the summary on the terminal."""
+    run_dir, rc = tmp_path / "run", tmp_path / "rc"
+    tmux.start(gantui_command(run_dir, 1_000_000, rc_file=rc, preset=preset, extra=extra), 80, 24)
+    on_screen(tmux, lambda s: (step_of(s.splitlines()[0]) or 0) >= 5 and "waiting" not in s, 180, "training")
+    screen = check_80x24(tmux, preset)
+    if preset == "mixture1d":
+        words = legend_words(screen)
+        assert "real" in words and "fake" in words, screen
+        assert all(w in ("real", "fake", "both", "x", "█", "▒", "░")
+                   or re.fullmatch(r"-?[\d.e+-]+\.\.-?[\d.e+-]+", w) for w in words), words
+    tmux.keys(key)
+    wait(lambda: rc.exists() and rc.read_text().strip(), 30, f"exit after {key}", show=tmux.screen)
+    assert rc.read_text().strip() == code
+    after = wait(lambda: "resume:" in (s := tmux.scrollback()) and s, 10, "the exit summary", show=tmux.scrollback)
+    assert f"gantui: {word} at step" in after and f"{run_dir}/checkpoints/latest.safetensors" in after, after
+    assert (run_dir / "checkpoints" / "latest.safetensors").exists()
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import asyncio
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -51,6 +52,20 @@ async def wait_for(pilot, cond, timeout: float = 60.0, what: str = "condition") 
             return
         await pilot.pause(0.05)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+async def wait_screen(pilot, app, *texts: str, absent: tuple = (), timeout: float = 10.0) -> str:
+    """Until every one of `texts` is on the screen (and none of `absent`); returns the screen."""
+    box = {}
+
+    def ready() -> bool:
+        box["text"] = text = screen_text(app)
+        return all(t in text for t in texts) and not any(t in text for t in absent)
+    try:
+        await wait_for(pilot, ready, timeout, f"{texts} on the screen")
+    except AssertionError:
+        raise AssertionError(f"timed out waiting for {texts} (absent {absent}); the screen:\n{box['text']}")
+    return box["text"]
 
 
 async def wait_exit(app, timeout: float = 30.0) -> None:
@@ -120,13 +135,159 @@ def test_key_bar_fits_and_keeps_the_contract_keys():
     assert len(small) <= 60 and "q quit" in small and "space pause" in small
 
 
-def test_ratio_gauge_marks_overpowering_without_colour():
+def test_ratio_gauge_draws_the_verdicts_limit():
     from gantui.ui.format import gauge
 
-    ok, over = gauge(1.5, 31).plain, gauge(9.0, 31).plain
-    assert ok.count("┃") == 2 and "●" in ok       # both 5x lines drawn, the dot between them
-    assert over.index("●") > over.rindex("┃")     # beyond the 5x line
+    ok, over = gauge(1.5, 31, limit=5.0).plain, gauge(9.0, 31, limit=5.0).plain
+    assert ok.count("┃") == 1 and "┼" in ok and ok.index("┼") < ok.index("●") < ok.index("┃")
+    assert over.index("●") > over.index("┃")      # beyond the limit line
+    assert "┃" not in gauge(9.0, 31).plain         # no limit known: no line of its own making
     assert "●" not in gauge(None, 31).plain
+
+
+def test_gradients_pane_sizes_itself_from_what_it_draws():
+    from gantui.history import History
+    from gantui.ui.format import health_entries
+    from gantui.ui.replay import demo_run
+    from gantui.ui.widgets.metrics import GradientsPane
+
+    for kind in ("digits", "ring8", "mixture1d"):
+        _, snaps, _, _ = demo_run(kind)
+        history = History()
+        for snap in snaps:
+            history.append(snap.metrics)
+        pane = GradientsPane(history)
+        pane.critic = kind == "digits"
+        pane.health = health_entries(snaps[-1].metrics)
+        for width in (34, 46, 64, 90):
+            blocks = pane.blocks(width)
+            assert pane.wanted_lines(width) == sum(len(lines) for _, lines in blocks), (kind, width)
+            assert any("quality" in line.plain for _, lines in blocks for line in lines)
+            assert all(line.cell_len <= width for _, lines in blocks for line in lines), (kind, width)
+
+
+def test_readout_numbers_keep_a_space_between_columns():
+    from gantui.ui.format import fmt_num
+
+    for v in (-3.5e-4, 3.5e-4, -12345.6, -9999.94, -99.9994, -9.99994, 1e-12, -1e300, math.nan, -math.inf, 0.0):
+        assert len(fmt_num(v, 8)) == 8 and fmt_num(v, 8)[0] == " ", v
+
+
+def test_health_adapter_and_the_gauge_verdict_agree_with_the_rules():
+    from gantui.ui.format import health_entries, health_lines, ratio_verdict
+
+    record = {"step": 10, "health": {
+        "d_overpowering": {"level": "ok", "word": "ok", "value": 9.0, "limit": 12.0},
+        "mode_collapse": {"level": "alert", "word": "0.004", "value": 0.004, "limit": 0.01},
+        "oscillation": {"level": "watch", "word": "swinging", "value": None, "limit": None},
+        "exploding_gradients": "garbage"}}
+    entries = health_entries(record)
+    assert [e.rule for e in entries] == ["d_overpowering", "mode_collapse", "oscillation"]
+    # a ratio of 9 is not "overpowering" when the rule (baseline-relative limit 12) says ok
+    v = ratio_verdict(entries, 9.0, set())
+    assert (v.level, v.word, v.value, v.limit) == ("ok", "ok", 9.0, 12.0)
+    # without verdicts the screen follows the alert, never a fixed line of its own
+    assert ratio_verdict([], 9.0, set()).word == ""
+    assert ratio_verdict([], 1.2, {"d_overpowering"}).level == "alert"
+    text = " ".join(line.plain for line in health_lines(entries, 200))
+    assert "✔ D/G ok" in text and "▲ collapse 0.004" in text and "◆ osc swinging" in text
+    narrow = health_lines(entries, 30, max_lines=1)
+    assert len(narrow) == 1 and narrow[0].cell_len <= 30 and "+" in narrow[0].plain   # counted, not cut
+    assert "▲ collapse 0.004" in narrow[0].plain                       # the alert first, the oks later
+    words = {"health", "✔", "▲", "◆", "D/G", "ok", "collapse", "0.004", "osc", "swinging"}
+    for width in range(10, 80):
+        lines = health_lines(entries, width, 2)
+        assert all(line.cell_len <= width for line in lines), width
+        assert {w for line in lines for w in line.plain.split() if not w.startswith("+")} <= words, width
+    assert health_entries({"step": 1}) == [] and health_entries(None) == []
+
+
+def test_status_line_counts_active_alerts_at_the_minimum_width():
+    from gantui.ui.format import StatusModel, status_text
+
+    m = StatusModel(name="ring8", device="cpu", step=1200, total=20000, steps_per_s=41.3, eta_s=460,
+                    lr_g=1e-4, lr_d=1e-4, n_critic=5, state=ev.RUNNING, alerts=2)
+    assert "▲ 2 alerts" in status_text(m, 200).plain
+    for width in (58, 78):
+        line = status_text(m, width).plain
+        assert len(line) <= width and "▲2" in line and "step 1200/20000" in line and "RUNNING" in line
+    assert "41.3 it/s" in status_text(m, 78).plain and "D lr 1.0e-04" in status_text(m, 78).plain
+    m.alerts = 0
+    assert "alert" not in status_text(m, 200).plain and "▲" not in status_text(m, 200).plain
+
+
+def test_exit_lines_name_the_checkpoint_and_the_next_command(tmp_path):
+    from gantui.ui.format import exit_lines
+
+    run = tmp_path / "runs" / "ring8 a"
+    ckpt = run / "checkpoints" / "latest.safetensors"
+    lines = exit_lines(state=ev.STOPPED, step=120, total=1000, run_dir=run, checkpoint=ckpt,
+                       config_path=run / "config.toml", cwd=str(tmp_path))
+    assert lines[0] == "gantui: stopped at step 120/1000; checkpoint: 'runs/ring8 a/checkpoints/latest.safetensors'"
+    assert lines[1].strip() == "resume: gantui run 'runs/ring8 a/config.toml' --resume 'runs/ring8 a'"
+    assert "interrupted" in exit_lines(state=ev.STOPPED, step=1, total=2, run_dir=run, checkpoint=ckpt,
+                                       code=130, cwd=str(tmp_path))[0]
+    going = exit_lines(state=ev.RUNNING, step=5, total=9, run_dir=run, running=True, cwd=str(tmp_path))
+    assert "goes on" in going[0] and "gantui watch 'runs/ring8 a'" in going[1]
+    done = exit_lines(state=ev.FINISHED, step=9, total=9, run_dir=run, checkpoint=ckpt, cwd=str(tmp_path))
+    assert "finished" in done[0] and "latest.safetensors" in done[0] and "gantui sample" in done[1]
+    assert "no checkpoint" in exit_lines(state=ev.STOPPED, step=0, total=9, run_dir=run, cwd=str(tmp_path))[0]
+
+
+def test_samples_title_keeps_the_step_at_any_width():
+    from gantui.ui.format import generator_word, samples_title
+
+    class Cfg:
+        class model:
+            ema = 0.999
+
+    assert generator_word(Cfg) == "EMA" and generator_word(None) is None
+    Cfg.model.ema = 0.0
+    assert generator_word(Cfg) == "live"
+    for width in range(8, 70):
+        title = samples_title(12500, width, "fixed noise", "EMA", (3, 9))
+        assert len(title) <= max(width, len("step 12500 ◀")) and "step 12500" in title
+    assert samples_title(12500, 80, "fixed noise", "EMA") == "Samples · fixed noise · EMA G · step 12500"
+    assert "history 3/9" in samples_title(12500, 80, "fixed noise", "EMA", (3, 9))
+
+
+def test_event_log_keeps_everything_up_to_its_cap_and_wraps():
+    from gantui.ui.format import alert_entry
+    from gantui.ui.widgets.alerts import LOG_CAP, AlertsModel
+
+    m = AlertsModel()
+    for i in range(LOG_CAP + 10):
+        m.add(ev.Event(i, "paused" if i % 2 else "resumed"))
+    assert len(m.log) == LOG_CAP and m.dropped == 10 and m.log[0].step == 10
+    data = {"rule": "d_overpowering", "severity": "warning", "message": "D overpowers G " * 6,
+            "evidence": {"grad_ratio": 6.123456, "threshold": 5.0}, "fix": "halve D lr"}
+    lines = [line.plain for line in alert_entry(data, 1100, None, 40, fix_key=True, applied=True)]
+    assert all(len(line) <= 40 for line in lines) and "…" not in "".join(lines)
+    text = " ".join(line.strip() for line in lines)
+    assert "step 1100" in text and "grad_ratio 6.123" in text and "fix [f]: halve D lr (applied)" in text
+
+
+def test_system_line_reads_proc_without_torch(tmp_path):
+    from gantui.ui.sysinfo import CLK_TCK, PAGE, ProcSampler
+
+    proc = tmp_path / "proc"
+    (proc / "42").mkdir(parents=True)
+    stat = proc / "42" / "stat"
+    fields = ["S"] + ["0"] * 10 + ["{u}", "{s}"] + ["0"] * 30
+    template = "42 (a (weird) name) " + " ".join(fields)
+    stat.write_text(template.format(u=0, s=0))
+    (proc / "42" / "statm").write_text("1000 250 10 1 0 50 0\n")
+    clock = iter([100.0, 102.0])
+    sampler = ProcSampler(42, proc=str(proc), clock=lambda: next(clock), gpu_probe=lambda pid: 3 << 30)
+    first = sampler.sample()
+    assert first.cpu_pct is None and first.rss_bytes == 250 * PAGE and first.gpu_bytes is None
+    stat.write_text(template.format(u=CLK_TCK, s=CLK_TCK // 2))     # 1.5 s of CPU in 2 s
+    sampler.set_cuda(True)
+    second = sampler.sample()
+    assert second.cpu_pct == pytest.approx(75.0, abs=1) and second.gpu_bytes == 3 << 30
+    own = ProcSampler().sample()                                     # this process, for real
+    assert own.rss_bytes and own.rss_bytes > 10 << 20
+    assert ProcSampler(2 ** 22 + 7, proc=str(proc)).sample() == type(own)(None, None, None)
 
 
 def test_column_chart_resamples_keeps_spikes_and_flags_nan():
@@ -157,11 +318,11 @@ def test_alerts_model_raise_clear_and_fixable():
     assert set(m.active) == {"other"}
 
 
-def test_alert_line_reads_without_colour():
-    from gantui.ui.format import alert_line
+def test_alert_entry_reads_without_colour():
+    from gantui.ui.format import alert_entry
 
-    lines = alert_line({"severity": "critical", "message": "D overpowers G", "fix": "halve D lr"},
-                       1200, fix_key=True)
+    lines = alert_entry({"severity": "critical", "rule": "divergence", "message": "D overpowers G",
+                         "fix": "halve D lr"}, 1200, None, 80, fix_key=True)
     head, tail = (line.plain for line in lines)
     assert "CRITICAL" in head and "step 1200" in head and head[0] not in " ≈"
     assert "halve D lr" in tail and "fix [f]" in tail
@@ -218,10 +379,29 @@ def test_detachable_stream_never_raises():
     assert sink.out == ["a"]
 
 
+def test_the_first_frame_needs_neither_numpy_nor_torch():
+    """What the monitor imports before its first frame: numpy alone is ~0.15 s on a busy box."""
+    code = ("import sys, gantui.cli, gantui.config, gantui.ui.launch, gantui.ui.app; "
+            "print('numpy' in sys.modules, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.stdout.split() == ["False", "False"], out.stderr
+
+
 def test_launch_module_imports_no_textual_or_torch():
     code = "import sys, gantui.ui.launch; print('textual' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_help_reads_like_a_normal_cli():
+    for args in (["--help"], ["run", "--help"], ["sample", "--help"], ["eval", "--help"]):
+        out = subprocess.run([sys.executable, "-m", "gantui", *args], capture_output=True, text=True,
+                             cwd=REPO, timeout=60)
+        assert out.returncode == 0 and "Usage:" in out.stdout, out.stderr
+        assert "<bool>" not in out.stdout and "<int>" not in out.stdout and "<list" not in out.stdout, out.stdout
+    run_help = subprocess.run([sys.executable, "-m", "gantui", "run", "--help"], capture_output=True, text=True,
+                              cwd=REPO, timeout=60).stdout
+    assert re.search(r"--headless\s+No monitor", run_help) and "--set KEY=VALUE" in run_help
 
 
 def test_history_stays_bounded_for_a_long_run():
@@ -243,7 +423,7 @@ def scripted_app(kind: str = "digits", **kw):
     box = {}
 
     def factory(listeners):
-        box["trainer"] = ScriptedTrainer(listeners, kind)
+        box["trainer"] = ScriptedTrainer(listeners, kind, kw.get("run_dir"))
         return box["trainer"]
 
     app = MonitorApp(trainer_factory=factory, color="truecolor", **kw)
@@ -253,7 +433,7 @@ def scripted_app(kind: str = "digits", **kw):
 async def settle(app, pilot) -> None:
     await wait_for(pilot, lambda: app.state == ev.RUNNING and app.query_one("SamplesPane").samples
                    is not None, 20, "the scripted run")
-    await pilot.pause(0.3)
+    await wait_screen(pilot, app, "RUNNING", "step 1200")
 
 
 def test_layout_fits_80x24_with_step_and_both_rates():
@@ -311,14 +491,13 @@ def test_f_applies_the_alerts_rate_fix_and_it_is_logged():
             await wait_for(pilot, lambda: any(e.kind == "lr_changed" for e in trainer.recorded), 10, "fix")
             change = next(e for e in trainer.recorded if e.kind == "lr_changed")
             assert change.data["which"] == "d" and change.data["new"] == pytest.approx(5e-5)
-            assert change.data["reason"] == "fix:d_overpowers"
-            await pilot.pause(0.3)
-            assert "D lr 5.0e-05" in screen_text(app).splitlines()[0]
-            assert "(applied)" in screen_text(app)
+            assert change.data["reason"] == "fix:d_overpowering"
+            text = await wait_screen(pilot, app, "D lr 5.0e-05", "fix: halve D lr (applied)")
+            assert "D lr 5.0e-05" in text.splitlines()[0]
     asyncio.run(main())
 
 
-def test_chart_and_help_screens_open_and_close():
+def test_chart_screen_chooses_series_log_scale_and_zoom():
     async def main():
         from gantui.ui.widgets.chart import ChartScreen
         from gantui.ui.widgets.help import HelpScreen
@@ -327,20 +506,139 @@ def test_chart_and_help_screens_open_and_close():
         async with app.run_test(size=(120, 36)) as pilot:
             await settle(app, pilot)
             await pilot.press("space")                # a pause marker for the chart
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: any(m.kind == "paused" for m in app.history.markers), 10, "pause")
             await pilot.press("p")
-            await pilot.pause(0.3)
+            text = await wait_screen(pilot, app, "|grad D|", "|grad G|", "|grad D|/|grad G|", "sample_std",
+                                     "learning rates", "FID", "KID",   # quality metrics: listed once present
+                                     "losses · whole run · linear scale", "D loss", "W estimate", "paused",
+                                     "l log scale: off")
             assert isinstance(app.screen, ChartScreen)
-            text = screen_text(app)
-            assert "D EMA" in text and "paused" in text and "cannot draw" not in text
+            ticks = [line for line in text.splitlines() if "┬" in line]
+            labels = text.splitlines()[text.splitlines().index(ticks[0]) + 1].split("╯")[-1].split()
+            assert labels and all(t.rstrip("k").isdigit() for t in labels)   # integer step ticks
+            await pilot.press("2")
+            await pilot.press("l")
+            await wait_screen(pilot, app, "|grad D| · whole run · log scale", "l log scale: on")
+            await pilot.press("z")
+            await wait_screen(pilot, app, "|grad D| · last 1,000 steps · log scale", "z zoom: last 1,000")
+            await pilot.press("0")
+            await wait_screen(pilot, app, "|grad D| · whole run · log scale")
             await pilot.press("p")
             await pilot.press("question_mark")
-            await pilot.pause(0.2)
-            assert isinstance(app.screen, HelpScreen) and "halve / double the G" in screen_text(app)
-            assert "mode_collapse" in screen_text(app)          # the rules, from diagnostics
+            await wait_screen(pilot, app, "halve / double the G")
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("end")
+            await wait_screen(pilot, app, "mode_collapse")          # the rules, from diagnostics
             await pilot.press("escape")
-            await pilot.pause(0.1)
+            await wait_screen(pilot, app, "Losses", "Samples")
             assert not isinstance(app.screen, (HelpScreen, ChartScreen))
+            await pilot.press("p")                               # the chart remembers its choices
+            await wait_screen(pilot, app, "|grad D| · whole run · log scale")
+    asyncio.run(main())
+
+
+def test_event_log_scrolls_back_to_the_first_event():
+    async def main():
+        app, box = scripted_app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(app, pilot)
+            for _ in range(50):
+                await pilot.press("space")
+            trainer = box["trainer"]
+            await wait_for(pilot, lambda: len(trainer.recorded) >= 50, 30, "50 pause/resume events")
+            await wait_screen(pilot, app, "53 events", absent=("started",))   # pushed down by the newest
+            assert app.focused is app.query_one("AlertsPane")
+            await pilot.press("end")
+            await wait_screen(pilot, app, "▶ started · step 0")
+            await pilot.press("home")
+            await wait_screen(pilot, app, absent=("started", "scrolled"))
+            await pilot.press("j", "j", "down", "k")
+            await wait_screen(pilot, app, "scrolled 2 (Home: top)")
+            for _ in range(20):                                # PgDn pages down to the first event
+                await pilot.press("pagedown")
+                if "▶ started · step 0" in screen_text(app):
+                    break
+            await wait_screen(pilot, app, "▶ started · step 0")
+            await pilot.press("pageup")
+            await pilot.press("a")                               # alerts only
+            await wait_screen(pilot, app, "alerts only", "d_overpowering", absent=("resumed",))
+    asyncio.run(main())
+
+
+def test_sample_history_steps_back_and_returns_to_live(tmp_path):
+    async def main():
+        app, _ = scripted_app(run_dir=tmp_path)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(app, pilot)
+            pane = app.query_one("SamplesPane")
+            await wait_screen(pilot, app, "Samples · fixed noise · step 1200", absent=("history",))
+            await pilot.press("comma")
+            await wait_screen(pilot, app, "step 800 · history 2/3")
+            live_text = pane._text
+            await pilot.press("comma")
+            await wait_screen(pilot, app, "step 400 · history 1/3")
+            assert pane._text is not live_text
+            await pilot.press("comma")                         # the oldest: stays, says so
+            await wait_for(pilot, lambda: any("oldest" in n.message for n in app._notifications), 10, "a notice")
+            assert "step 400 · history 1/3" in screen_text(app)
+            await pilot.press("full_stop")
+            await wait_screen(pilot, app, "step 800 · history 2/3")
+            await pilot.press("tab")                           # focus the samples: arrows step too
+            await pilot.press("left")
+            await wait_screen(pilot, app, "step 400 · history 1/3")
+            assert app.focused is pane
+            await pilot.press("l")
+            await wait_screen(pilot, app, "Samples · fixed noise · step 1200", absent=("history",))
+            assert pane.position is None
+    asyncio.run(main())
+
+
+def test_quick_pause_presses_leave_no_stale_note():
+    async def main():
+        app, box = scripted_app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(app, pilot)
+            for _ in range(4):                  # what space does, four times before the engine answers
+                app.action_toggle_pause()
+            await wait_for(pilot, lambda: len(box["trainer"].recorded) >= 4, 10, "four toggles")
+            status = (await wait_screen(pilot, app, "RUNNING", absent=("PAUSING", "RESUMING"))).splitlines()[0]
+            assert "RUNNING" in status
+            for _ in range(3):
+                app.action_toggle_pause()
+            await wait_for(pilot, lambda: len(box["trainer"].recorded) >= 7, 10, "three more")
+            await wait_screen(pilot, app, "PAUSED", absent=("PAUSING", "RESUMING"))
+    asyncio.run(main())
+
+
+def test_rates_freeze_while_paused():
+    async def main():
+        app, _ = scripted_app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("space")
+            await wait_screen(pilot, app, "PAUSED", "41.3 it/s", absent=("PAUSING",))
+            # what a single step after a long pause reports: not the run's speed
+            app.bridge(ev.Snapshot(1201, 20000, {"step": 1201, "steps_per_s": 0.9}, ev.PAUSED, 5, 20000.0))
+            status = (await wait_screen(pilot, app, "step 1201/")).splitlines()[0]
+            assert "41.3 it/s" in status and "1.1 s/it" not in status and "5:33:20" not in status
+    asyncio.run(main())
+
+
+def test_q_leaves_the_checkpoint_path_and_a_resume_command(tmp_path):
+    async def main():
+        app, box = scripted_app(run_dir=tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            (tmp_path / "config.toml").write_text("")
+            (tmp_path / "checkpoints").mkdir()
+            (tmp_path / "checkpoints" / "latest.safetensors").write_text("")
+            box["trainer"].last_checkpoint = tmp_path / "checkpoints" / "step_00001200.safetensors"
+            await pilot.press("q")
+            await wait_exit(app)
+        assert app.return_code == 0
+        lines = app.exit_summary()
+        assert "stopped at step 1200/20000" in lines[0] and "checkpoints/latest.safetensors" in lines[0]
+        assert f"gantui run {tmp_path}/config.toml --resume {tmp_path}" in lines[1]
     asyncio.run(main())
 
 
@@ -376,10 +674,9 @@ def test_a_crash_shows_the_error_and_waits_for_q():
         app = MonitorApp(trainer_factory=CrashingTrainer)
         async with app.run_test(size=(120, 36)) as pilot:
             await wait_for(pilot, lambda: app.state == ev.CRASHED, 10, "the crash")
-            await pilot.pause(1.0)
-            assert app.return_code is None            # the screen stays
-            text = screen_text(app)
-            assert "RuntimeError: boom" in text and "/runs/x/traceback.txt" in text and "CRASHED" in text
+            await wait_screen(pilot, app, "RuntimeError: boom", "/runs/x/traceback.txt", "CRASHED")
+            await pilot.pause(1.0)                    # a second later the screen is still there
+            assert app.return_code is None
             await pilot.press("q")
             await wait_exit(app)
         assert app.return_code == 1
@@ -412,8 +709,7 @@ def test_an_engine_that_cannot_start_shows_why_and_saves_the_traceback(tmp_path)
         app = MonitorApp(None, tmp_path, trainer_factory=factory)
         async with app.run_test(size=(120, 36)) as pilot:
             await wait_for(pilot, lambda: app.state == ev.CRASHED, 10, "the failure")
-            await pilot.pause(0.3)
-            assert "CANNOT START" in screen_text(app) and "no such kernel" in screen_text(app)
+            await wait_screen(pilot, app, "CANNOT START", "no such kernel")
             await pilot.press("q")
             await wait_exit(app)
         assert app.return_code == 1
@@ -464,8 +760,7 @@ def test_keys_drive_the_real_engine(tmp_path):
 
             await pilot.press("space")
             await wait_for(pilot, lambda: trainer.state == ev.PAUSED, 10, "PAUSED")
-            await pilot.pause(0.3)
-            assert "PAUSED" in screen_text(app).splitlines()[0]
+            assert "PAUSED" in (await wait_screen(pilot, app, "PAUSED", absent=("PAUSING",))).splitlines()[0]
             step = trainer.step
             await pilot.pause(0.6)
             assert trainer.step == step                  # paused means paused
@@ -475,8 +770,7 @@ def test_keys_drive_the_real_engine(tmp_path):
             await pilot.press("left_curly_bracket")
             await wait_for(pilot, lambda: trainer.lr_g == pytest.approx(2 * lr_g)
                            and trainer.lr_d == pytest.approx(lr_d / 2), 10, "rate changes")
-            await pilot.pause(0.3)
-            status = screen_text(app).splitlines()[0]
+            status = (await wait_screen(pilot, app, f"G lr {2 * lr_g:.1e} ", f"D lr {lr_d / 2:.1e} ")).splitlines()[0]
             assert f"G lr {2 * lr_g:.1e}" in status and f"D lr {lr_d / 2:.1e}" in status
 
             await pilot.press("n")
@@ -506,7 +800,8 @@ def test_keys_drive_the_real_engine(tmp_path):
     assert {(e["which"], e["new"] / e["old"]) for e in changes} == {("g", 2.0), ("d", 0.5)}
 
 
-def test_ctrl_c_saves_and_exits_0_with_the_real_engine(tmp_path):
+def test_ctrl_c_saves_and_exits_130_with_the_real_engine(tmp_path):
+    """Ctrl-C is an interruption, as SIGINT/SIGTERM are (here and headless): save, stop, 130."""
     from gantui.ui.app import MonitorApp
 
     run_dir = tmp_path / "run"
@@ -518,7 +813,7 @@ def test_ctrl_c_saves_and_exits_0_with_the_real_engine(tmp_path):
             await wait_for(pilot, lambda: app.info is not None and app.status.step >= 5, 90, "training")
             await pilot.press("ctrl+c")
             await wait_exit(app, 30)
-        assert app.return_code == 0
+        assert app.return_code == 130
 
     try:
         asyncio.run(main())
@@ -526,7 +821,10 @@ def test_ctrl_c_saves_and_exits_0_with_the_real_engine(tmp_path):
         stop_engine(app)
     assert (run_dir / "checkpoints" / "latest.safetensors").exists()
     stopped = [e for e in events_of(run_dir) if e["kind"] == "stopped"]
-    assert stopped and stopped[0]["reason"] == "user"
+    assert stopped and stopped[0]["reason"] == "interrupted"
+    lines = app.exit_summary()
+    assert "interrupted at step" in lines[0] and str(run_dir / "checkpoints" / "latest.safetensors") in lines[0]
+    assert f"--resume {run_dir}" in lines[1]
 
 
 def test_divergence_shows_diverged_and_exits_3_on_q(tmp_path):
@@ -540,10 +838,9 @@ def test_divergence_shows_diverged_and_exits_3_on_q(tmp_path):
     async def main():
         async with app.run_test(size=(120, 36)) as pilot:
             await wait_for(pilot, lambda: app.state == ev.DIVERGED, 90, "DIVERGED")
-            await pilot.pause(0.5)
+            text = await wait_screen(pilot, app, "DIVERGED", "NaN/Inf")
             assert app.return_code is None
-            text = screen_text(app)
-            assert "DIVERGED" in text.splitlines()[0] and "NaN/Inf" in text
+            assert "DIVERGED" in text.splitlines()[0]
             await pilot.press("q")
             await wait_exit(app)
         assert app.return_code == 3

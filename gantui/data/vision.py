@@ -9,8 +9,10 @@ machine fails in seconds. Every failure a user can fix (files absent, download o
 impossible, a corrupt file, an empty folder) is a one-line DataError that says where the
 files belong and that `--set data.name=digits` trains without any download.
 
-Nothing here unpickles anything: the MNIST IDX files are read directly (never
+Nothing here unpickles anything: the MNIST IDX files are read directly, plain or gzipped (never
 torchvision's legacy `processed/*.pt`), and CIFAR-10 comes in its binary version, plain bytes.
+Fashion-MNIST is also found where Debian's `dataset-fashion-mnist` package installs it
+(SYSTEM_IDX_FOLDERS), so it trains offline on a machine with that package.
 """
 
 from __future__ import annotations
@@ -118,6 +120,13 @@ def _download(urls: list[str], folder: Path, filename: str, md5: str | None) -> 
 
 # --- MNIST and Fashion-MNIST ---------------------------------------------------------------
 
+# Where a system package puts a set's original IDX files, looked in after data.root and before any
+# download. Debian's `dataset-fashion-mnist` (MIT) installs Fashion-MNIST's four .gz files here; they
+# are read in place (gzip in memory), never copied or unpacked.
+SYSTEM_IDX_FOLDERS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
+SYSTEM_IDX_PACKAGES = {"fashion_mnist": "dataset-fashion-mnist"}
+
+
 def _idx_source(name: str):
     from torchvision import datasets
 
@@ -129,45 +138,78 @@ def idx_folder(name: str, root: Path) -> Path:
     return root / _idx_source(name).__name__ / "raw"
 
 
-def load_idx_set(name: str, root: Path, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training split: uint8 (N, 1, 28, 28) and int64 labels (N,)."""
-    from torchvision.datasets.mnist import read_image_file, read_label_file
-    from torchvision.datasets.utils import extract_archive
+def idx_files(folder: Path) -> list[Path] | None:
+    """The training images and labels in `folder`, each as the plain file or its .gz; None unless both."""
+    found = []
+    for base in _IDX_FILES:
+        plain, gz = folder / base, folder / (base + ".gz")
+        found.append(plain if plain.is_file() else gz if gz.is_file() else None)
+    return None if None in found else found
 
-    raw = idx_folder(name, root)
-    paths = [raw / f for f in _IDX_FILES]
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file of unsigned bytes (plain or .gz) as an array of its declared shape."""
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        blob = f.read()
+    if len(blob) < 4 or blob[0] != 0 or blob[1] != 0 or blob[2] != 0x08:
+        raise ValueError("not an IDX file of unsigned bytes")
+    ndim = blob[3]
+    head = 4 + 4 * ndim
+    dims = [int.from_bytes(blob[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    if len(blob) != head + int(np.prod(dims)):
+        raise ValueError(f"{len(blob) - head} data bytes for a declared shape {dims}")
+    return np.frombuffer(blob, dtype=np.uint8, offset=head).reshape(dims)
+
+
+def _where(name: str, raw: Path) -> str:
     where = f"put {' and '.join(_IDX_FILES)} (or their .gz) in {raw}/"
-    for p in paths:  # unpack .gz files a user dropped in by hand
-        gz = p.with_name(p.name + ".gz")
-        if not p.exists() and gz.exists():
-            try:
-                extract_archive(str(gz), str(raw))
-            except Exception as e:
-                raise DataError(f"{name}: cannot unpack {gz}: {_one_line(e)}; replace it, {_SUGGEST}") from None
+    if name in SYSTEM_IDX_PACKAGES:
+        where += f", or install Debian's {SYSTEM_IDX_PACKAGES[name]} package (files in {SYSTEM_IDX_FOLDERS[name]}/)"
+    return where
 
-    missing = [p for p in paths if not p.exists()]
-    if missing and not download:
-        raise DataError(f"{name}: no data in {raw}/ and data.download is off; {where}, "
-                        f"or set data.download=true with internet access, {_SUGGEST}")
-    if missing:
+
+def load_idx_set(name: str, root: Path, download: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training split: uint8 (N, 1, 28, 28) and int64 labels (N,).
+
+    Looked for in data.root (<root>/<Set>/raw), then in the set's system folder, then downloaded."""
+    raw = idx_folder(name, root)
+    system = SYSTEM_IDX_FOLDERS.get(name)
+    paths = idx_files(raw)
+    if paths is None and system is not None:
+        paths = idx_files(system)
+    if paths is None:
+        nowhere = f"no data in {raw}/" + (f" or {system}/" if system is not None else "")
+        if not download:
+            raise DataError(f"{name}: {nowhere} and data.download is off; {_where(name, raw)}, "
+                            f"or set data.download=true with internet access, {_SUGGEST}")
         source = _idx_source(name)
         md5s = dict(source.resources)
-        for p in missing:
-            gz = p.name + ".gz"
+        for base in _IDX_FILES:
+            if (raw / base).is_file() or (raw / (base + ".gz")).is_file():
+                continue
+            gz = base + ".gz"
             reason = _download([m + gz for m in source.mirrors], raw, gz, md5s.get(gz))
             if reason is not None:
-                raise DataError(f"{name}: no data in {raw}/ and the download failed ({reason}); {where}, {_SUGGEST}")
+                raise DataError(f"{name}: {nowhere} and the download failed ({reason}); {_where(name, raw)}, "
+                                f"{_SUGGEST}")
+        paths = idx_files(raw)
+        if paths is None:
+            raise DataError(f"{name}: the download did not leave {' and '.join(_IDX_FILES)} in {raw}/; "
+                            f"{_where(name, raw)}, {_SUGGEST}")
 
+    folder = paths[0].parent
     try:
-        images = read_image_file(str(paths[0]))
-        labels = read_label_file(str(paths[1]))
-    except Exception:  # the reader asserts on the magic number and the size
-        raise DataError(f"{name}: {raw}/ holds files that are not valid IDX files; "
+        images, labels = read_idx(paths[0]), read_idx(paths[1])
+    except (OSError, ValueError, EOFError) as e:  # EOFError: a truncated .gz
+        raise DataError(f"{name}: {folder}/ holds files that are not valid IDX files ({_one_line(e)}); "
                         f"replace them with the originals ({', '.join(_IDX_FILES)}), {_SUGGEST}") from None
-    if images.ndim != 3 or len(images) != len(labels):
-        raise DataError(f"{name}: {paths[0]} has {len(images)} images but {paths[1]} has {len(labels)} labels; "
-                        f"replace them with the originals, {_SUGGEST}")
-    return images[:, None].contiguous(), labels.long()
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise DataError(f"{name}: {paths[0]} holds {len(images)} images of shape {list(images.shape[1:])} but "
+                        f"{paths[1]} has {len(labels)} labels; replace them with the originals, {_SUGGEST}")
+    return torch.from_numpy(images.copy())[:, None].contiguous(), torch.from_numpy(labels.astype(np.int64))
 
 
 # --- CIFAR-10 ----------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import torch
 
-from gantui import models
+from gantui import memory, models
 from gantui.config import Config
 from gantui.data import Dataset, load_dataset
 from gantui.errors import UserError
@@ -102,6 +102,9 @@ def autocast_dtype(cfg: Config, device: torch.device) -> torch.dtype | None:
 def build(cfg: Config, requested_device: str | torch.device) -> Parts:
     """Everything the loop needs, seeded from `cfg.run.seed` (torch's global RNG)."""
     device = pick_device(requested_device)
+    # Refuse, with how much it needs, a configuration that cannot fit on this device (before
+    # anything is allocated; for CUDA this reads the device's free memory).
+    memory.check_fits(cfg, memory.data_shape(cfg.data), memory.available_bytes(device), str(device))
     speed_switches(device)
     torch.manual_seed(cfg.run.seed)
     data = load_dataset(cfg.data, device, cfg.run.seed)

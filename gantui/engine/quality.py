@@ -107,9 +107,7 @@ class LiveQuality:
         fake, _ = self._generate(IMAGE_SAMPLES)
         feats, probs = self._space.embed(fake)
         out: dict[str, Any] = {"fid": float(im.frechet_distance(self._real_feats, feats))}
-        kid, _ = im.kernel_inception_distance(self._real_feats, feats, subsets=20,
-                                               subset_size=min(500, len(feats) - 1), seed=QUALITY_SEED)
-        out["kid"] = float(kid)
+        out["kid"] = im.kernel_inception_distance(self._real_feats, feats, subsets=20, seed=QUALITY_SEED).kid
         if probs is not None and self._space.classifier is not None:
             rep = im.class_report(probs)
             out["class_coverage"] = float(rep.class_coverage)

@@ -48,7 +48,7 @@ def scaler_tensors(name: str, scaler) -> dict[str, torch.Tensor]:
     if not scaler.is_enabled():
         return {}
     sd = scaler.state_dict()
-    return {f"{name}.scale": torch.tensor(float(sd["scale"]), dtype=torch.float64),
+    return {f"{name}.scale": torch.tensor(float(sd["scale"]), dtype=torch.float32),
             f"{name}.growth_tracker": torch.tensor(int(sd["_growth_tracker"]), dtype=torch.int64)}
 
 
@@ -98,34 +98,41 @@ def to_tensors(cfg: Config, parts: Parts, rt: Runtime,
 
 
 def restore(path: Path, cfg: Config, parts: Parts, rt: Runtime) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Load a checkpoint into `parts` and `rt`. Returns (tensors, metadata) for callers that
-    restore more (a distributed run's per-rank RNG)."""
+    """Load a checkpoint into `parts` and `rt`, refusing with one line (CheckpointError) anything
+    that would not continue this run exactly: every metadata field is parsed and range-checked,
+    the data must be the one it was trained on, and every tensor (weights, optimiser states, RNG,
+    scalers, fixed noise) is checked for name, dtype and shape before anything is loaded.
+    Returns (tensors, metadata) for callers that restore more (a distributed run's per-rank RNG)."""
     tensors, meta = checkpoint.read(path)
+    parsed = checkpoint.parse_meta(meta, path)
+    checkpoint.check_same_data(parsed.info, parts.data.info, path)
+    checkpoint.check_rng(tensors, path)
+    checkpoint.check_scalers(tensors, path)
     checkpoint.take_module("generator", tensors, parts.G, path)
     checkpoint.take_module("discriminator", tensors, parts.D, path)
     if parts.G_ema is not None:
         prefix = "generator_ema" if any(k.startswith("generator_ema.") for k in tensors) else "generator"
         checkpoint.take_module(prefix, tensors, parts.G_ema, path)
-    try:
-        parts.opt_g.load_state_dict(checkpoint.unflatten_optimizer("optim_g", tensors, meta["optim_g.param_groups"]))
-        parts.opt_d.load_state_dict(checkpoint.unflatten_optimizer("optim_d", tensors, meta["optim_d.param_groups"]))
-    except (KeyError, ValueError) as e:
-        raise checkpoint.CheckpointError(
-            f"{path}: optimiser state does not fit [optim] of this config ({e}); "
-            f"resume with the preset the run was started with") from None
+    # An optimiser that has not stepped yet has no state to save: G's before the first step, D's
+    # before the first critic update. Anywhere else a missing state would make the resume inexact.
+    critic_done = int(parsed.state.get("critic_done", 0))
+    checkpoint.load_optimizer("optim_g", tensors, meta, parts.opt_g, path, allow_fresh=parsed.step == 0)
+    checkpoint.load_optimizer("optim_d", tensors, meta, parts.opt_d, path,
+                              allow_fresh=parsed.step == 0 and critic_done == 0)
     # Rates and n_critic changed from the keyboard live in the checkpoint; a value the user
     # changed in the preset or with --set since then wins over it.
-    state = json.loads(meta.get("state", "{}"))
-    saved = checkpoint.config_of(meta, path)
+    state, saved = parsed.state, parsed.config
     for which, key in (("g", "g_lr"), ("d", "d_lr")):
         if getattr(saved.optim, key) == getattr(cfg.optim, key) and which in state.get("base_lr", {}):
             rt.base_lr[which] = float(state["base_lr"][which])
     if saved.loss.n_critic == cfg.loss.n_critic:
         rt.n_critic = int(state.get("n_critic", rt.n_critic))
-    rt.critic_done = int(state.get("critic_done", 0))
-    rt.step = int(meta["step"])
-    if "fixed.z" in tensors and tensors["fixed.z"].shape == parts.fixed_z.shape:
-        parts.fixed_z = tensors["fixed.z"].to(parts.device)
+    rt.critic_done = critic_done
+    rt.step = parsed.step
+    z = tensors.get("fixed.z")
+    if z is not None and z.shape == parts.fixed_z.shape:
+        checkpoint.check_tensor("fixed.z", z, parts.fixed_z.shape, torch.float32, path)
+        parts.fixed_z = z.to(parts.device)
     set_rng(parts, tensors)
     load_scaler("scaler_g", parts.scaler_g, tensors)
     load_scaler("scaler_d", parts.scaler_d, tensors)

@@ -29,7 +29,7 @@ from typing import Sequence
 
 import torch
 
-from gantui import checkpoint
+from gantui import checkpoint, limits
 from gantui.config import Config
 from gantui.diagnostics import Diagnostics
 from gantui.engine import distributed
@@ -369,7 +369,7 @@ class Trainer:
                 self.record_event("lr_changed", which=which, old=old, new=new, reason=cmd.reason or "user")
             self._set_state(self.state)
         elif name == "set_n_critic":
-            old, self.rt.n_critic = self.n_critic, max(1, int(cmd.value))
+            old, self.rt.n_critic = self.n_critic, min(limits.MAX_N_CRITIC, max(1, int(cmd.value)))
             self.record_event("n_critic_changed", old=old, new=self.n_critic, reason=cmd.reason or "user")
             self._set_state(self.state)
         elif name == "save":
@@ -397,10 +397,10 @@ class Trainer:
         metrics = {"step": self.step, "time": time.time()}
         metrics.update(values)
         metrics["lr_g"], metrics["lr_d"] = self.lr_g, self.lr_d
+        metrics["steps_per_s"] = self.rate.update(self.step)
         if self.quality.due(self.step):
             metrics.update(self.quality.measure())
             self.rate.restart(self.step)  # the measurement's time is not the training's
-        metrics["steps_per_s"] = self.rate.update(self.step)
         self.rundir.metric(metrics)
         eta = (self.cfg.run.steps - self.step) / self.rate.value if self.rate.value else None
         self._publish(ev.Snapshot(self.step, self.cfg.run.steps, metrics, self.state, self.n_critic, eta))

@@ -5,15 +5,40 @@
   shared by every metric). torchmetrics accumulates in float64 and takes the trace of the matrix square
   root from the eigenvalues of S1 @ S2, which stays finite for singular covariances.
 - KID (Bińkowski et al. 2018): unbiased MMD^2 with the cubic kernel (x.y/d + 1)^3, mean and std over
-  random subsets, by torchmetrics' KernelInceptionDistance; the subsets come from a fixed seed.
-- Improved precision and recall (Kynkäänniemi et al. 2019): a set's manifold is the union of balls around
-  each of its points with radius the distance to its k-th nearest neighbour (k = 3). Precision = share of
-  generated points inside the real manifold; recall = share of real points inside the generated one.
-- Density and coverage (Naeem et al. 2020), k = 3: density = mean number of real balls that contain a
-  generated point, divided by k (about 1 when the two sets come from one distribution); coverage = share of
-  real balls that contain at least one generated point.
+  `KID_SUBSETS` random subsets drawn without replacement, by torchmetrics' KernelInceptionDistance, from a
+  fixed seed. As in torch-fidelity, a subset holds `KID_SUBSET_SIZE` (1,000) points of each side; unlike it
+  (which refuses fewer samples than that), smaller sets use subsets of half the smaller side, so subsets
+  differ and `kid_std` measures a real spread (with subsets as large as the set, every subset is the whole
+  set and the std reads 0). The mean is unbiased at any subset size; only its spread depends on it.
+- Improved precision and recall (Kynkäänniemi et al. 2019, k = 3, their choice): a set's manifold is the
+  union of balls around each of its points with radius the distance to its k-th nearest neighbour.
+  Precision = share of generated points inside the real manifold; recall = share of real points inside
+  the generated one.
+- Density and coverage (Naeem et al. 2020, k = 5, their recommendation): density = mean number of real
+  balls that contain a generated point, divided by k (about 1 when the two sets come from one
+  distribution); coverage = share of real balls that contain at least one generated point. With N real and
+  M generated points from one distribution, coverage is 1 - C(N-1, k)/C(M+N-1, k) on average (their Lemma
+  2): 0.875 at k = 3 and 0.969 at k = 5 for M = N, which is why they use k = 5.
 - Class coverage (labelled data): a classifier's view of the generated set, the image analogue of modes
   captured (see class_report).
+
+Conventions for the k-NN balls, the same for all four metrics:
+- A ball is open: a point lies inside when its distance is strictly less than the radius, as in Naeem et
+  al.'s reference code (clovaai/generative-evaluation-prdc, `distance < radius` for all four metrics).
+  Then a set compared with itself has density exactly 1 (each ball holds its centre and k - 1 neighbours),
+  and precision, recall and coverage 1. (Kynkäänniemi et al. write the closed ball, <=; with distinct
+  points the two differ only on exact ties, which the next rule makes well defined.)
+- Distances are computed in float64 on features centred at the real mean, so a large shared offset cannot
+  cancel away the digits (128-d features offset by 1e3: float32 distances moved precision from 0.18 to
+  0.44; offset by 1e4, every metric read 1.0). Two distances
+  within a relative TIE_RTOL (1e-9) of each other count as equal, a band far above float64 round-off
+  here (~1e-13) and below the spacing at which float32 features give distinct distances (~1e-8 and up).
+  So a tie with a radius (a point that is some real point's k-th neighbour, as when a set meets itself)
+  is outside the ball whichever way the two computations happened to round.
+- The two sides are compared at equal size: when one is larger (more samples asked for than the data set
+  holds), it is split into equal consecutive parts of the smaller side's size and the metrics are averaged
+  over the parts. Coverage and recall grow with the other side's size, so unequal sizes would change
+  their meaning, not just their noise.
 """
 
 from __future__ import annotations
@@ -24,7 +49,11 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-K_NEAREST = 3
+K_PRECISION_RECALL = 3  # Kynkäänniemi et al. 2019
+K_DENSITY_COVERAGE = 5  # Naeem et al. 2020
+TIE_RTOL = 1e-9
+KID_SUBSETS = 100
+KID_SUBSET_SIZE = 1000  # torch-fidelity's and torchmetrics' default
 CONFIDENT = 0.9  # softmax probability above which a classified sample counts (the images' "high quality")
 
 
@@ -59,13 +88,28 @@ def frechet_distance(real: Tensor, fake: Tensor) -> float:
     return max(0.0, float(metric.compute()))
 
 
-def kernel_inception_distance(real: Tensor, fake: Tensor, subsets: int = 100, subset_size: int = 1000,
-                              seed: int = 0) -> tuple[float, float]:
-    """(mean, std) of the unbiased MMD^2 with the cubic polynomial kernel over random subsets."""
+def kid_subset_size(n_real: int, n_fake: int, cap: int = KID_SUBSET_SIZE) -> int:
+    """`cap` points per subset, or half the smaller side when that is less (never the whole set)."""
+    return max(2, min(cap, min(n_real, n_fake) // 2))
+
+
+@dataclass(frozen=True)
+class KidReport:
+    kid: float        # mean over subsets of the unbiased MMD^2
+    kid_std: float    # population std over the subsets (as torch-fidelity and torchmetrics report it)
+    subset_size: int
+    subsets: int
+
+
+def kernel_inception_distance(real: Tensor, fake: Tensor, subsets: int = KID_SUBSETS,
+                              subset_size: int | None = None, seed: int = 0) -> KidReport:
+    """KID over `subsets` random subsets of `subset_size` points per side (default: kid_subset_size)."""
     from torchmetrics.image.kid import KernelInceptionDistance
 
-    _check(real, fake)
-    size = min(subset_size, len(real), len(fake))
+    _check(real, fake, least=4)
+    size = kid_subset_size(len(real), len(fake)) if subset_size is None else subset_size
+    if not 2 <= size <= min(len(real), len(fake)):
+        raise ValueError(f"KID subset size {size} must be in 2..{min(len(real), len(fake))}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "KID will save all extracted features": we know
         metric = KernelInceptionDistance(feature=_Identity(real.shape[1]), subsets=subsets, subset_size=size)
@@ -77,19 +121,34 @@ def kernel_inception_distance(real: Tensor, fake: Tensor, subsets: int = 100, su
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         mean, std = metric.compute()
-    return float(mean), float(std)
+    return KidReport(float(mean), float(std), size, subsets)
 
 
-def knn_radii(x: Tensor, k: int = K_NEAREST, chunk: int = 2048) -> Tensor:
-    """Distance from each point to its k-th nearest neighbour in its own set (itself excluded)."""
-    if len(x) <= k:
-        raise ValueError(f"need more than k={k} points for k-nearest-neighbour radii, got {len(x)}")
-    out = []
+def _distances(a: Tensor, b: Tensor) -> Tensor:
+    """Euclidean distances (len(a), len(b)) in float64 (the inputs are float64 already)."""
+    return torch.cdist(a, b, compute_mode="use_mm_for_euclid_dist")
+
+
+def knn_radii(x: Tensor, ks: tuple[int, ...] | int = K_PRECISION_RECALL, chunk: int = 1024) -> dict[int, Tensor]:
+    """For each k in `ks`: distance from each point to its k-th nearest neighbour, itself excluded."""
+    ks = (ks,) if isinstance(ks, int) else tuple(sorted(set(ks)))
+    kmax = max(ks)
+    if len(x) <= kmax:
+        raise ValueError(f"need more than k={kmax} points for k-nearest-neighbour radii, got {len(x)}")
+    out: dict[int, list[Tensor]] = {k: [] for k in ks}
     for i in range(0, len(x), chunk):
-        d = torch.cdist(x[i:i + chunk], x)
-        # The k+1 smallest include the point itself at distance 0.
-        out.append(d.topk(k + 1, dim=1, largest=False).values[:, k])
-    return torch.cat(out)
+        d = _distances(x[i:i + chunk], x)
+        rows = torch.arange(len(d), device=d.device)
+        d[rows, rows + i] = float("inf")  # a point is not its own neighbour
+        near = d.topk(kmax, dim=1, largest=False).values  # ascending
+        for k in ks:
+            out[k].append(near[:, k - 1])
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+def _inside(d: Tensor, radius: Tensor) -> Tensor:
+    """Strictly inside the open ball, with ties (within TIE_RTOL) outside: see the module docstring."""
+    return d < radius * (1.0 - TIE_RTOL)
 
 
 @dataclass(frozen=True)
@@ -98,38 +157,55 @@ class ManifoldReport:
     recall: float
     density: float
     coverage: float
-    k: int
+    k_precision_recall: int
+    k_density_coverage: int
+    set_size: int      # points on each side of every comparison
+    sets: int          # comparisons averaged (1 when the two sides had equal size)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def manifold_metrics(real: Tensor, fake: Tensor, k: int = K_NEAREST, chunk: int = 2048) -> ManifoldReport:
-    """Precision, recall (Kynkäänniemi 2019) and density, coverage (Naeem 2020) in one pass over the
-    generated set, in chunks so memory stays O(chunk * N)."""
-    _check(real, fake, least=k + 1)
-    real = real.detach().float()
-    fake = fake.detach().float().to(real.device)
-    r_real = knn_radii(real, k, chunk)
-    r_fake = knn_radii(fake, k, chunk)
+def _manifold_once(real: Tensor, fake: Tensor, r_real: dict[int, Tensor], k_pr: int, k_dc: int,
+                   chunk: int) -> tuple[float, float, float, float]:
+    r_fake = knn_radii(fake, k_pr, chunk)[k_pr]
     in_real = 0                                                        # generated points inside real manifold
     ball_hits = 0                                                      # (generated, real ball) containments
     real_covered = torch.zeros(len(real), dtype=torch.bool, device=real.device)   # real ball has a fake
     real_in_fake = torch.zeros(len(real), dtype=torch.bool, device=real.device)   # real point in fake manifold
     for i in range(0, len(fake), chunk):
-        d = torch.cdist(fake[i:i + chunk], real)                       # (c, N_real)
-        inside = d <= r_real[None, :]
-        in_real += int(inside.any(1).sum())
-        ball_hits += int(inside.sum())
-        real_covered |= inside.any(0)
-        real_in_fake |= (d <= r_fake[i:i + chunk, None]).any(0)
-    return ManifoldReport(
-        precision=in_real / len(fake),
-        recall=float(real_in_fake.float().mean()),
-        density=ball_hits / (k * len(fake)),
-        coverage=float(real_covered.float().mean()),
-        k=k,
-    )
+        d = _distances(fake[i:i + chunk], real)                        # (c, N_real)
+        in_real += int(_inside(d, r_real[k_pr][None, :]).any(1).sum())
+        in_dc = _inside(d, r_real[k_dc][None, :])
+        ball_hits += int(in_dc.sum())
+        real_covered |= in_dc.any(0)
+        real_in_fake |= _inside(d, r_fake[i:i + chunk, None]).any(0)
+    return (in_real / len(fake), float(real_in_fake.double().mean()), ball_hits / (k_dc * len(fake)),
+            float(real_covered.double().mean()))
+
+
+def manifold_metrics(real: Tensor, fake: Tensor, k_pr: int = K_PRECISION_RECALL, k_dc: int = K_DENSITY_COVERAGE,
+                     chunk: int = 1024) -> ManifoldReport:
+    """Precision, recall (Kynkäänniemi 2019) and density, coverage (Naeem 2020), on equal-sized sides
+    (the larger side split into parts, results averaged), in chunks so memory stays O(chunk * N)."""
+    _check(real, fake, least=max(k_pr, k_dc) + 1)
+    real = real.detach().double()
+    fake = fake.detach().double().to(real.device)
+    centre = real.mean(0, keepdim=True)
+    real, fake = real - centre, fake - centre
+    size = min(len(real), len(fake))
+    parts_real = [real[j:j + size] for j in range(0, len(real) - size + 1, size)]
+    parts_fake = [fake[j:j + size] for j in range(0, len(fake) - size + 1, size)]
+    results = []
+    if len(parts_real) == 1:
+        r_real = knn_radii(parts_real[0], (k_pr, k_dc), chunk)
+        results = [_manifold_once(parts_real[0], f, r_real, k_pr, k_dc, chunk) for f in parts_fake]
+    else:
+        for r in parts_real:
+            results.append(_manifold_once(r, parts_fake[0], knn_radii(r, (k_pr, k_dc), chunk), k_pr, k_dc, chunk))
+    mean = [sum(col) / len(results) for col in zip(*results)]
+    return ManifoldReport(precision=mean[0], recall=mean[1], density=mean[2], coverage=mean[3],
+                          k_precision_recall=k_pr, k_density_coverage=k_dc, set_size=size, sets=len(results))
 
 
 @dataclass(frozen=True)

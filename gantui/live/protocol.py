@@ -35,8 +35,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gantui.limits import MAX_N_CRITIC  # the one bound on n_critic, with its reason
+
 MAX_LINE = 64 * 1024
-MAX_N_CRITIC = 1000
 LIVE_FILE = "live.json"
 SIMPLE = ("pause", "resume", "toggle_pause", "step", "save")
 COMMANDS = ("ping", "status", "stop", "scale_lr", "set_lr", "set_n_critic") + SIMPLE

@@ -31,12 +31,14 @@ from gantui.engine import events as ev
 from gantui.engine.control import Command
 from gantui.history import History
 from gantui.ui.bridge import Bridge
-from gantui.ui.format import StatusModel, fmt_lr, short_path
+from gantui.ui.format import (StatusModel, exit_lines, fmt_lr, generator_word, health_entries, short_path,
+                              system_text)
 from gantui.ui.session import EngineSession, real_trainer_factory
+from gantui.ui.sysinfo import ProcSampler
 from gantui.ui.widgets import (AlertsPane, Banner, GradientsPane, KeyBar, LossesPane, SamplesPane,
                                StatusLine, TooSmall)
 from gantui.ui.widgets.alerts import AlertsModel
-from gantui.ui.widgets.chart import ChartScreen, ChartView
+from gantui.ui.widgets.chart import ChartScreen, ChartState
 from gantui.ui.widgets.help import HelpScreen
 from gantui.ui.widgets.samples import color_mode
 
@@ -44,8 +46,19 @@ MIN_WIDTH, MIN_HEIGHT = 60, 16      # below this the panes give way to a message
 POLL_S = 0.25                       # 4 Hz: status line, events, state
 CHART_S = 0.5                       # 2 Hz: the chart panes (the costly part of a frame)
 SAMPLES_S = 1.0                     # at most 1 Hz for the sample grid, however short sample_every is
+SYSTEM_S = 1.0                      # the cpu / mem / gpu line
+SHORT_MAIN = 15                     # below this many rows for the panes the alerts pane gives way
+                                    # (the status line still counts the active alerts)
 QUIT_TIMEOUT_S = 15.0               # q waits this long for the engine's final checkpoint
 TERMINAL = (ev.FINISHED, ev.STOPPED, ev.DIVERGED, ev.CRASHED)
+
+
+def with_ratio(m: dict[str, Any]) -> dict[str, Any]:
+    """The record plus `grad_ratio` = |grad D| / |grad G| (what the chart plots as the ratio)."""
+    d, g = m.get("grad_norm_d"), m.get("grad_norm_g")
+    if isinstance(d, (int, float)) and isinstance(g, (int, float)) and g > 0 and "grad_ratio" not in m:
+        return {**m, "grad_ratio": d / g}
+    return m
 
 
 class EngineWake(Message):
@@ -69,19 +82,25 @@ class MonitorApp(App[int]):
         Binding("s", "save", "save"),
         Binding("f", "apply_fix", "fix"),
         Binding("p", "chart", "plot"),
+        Binding("comma", "sample_history(-1)", "older samples", key_display=","),
+        Binding("full_stop", "sample_history(1)", "newer samples", key_display="."),
+        Binding("l", "samples_live", "live samples"),
+        Binding("a", "alerts_only", "alerts only"),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit", priority=True),
         Binding("x", "stop_run", "stop run", show=False),
-        # Textual 8 binds ctrl+c to a "press ctrl+q to quit" hint; here it quits the same
-        # careful way as q (save, stop, exit 0). ctrl+q reaches action_quit too.
-        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+        # Textual 8 binds ctrl+c to a "press ctrl+q to quit" hint; here it saves and stops
+        # like q, but as an interruption: exit code 130, as SIGINT/SIGTERM and headless.
+        Binding("ctrl+c", "interrupt", "interrupt", show=False, priority=True),
     ]
 
     def __init__(self, cfg: Any = None, run_dir: Path | str | None = None, device: str | None = None,
                  resume: Path | None = None, *, trainer_factory=None, start_engine: bool = True,
-                 driver_class=None, color: str | None = None, session_factory=None) -> None:
+                 driver_class=None, color: str | None = None, session_factory=None,
+                 pid: int | None = None) -> None:
         """`session_factory` (listeners -> session): a run in another process (gantui watch);
-        then `q` leaves the monitor and the run goes on."""
+        then `q` leaves the monitor and the run goes on. `pid`: the process the system line
+        watches (the training process; this one by default)."""
         super().__init__(driver_class=driver_class)
         self.cfg = cfg
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -110,6 +129,7 @@ class MonitorApp(App[int]):
         self._pending_lr: dict[str, list[float]] = {"g": [], "d": []}
         self.quitting = False
         self._quit_at = 0.0
+        self._want_paused: bool | None = None   # what the pause presses so far ask for
         self.detached = False          # set by the SIGHUP handler: exit, leave the engine running
         self.error: str | None = None  # shown in the banner; printed on exit by launch
         self.user_error: str | None = None  # bad input found at setup: launch raises UserError
@@ -125,6 +145,13 @@ class MonitorApp(App[int]):
         self._charts_stale = False
         self._pending_samples: ev.Samples | None = None
         self._last_samples = 0.0
+        self.health: dict | None = None       # record["health"] of the newest metrics record
+        self.chart_state = ChartState()       # kept between openings of the chart
+        # the process whose CPU / memory the system line shows: this one, or (watch) the trainer's
+        self.system = ProcSampler(pid)
+        self._last_system = 0.0
+        self._grads_lines = 0
+        self.last_checkpoint_path: str | None = None
 
     # --- layout --------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -150,6 +177,10 @@ class MonitorApp(App[int]):
         self._samples_w = samples = self.query_one(SamplesPane)
         samples.color = self.color or color_mode(self.no_color)
         samples.placeholder = "starting… importing torch"
+        samples.generator = generator_word(self.cfg)
+        samples.conditional = getattr(getattr(self.cfg, "model", None), "arch", "") == "conditional"
+        samples.update_title()
+        self._alerts_w.focus()          # arrows scroll the event log; Tab moves to the samples
         self._apply_size(self.size.width, self.size.height)
         self.set_interval(POLL_S, self._poll)
         if self.start_engine:
@@ -173,12 +204,29 @@ class MonitorApp(App[int]):
         small = width < MIN_WIDTH or height < MIN_HEIGHT
         main.set_class(small, "-too-small")
         main.set_class(width < 100, "-narrow")
+        self._size_grads(width, height)
         if small:
             self.query_one(TooSmall).update(
                 f"Terminal too small: {width}x{height}.\n"
                 f"gantui needs at least {MIN_WIDTH}x{MIN_HEIGHT}; enlarge the window.\n"
                 f"Training carries on; q still saves and quits.\n\n"
                 f"step {self.status.step}/{self.status.total} · {self.state}")
+
+    def _size_grads(self, width: int | None = None, height: int | None = None) -> None:
+        """The gradients pane is as tall as its content (the health and quality rows come and
+        go); on a short terminal the alerts pane gives way first, then the lower rows."""
+        width = self.size.width if width is None else width
+        height = self.size.height if height is None else height
+        main_h = height - 2
+        short = main_h < SHORT_MAIN
+        self._main.set_class(short, "-short")
+        left_w = max(10, int(width * (0.6 if width < 100 else 0.55)) - 2)
+        want = self._grads_w.wanted_lines(left_w) + 2
+        room = main_h - 5 - (0 if short else 4)          # losses and alerts keep their minimum
+        rows = max(4, min(want, room))
+        if rows != self._grads_lines:
+            self._grads_lines = rows
+            self._grads_w.styles.height = rows
 
     # --- engine -> UI ---------------------------------------------------------------------------
     def _wake(self) -> None:
@@ -200,7 +248,11 @@ class MonitorApp(App[int]):
             status_dirty = True
         if d.metrics:
             for m in d.metrics:
-                self.history.append(m)
+                self.history.append(with_ratio(m))
+            health = d.metrics[-1].get("health")
+            if isinstance(health, dict) or self.health is not None:
+                self.health = health if isinstance(health, dict) else None
+                self._grads_w.health = health_entries(d.metrics[-1])
             self._charts_stale = True
         now = time.monotonic()
         if d.snapshot is not None:
@@ -208,8 +260,10 @@ class MonitorApp(App[int]):
             st = self.status
             st.step = max(st.step, s.step)
             st.total = s.total_steps
-            st.eta_s = s.eta_s
-            st.steps_per_s = s.metrics.get("steps_per_s")
+            if s.state == ev.RUNNING and self.state != ev.PAUSED:
+                # frozen while paused: a single step (n) after a long pause is not the run's speed
+                st.eta_s = s.eta_s
+                st.steps_per_s = s.metrics.get("steps_per_s")
             st.n_critic = s.n_critic
             for which in ("g", "d"):
                 if self._lr[which] is None:
@@ -222,6 +276,7 @@ class MonitorApp(App[int]):
             alerts = self._alerts_w
             alerts.update_title()
             alerts.refresh()
+            self._count_alerts()
         if d.state is not None:
             self._on_state(d.state)
             status_dirty = True
@@ -239,6 +294,10 @@ class MonitorApp(App[int]):
             self._last_charts = now
             self._losses_w.refresh()
             self._grads_w.refresh()
+            self._size_grads()
+        if now - self._last_system >= SYSTEM_S:
+            self._last_system = now
+            self._samples_w.border_subtitle = system_text(*self._system_stats())
         phase = self._phase_words(self.session.phase)
         if phase != self.status.phase and self.info is None:
             self.status.phase = phase
@@ -254,9 +313,25 @@ class MonitorApp(App[int]):
                 self._apply_size(self.size.width, self.size.height)
         if isinstance(self.screen, ChartScreen) and time.monotonic() - self._last_chart > 1.0:
             self._last_chart = time.monotonic()
-            self.screen.query_one(ChartView).refresh()
+            self.screen.tick()
         self.polls += 1
         self.poll_ms.append((time.perf_counter() - t0) * 1000)
+
+    def _system_stats(self) -> tuple:
+        try:
+            st = self.system.sample()
+        except Exception:  # noqa: BLE001 - a figure we cannot read is left out, nothing more
+            return (None, None, None)
+        return (st.cpu_pct, st.rss_bytes, st.gpu_bytes)
+
+    def _count_alerts(self) -> None:
+        active = self.alerts.active
+        st = self.status
+        st.alerts = len(active)
+        st.alert_severity = "critical" if any(a.data.get("severity") == "critical" for a in active.values()) \
+            else "warning"
+        self._grads_w.active_rules = set(active)
+        self._grads_w.refresh()
 
     def _phase_words(self, phase: str) -> str:
         if phase != "setting up":
@@ -278,6 +353,7 @@ class MonitorApp(App[int]):
         self._losses_w.critic = critic
         self._grads_w.critic = critic
         self._samples_w.placeholder = "waiting for the first samples…"
+        self.system.set_cuda(str(info.device).startswith("cuda"))
 
     def _on_state(self, s: ev.StateChanged) -> None:
         self.state = s.state
@@ -288,8 +364,12 @@ class MonitorApp(App[int]):
             self._lr = {"g": s.lr_g, "d": s.lr_d}
             st.n_critic = s.n_critic
         note = st.state_note
-        if (note == "PAUSING…" and s.state == ev.PAUSED) or (note == "RESUMING…" and s.state == ev.RUNNING) \
-                or s.state in TERMINAL and note != "STOPPING…":
+        if note in ("PAUSING…", "RESUMING…") and s.state in (ev.PAUSED, ev.RUNNING) \
+                and (s.state == ev.PAUSED) == self._want_paused:
+            # the engine reached the state the keys asked for (after any number of presses)
+            st.state_note = ""
+            self._want_paused = None
+        elif s.state in TERMINAL and note != "STOPPING…":
             st.state_note = ""
         if s.state == ev.STOPPED and not self.watching and not self.quitting:
             # stopped from outside (`gantui stop`): end as if q had been pressed
@@ -312,6 +392,7 @@ class MonitorApp(App[int]):
             self.history.mark(e.step, e.kind, e.kind)
         elif e.kind == "checkpoint":
             self.status.last_checkpoint = f"@{e.step}"
+            self.last_checkpoint_path = str(d.get("path") or "") or self.last_checkpoint_path
             if self.status.state_note == "SAVING…":
                 self.status.state_note = ""
         elif e.kind == "error":
@@ -397,7 +478,10 @@ class MonitorApp(App[int]):
         if ctrl is None:
             return
         ctrl.toggle_pause()
-        self._note("RESUMING…" if self.state == ev.PAUSED else "PAUSING…")
+        # Presses can outrun the engine: the note follows what the presses so far ask for
+        want = not (self._want_paused if self._want_paused is not None else self.state == ev.PAUSED)
+        self._want_paused = want
+        self._note("PAUSING…" if want else "RESUMING…")
 
     def action_step_once(self) -> None:
         ctrl = self._control()
@@ -436,7 +520,7 @@ class MonitorApp(App[int]):
         ctrl.send(Command("scale_lr", which=which, value=factor, reason=f"fix:{alert.rule}"))
         for w in (("g", "d") if which == "both" else (which,)):
             self._pending_lr[w].append(factor)
-        alert.applied = True
+        self.alerts.mark_applied(alert)
         self._alerts_w.refresh()
         self._note(self.status.state_note)
         self.notify(f"applied: {alert.data.get('fix') or alert.rule}", timeout=3)
@@ -445,7 +529,59 @@ class MonitorApp(App[int]):
         if isinstance(self.screen, ChartScreen):
             self.pop_screen()
             return
-        self.push_screen(ChartScreen(self.history, color=not self.no_color))
+        critic = self.info is not None and self.info.loss_kind in ("wgan", "wgan_gp")
+        self.push_screen(ChartScreen(self.history, color=self._samples_w.color, critic=critic,
+                                     health=lambda: self.health, state=self.chart_state))
+
+    def action_alerts_only(self) -> None:
+        self._alerts_w.toggle_alerts_only()
+
+    def samples_dir(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / "samples"
+
+    def action_sample_history(self, delta: int) -> None:
+        """Step through the saved sample files (older: -1, newer: +1); past the newest: live."""
+        from gantui.engine import samplefiles
+
+        pane = self._samples_w
+        folder = self.samples_dir()
+        steps = samplefiles.steps(folder) if folder is not None else []
+        if not steps:
+            self.notify("no saved samples yet (every log.sample_every steps)", timeout=2)
+            return
+        shown = pane.samples.step if pane.samples is not None else None
+        if pane.position is None:
+            # from live: the newest saved file that is older than the live grid
+            older = [s for s in steps if shown is None or s < shown] if delta < 0 else []
+            if not older:
+                if delta < 0:
+                    self.notify("no older saved samples", timeout=2)
+                return
+            target = older[-1]
+        else:
+            current = pane.samples.step
+            if delta < 0:
+                older = [s for s in steps if s < current]
+                if not older:
+                    self.notify("this is the oldest saved grid", timeout=2)
+                    return
+                target = older[-1]
+            else:
+                newer = [s for s in steps if s > current]
+                if not newer or (pane.live is not None and newer[0] >= pane.live.step):
+                    pane.show_live()
+                    return
+                target = newer[0]
+        try:
+            saved = samplefiles.load(samplefiles.path_for(folder, target))
+        except (OSError, ValueError, KeyError) as e:
+            self.notify(f"cannot read the samples of step {target}: {e}", timeout=3)
+            return
+        pane.show_saved(saved, (steps.index(target) + 1, len(steps)))
+
+    def action_samples_live(self) -> None:
+        if self._samples_w.position is not None:
+            self._samples_w.show_live()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -454,8 +590,12 @@ class MonitorApp(App[int]):
         self.push_screen(HelpScreen())
 
     async def action_quit(self) -> None:
-        """q / Ctrl-C: save a checkpoint, stop the engine, exit with its code (0)."""
+        """q: save a checkpoint, stop the engine, exit with its code (0, "stopped")."""
         self.request_quit("user")
+
+    async def action_interrupt(self) -> None:
+        """Ctrl-C: the same, as an interruption (exit code 130), as SIGINT does headless."""
+        self.request_quit("interrupted")
 
     def request_quit(self, reason: str = "user") -> None:
         """A finished, diverged or crashed run exits at once; a running one saves and stops
@@ -507,3 +647,27 @@ class MonitorApp(App[int]):
         """The terminal hung up: leave the screen, keep the engine running (launch joins it)."""
         self.detached = True
         self.exit(return_code=0)
+
+    # --- after the monitor closed ---------------------------------------------------------------
+    def exit_summary(self) -> list[str]:
+        """One or two lines for the terminal once the screen is gone (launch prints them)."""
+        if self.run_dir is None or self.user_error:
+            return []
+        session = self.session
+        if self.watching:  # the run is another process's: it goes on while its lock is held
+            from gantui.engine.runlock import holder
+
+            running = holder(self.run_dir) is not None
+        else:
+            running = session.alive()
+        trainer = session.trainer
+        ckpt = getattr(trainer, "last_checkpoint", None) or self.last_checkpoint_path
+        latest = self.run_dir / "checkpoints" / "latest.safetensors"
+        state = str(getattr(trainer, "state", self.state)) if trainer is not None else self.state
+        if ckpt and state != ev.DIVERGED and latest.exists():
+            ckpt = latest          # what --resume RUN_DIR takes; the step file may be pruned later
+        step = int(getattr(trainer, "step", self.status.step) or self.status.step)
+        config = self.run_dir / "config.toml"
+        return exit_lines(state=state, step=step, total=self.status.total, run_dir=self.run_dir,
+                          checkpoint=ckpt, config_path=config if config.exists() else None,
+                          running=running, code=self.return_code or 0)

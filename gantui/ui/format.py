@@ -13,7 +13,7 @@ from typing import Any
 from rich.text import Text
 
 from gantui.engine import events as ev
-from gantui.render import format_duration, format_lr
+from gantui.humanize import format_duration, format_lr
 
 STATE_STYLES = {
     ev.RUNNING: "bold green",
@@ -68,7 +68,10 @@ def fmt_num(x: float | None, width: int = 7) -> str:
         return str(x).rjust(width)
     a = abs(x)
     if a != 0 and (a >= 1e4 or a < 1e-3):
-        s = f"{x:.1e}"
+        # '-3.5e-4', not '-3.5e-04': one cell shorter, so a column of these keeps a space between
+        s = f"{x:.1e}".replace("e-0", "e-").replace("e+0", "e+")
+        if len(s) >= width:
+            s = f"{x:.0e}".replace("e-0", "e-").replace("e+0", "e+")
     elif a >= 100:
         s = f"{x:.1f}"
     else:
@@ -97,6 +100,7 @@ class Part:
     text: str
     priority: int          # higher survives longer when the line is too narrow
     style: str = ""
+    short: str = ""        # a shorter form, taken before any part is dropped
 
 
 @dataclass
@@ -118,6 +122,8 @@ class StatusModel:
     state_note: str = ""            # "PAUSING…", "STOPPING…": the request, before the engine confirms
     last_checkpoint: str = ""
     phase: str = ""                 # "importing torch" while starting
+    alerts: int = 0                 # active alerts (counted here too: the pane may not fit)
+    alert_severity: str = "warning"  # of the most severe active alert
 
 
 def status_parts(m: StatusModel) -> list[Part]:
@@ -136,9 +142,19 @@ def status_parts(m: StatusModel) -> list[Part]:
         Part(f"D lr {fmt_lr(m.lr_d)}{'…' if m.pending_d else ''}", 9),
         Part(f"n_critic {m.n_critic}" if m.n_critic else "", 4),
         Part(f"ckpt {m.last_checkpoint}" if m.last_checkpoint else "", 1),
+        Part(alert_count(m.alerts, m.alert_severity), 10, SEVERITY_STYLES.get(m.alert_severity, "bold"),
+             short=alert_count(m.alerts, m.alert_severity, short=True)),
         Part(word, 10, STATE_STYLES.get(m.state, "bold") if not m.state_note else "bold reverse"),
     ]
     return [p for p in parts if p.text]
+
+
+def alert_count(n: int, severity: str = "warning", short: bool = False) -> str:
+    """'▲ 2 alerts' ('▲2' when short; never colour alone); empty when none is active."""
+    if n <= 0:
+        return ""
+    glyph = glyphs().get(severity, "▲")
+    return f"{glyph}{n}" if short else f"{glyph} {n} alert{'s' if n != 1 else ''}"
 
 
 SEP = " · "
@@ -153,6 +169,11 @@ def fit_parts(parts: list[Part], width: int, max_lines: int = 1) -> list[list[Pa
         lines = _wrap(parts, width)
         if len(lines) <= max_lines or len(parts) <= 1:
             return lines[:max_lines]
+        shortable = [i for i, p in enumerate(parts) if p.short]
+        if shortable:
+            i = min(shortable, key=lambda i: (parts[i].priority, -i))
+            parts[i] = Part(parts[i].short, parts[i].priority, parts[i].style)
+            continue
         lowest = min(range(len(parts)), key=lambda i: (parts[i].priority, -i))
         if parts[lowest].priority >= 10:
             # only essentials left: truncate rather than drop them
@@ -189,46 +210,6 @@ def status_text(m: StatusModel, width: int, max_lines: int = 1) -> Text:
 
 # --- alerts and events ---------------------------------------------------------------------------
 
-def alert_line(data: dict[str, Any], step: int, glyph_table: dict[str, str] | None = None,
-               fix_key: bool = False, width: int | None = None, max_lines: int = 4) -> list[Text]:
-    """'▲ WARNING step 1200: D overpowers G (…)' then '  fix [f]: halve D lr', each
-    word-wrapped to `width` (indented continuation lines), at most `max_lines` in all."""
-    table = glyph_table or FALLBACK_GLYPHS
-    severity = str(data.get("severity", "warning"))
-    glyph = table.get(severity, "!")
-    word = SEVERITY_WORDS.get(severity, severity.upper())
-    style = SEVERITY_STYLES.get(severity, "bold")
-    head = Text()
-    head.append(f"{glyph} {word} ", style)
-    head.append(f"step {step}: ", "dim")
-    head.append(str(data.get("message") or data.get("rule") or "alert"))
-    parts = [head]
-    fix = data.get("fix")
-    if fix:
-        tail = Text("  ")
-        tail.append("fix [f]: " if fix_key else "fix: ", "bold" if fix_key else "dim")
-        tail.append(str(fix), "italic")
-        parts.append(tail)
-    if width is None:
-        return parts
-    wrapped: list[list[Text]] = []
-    for part in parts:
-        rows = list(part.wrap(_console(), max(10, width - 2), overflow="fold"))
-        wrapped.append([row if i == 0 else Text("  ") + row for i, row in enumerate(rows)])
-    head_rows, fix_rows = wrapped[0], (wrapped[1] if len(wrapped) > 1 else [])
-    if len(head_rows) + len(fix_rows) > max_lines:
-        # share the lines: the fix is the actionable part, so it keeps up to half
-        n_fix = min(len(fix_rows), max(1, max_lines // 2)) if fix_rows else 0
-        n_head = max(1, max_lines - n_fix)
-        if len(head_rows) > n_head:
-            head_rows = head_rows[:n_head]
-            head_rows[-1] = head_rows[-1] + Text("…")
-        if len(fix_rows) > n_fix:
-            fix_rows = fix_rows[:n_fix]
-            fix_rows[-1] = fix_rows[-1] + Text("…")
-    return head_rows + fix_rows
-
-
 _CONSOLE = None
 
 
@@ -239,6 +220,76 @@ def _console():
 
         _CONSOLE = Console(width=200, color_system=None, force_terminal=False)
     return _CONSOLE
+
+
+def wrap(text: Text, width: int, indent: int = 2) -> list[Text]:
+    """Word-wrap to `width` cells, continuation lines indented by `indent`. A word is cut
+    only when it alone is wider than a line (then it folds)."""
+    width = max(10, width)
+    rows = list(text.wrap(_console(), width, overflow="fold"))
+    if len(rows) <= 1:
+        return rows or [Text()]
+    first = rows[0]
+    start = len(first.plain)
+    plain = text.plain
+    while start < len(plain) and plain[start] in " \n":
+        start += 1
+    out = [first]
+    for row in text[start:].wrap(_console(), width - indent, overflow="fold"):
+        out.append(Text(" " * indent) + row)
+    return out
+
+
+def _fmt_evidence(evidence: Any) -> str:
+    if not isinstance(evidence, dict) or not evidence:
+        return ""
+    parts = []
+    for k, v in evidence.items():
+        if isinstance(v, float):
+            v = f"{v:.4g}"
+        elif isinstance(v, (list, tuple)):
+            v = ", ".join(str(x) for x in v)
+        parts.append(f"{k} {v}")
+    return " · ".join(parts)
+
+
+def alert_entry(data: dict[str, Any], step: int, glyph_table: dict[str, str] | None, width: int,
+                fix_key: bool = False, applied: bool = False, active: bool = False) -> list[Text]:
+    """An alert in full, wrapped to `width`: '▲ WARNING d_overpowering · step 1200: message',
+    then its evidence and its fix (with [f] when the key applies it, and "(applied)")."""
+    table = glyph_table or FALLBACK_GLYPHS
+    severity = str(data.get("severity", "warning"))
+    style = SEVERITY_STYLES.get(severity, "bold")
+    head = Text()
+    head.append(f"{table.get(severity, '!')} {SEVERITY_WORDS.get(severity, severity.upper())}", style)
+    head.append(f" {data.get('rule', 'alert')}" + ("" if active else " raised"), "bold" if active else "")
+    head.append(f" · step {step}: ", "dim")
+    head.append(str(data.get("message") or ""))
+    lines = wrap(head, width)
+    evidence = _fmt_evidence(data.get("evidence"))
+    if evidence:
+        lines += wrap(Text("  evidence: ", "dim") + Text(evidence), width, indent=4)
+    fix = data.get("fix")
+    if fix:
+        t = Text("  ")
+        t.append("fix [f]: " if fix_key else "fix: ", "bold" if fix_key else "dim")
+        t.append(str(fix), "italic")
+        if applied:
+            t.append(" (applied)", "bold")
+        lines += wrap(t, width, indent=4)
+    return lines
+
+
+def event_entry(event: ev.Event, width: int) -> list[Text]:
+    return wrap(event_line(event), width)
+
+
+def fit_title(variants: list[str], width: int) -> str:
+    """The first variant that fits `width` cells; the last one otherwise (kept short by design)."""
+    for v in variants:
+        if len(v) <= width:
+            return v
+    return variants[-1]
 
 
 EVENT_GLYPHS = {
@@ -261,7 +312,8 @@ def describe(event: ev.Event) -> str:
     if event.kind == "started":
         return "started" + (f" (resumed from {d['resumed_from']})" if d.get("resumed_from") else "")
     if event.kind == "alert" and d.get("state") == "cleared":
-        return f"alert cleared: {d.get('rule')}"
+        msg = d.get("message")
+        return f"alert cleared: {d.get('rule')}" + (f": {msg}" if msg else "")
     try:
         from gantui.headless import describe_event
 
@@ -282,34 +334,37 @@ def event_line(event: ev.Event) -> Text:
     return t
 
 
-def gauge(ratio: float | None, width: int, limit: float = 5.0) -> Text:
-    """|grad D| / |grad G| on a log scale from 1/(2*limit) to 2*limit, with the overpowering
-    lines at 1/limit and limit drawn as '┃'. Outside them the dot turns into a word, so the
-    warning does not depend on colour."""
-    width = max(11, width)
-    span = math.log(2 * limit)
+LEVEL_DOT_STYLES = {"ok": "bold green", "watch": "bold yellow", "alert": "bold red", "off": "dim"}
+
+
+def gauge(ratio: float | None, width: int, limit: float | None = None, level: str = "ok") -> Text:
+    """|grad D| / |grad G| on a log scale with 1 ('┼') in the middle and the d_overpowering
+    limit ('┃') when the health verdict gives one. The dot takes the verdict's colour; the
+    words next to the gauge carry the verdict, so nothing rests on colour alone."""
+    width = max(5, width)
+    top = max(10.0, 2 * limit) if limit and limit > 0 else 10.0
+    span = math.log(top)
     cells = ["─"] * width
 
     def col(v: float) -> int:
         x = (math.log(v) + span) / (2 * span)
         return min(width - 1, max(0, int(round(x * (width - 1)))))
 
-    cells[col(1 / limit)] = "┃"
-    cells[col(limit)] = "┃"
     cells[col(1.0)] = "┼"
+    if limit and limit > 0:
+        cells[col(limit)] = "┃"
     t = Text(no_wrap=True)
     if ratio is None or not math.isfinite(ratio) or ratio <= 0:
         t.append("".join(cells), "dim")
         return t
     c = col(ratio)
-    over = ratio >= limit or ratio <= 1 / limit
     cells[c] = "●"
     line = "".join(cells)
     t.append(line, "dim")
-    for i, ch in enumerate(line):          # a handful of spans, not one append per cell
-        if ch == "┃":
-            t.stylize("bold yellow", i, i + 1)
-    t.stylize("bold red" if over else "bold green", c, c + 1)
+    if "┃" in line:
+        i = line.index("┃")
+        t.stylize("bold yellow", i, i + 1)
+    t.stylize(LEVEL_DOT_STYLES.get(level, "bold"), c, c + 1)
     return t
 
 
@@ -368,3 +423,214 @@ def column_chart(values, width: int, rows: int, lo: float | None = None,
             below = (rows - 1 - r) * 8
             lines[r][x] = BLOCKS[max(0, min(8, eighths - below))]
     return ["".join(line) for line in lines]
+
+
+# --- health verdicts (one per alert rule, written by the engine into each metrics record) ------
+
+LEVEL_GLYPHS = {"ok": "✔", "watch": "◆", "alert": "▲", "off": "·"}
+LEVEL_STYLES = {"ok": "green", "watch": "bold yellow", "alert": "bold red", "off": "dim"}
+RULE_SHORT = {"d_overpowering": "D/G", "oscillation": "osc", "mode_collapse": "collapse",
+              "vanishing_gradients": "vanish", "exploding_gradients": "explode", "divergence": "NaN"}
+
+
+@dataclass(frozen=True)
+class HealthEntry:
+    rule: str
+    level: str          # ok | watch | alert | off
+    word: str
+    value: float | None = None
+    limit: float | None = None
+
+
+def health_entries(record: dict[str, Any] | None) -> list[HealthEntry]:
+    """The adapter from a metrics record to the health row: `record["health"]` is
+    {rule: {"level", "word", "value", "limit"}} (the diagnostics' per-rule verdicts). The one
+    place that knows those key names; anything malformed is skipped, not guessed."""
+    health = record.get("health") if isinstance(record, dict) else None
+    if not isinstance(health, dict):
+        return []
+    out = []
+    for rule, v in health.items():
+        if not isinstance(v, dict):
+            continue
+        level = str(v.get("level", "off"))
+        if level not in LEVEL_GLYPHS:
+            level = "off"
+        word = str(v.get("word") or level)
+
+        def num(x):
+            return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+        out.append(HealthEntry(str(rule), level, word, num(v.get("value")), num(v.get("limit"))))
+    return out
+
+
+def health_lines(entries: list[HealthEntry], width: int, max_lines: int = 2) -> list[Text]:
+    """'health ✔ D/G ok  ✔ osc ok  ▲ collapse 0.08' on at most `max_lines` lines: glyph and
+    word per rule (never colour alone); entries that do not fit are counted ('+2'), never cut."""
+    if not entries:
+        return []
+    items = []
+    rank = {"alert": 0, "watch": 1}                 # what needs a look first: it survives a narrow pane
+    for e in sorted(entries, key=lambda e: rank.get(e.level, 2)):
+        t = Text(no_wrap=True)
+        t.append(LEVEL_GLYPHS[e.level], LEVEL_STYLES[e.level])
+        t.append(f" {RULE_SHORT.get(e.rule, e.rule)} ")
+        t.append(e.word, LEVEL_STYLES[e.level] if e.level != "ok" else "")
+        items.append(t)
+    return pack_items(items, width, max_lines, "health ")
+
+
+def pack_items(items: list[Text], width: int, max_lines: int, lead: str = "") -> list[Text]:
+    """Items two spaces apart on at most `max_lines` lines after `lead` (continuation lines
+    indented as far); what does not fit is counted ('+N'), no item is ever cut."""
+    indent = len(lead)
+    rows: list[list[Text]] = [[]]
+
+    def used(row: list[Text]) -> int:
+        return indent + sum(t.cell_len for t in row) + 2 * max(0, len(row) - 1)
+
+    placed = 0
+    for it in items:
+        if indent + it.cell_len > width:
+            break                                    # wider than a whole line: counted, not cut
+        need = it.cell_len + (2 if rows[-1] else 0)
+        if rows[-1] and used(rows[-1]) + need > width:
+            if len(rows) == max_lines:
+                break
+            rows.append([])
+        rows[-1].append(it)
+        placed += 1
+    more = len(items) - placed
+    while more and rows[-1] and used(rows[-1]) + len(f"  +{more}") > width:
+        rows[-1].pop()
+        more += 1
+    out = []
+    for i, row in enumerate(rows):
+        line = Text(lead if i == 0 else " " * indent, "bold" if i == 0 else "", no_wrap=True)
+        for j, it in enumerate(row):
+            if j:
+                line.append("  ")
+            line.append_text(it)
+        if i == len(rows) - 1 and more:
+            tail = f"  +{more}" if row else f"+{more}"
+            if line.cell_len + len(tail) > width:
+                line = Text(no_wrap=True)             # a pane too narrow even for the lead word
+            line.append(tail, "dim")
+        out.append(line)
+    return out
+
+
+@dataclass(frozen=True)
+class RatioVerdict:
+    value: float | None      # |grad D| / |grad G| shown by the gauge
+    limit: float | None      # the rule's limit, when known
+    level: str               # ok | watch | alert | off
+    word: str                # what the screen says next to the gauge ("" = nothing to say)
+
+
+def ratio_verdict(entries: list[HealthEntry], ratio: float | None, active_rules) -> RatioVerdict:
+    """One source of truth for the gauge: the d_overpowering verdict when the record has one;
+    otherwise the alert's state (raised or not). The screen never judges the ratio itself."""
+    for e in entries:
+        if e.rule == "d_overpowering":
+            return RatioVerdict(e.value if e.value is not None else ratio, e.limit, e.level, e.word)
+    if "d_overpowering" in active_rules:
+        return RatioVerdict(ratio, None, "alert", "D OVERPOWERING")
+    return RatioVerdict(ratio, None, "off" if ratio is None else "ok", "")
+
+
+# --- samples ---------------------------------------------------------------------------------
+
+def generator_word(cfg: Any) -> str | None:
+    """Which generator the sample grid shows: the engine draws from the EMA copy when
+    `model.ema > 0`, else from the live one. (One function: the engine may say it itself later.)"""
+    ema = getattr(getattr(cfg, "model", None), "ema", None)
+    if ema is None:
+        return None
+    return "EMA" if ema > 0 else "live"
+
+
+def samples_title(step: int | None, width: int, kind: str = "", generator: str | None = None,
+                  position: tuple[int, int] | None = None) -> str:
+    """The samples pane's title, the longest variant that fits `width`; the step always shows.
+    `position` = (k, n): the k-th of n saved sample files is shown instead of the live grid."""
+    gen = f"{generator} G" if generator else ""
+    if step is None:
+        return fit_title(["Samples" + (f" · {gen}" if gen else ""), "Samples"], width)
+    hist_long = f" · history {position[0]}/{position[1]} (l: live)" if position else ""
+    hist_short = f" · {position[0]}/{position[1]}" if position else ""
+    variants = []
+    for h in (hist_long, hist_short):
+        for parts in (["Samples", kind, gen], ["Samples", gen], [gen], []):
+            head = " · ".join(p for p in parts if p)
+            variants.append((head + " · " if head else "") + f"step {step}{h}")
+    variants.append(f"step {step}" + (" ◀" if position else ""))
+    return fit_title(variants, width)
+
+
+def system_text(cpu_pct: float | None, rss_bytes: int | None, gpu_bytes: int | None = None) -> str:
+    """'cpu 97% · mem 812M · gpu 3.1G' (the parts that are known)."""
+    parts = []
+    if cpu_pct is not None:
+        parts.append(f"cpu {cpu_pct:.0f}%")
+    if rss_bytes is not None:
+        parts.append(f"mem {fmt_bytes(rss_bytes)}")
+    if gpu_bytes is not None:
+        parts.append(f"gpu {fmt_bytes(gpu_bytes)}")
+    return " · ".join(parts)
+
+
+def fmt_bytes(n: int) -> str:
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):.1f}G"
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):.0f}M"
+    return f"{n / 1024:.0f}K"
+
+
+# --- leaving the monitor -------------------------------------------------------------------------
+
+def _shown_path(path: Any, cwd: str | None = None) -> str:
+    import os
+    import shlex
+
+    p = str(path)
+    try:
+        rel = os.path.relpath(p, cwd or os.getcwd())
+        if not rel.startswith(".."):
+            p = rel
+    except ValueError:
+        pass
+    return shlex.quote(p)
+
+
+def exit_lines(*, state: str, step: int, total: int, run_dir: Any, checkpoint: Any = None,
+               config_path: Any = None, running: bool = False, code: int = 0,
+               cwd: str | None = None) -> list[str]:
+    """What the terminal shows after the monitor closes: where the final checkpoint is and
+    the command to resume (or to watch, when the run goes on). Plain words, no colour."""
+    if run_dir is None:
+        return []
+    rd = _shown_path(run_dir, cwd)
+    where = f"step {step}/{total}" if total else f"step {step}"
+    if running:
+        return [f"gantui: the run goes on in the background ({where}).",
+                f"  watch it: gantui watch {rd}   stop it: gantui stop {rd}"]
+    ckpt = _shown_path(checkpoint, cwd) if checkpoint else None
+    cfg = _shown_path(config_path, cwd) if config_path else None
+    resume = f"  resume: gantui run {cfg or 'PRESET'} --resume {rd}"
+    if state == ev.FINISHED:
+        lines = [f"gantui: finished at {where}; final checkpoint: {ckpt or 'none'}"]
+        if ckpt:
+            lines.append(f"  samples: gantui sample {rd} --ansi   judge it: gantui eval {rd}")
+        return lines
+    if state == ev.DIVERGED:
+        if not ckpt:
+            return [f"gantui: diverged at {where}; no good checkpoint was written."]
+        return [f"gantui: diverged at {where}; last good checkpoint: {ckpt}",
+                f"  resume from it (with lower rates): gantui run {cfg or 'PRESET'} --resume {ckpt}"]
+    word = {ev.STOPPED: "interrupted" if code == 130 else "stopped",
+            ev.CRASHED: "crashed"}.get(state, "stopped")
+    if not ckpt:
+        return [f"gantui: {word} at {where}; no checkpoint was written."]
+    return [f"gantui: {word} at {where}; checkpoint: {ckpt}", resume]

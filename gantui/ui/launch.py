@@ -202,6 +202,8 @@ def run_monitor(cfg, run_dir, device, resume, *, trainer_factory=None, owner=Non
     if app.error and code != 0:
         where = getattr(app.session.trainer, "traceback_path", None) or app.session.traceback_path
         print(f"gantui: {app.error}" + (f" (traceback saved to {where})" if where else ""), file=sys.stderr)
+    for line in app.exit_summary():  # the final checkpoint and how to resume, as the screen closes
+        print(line, file=sys.stderr, flush=True)
     return int(code)
 
 
@@ -218,8 +220,10 @@ def run_watch(run_dir: Path) -> int:
         cfg = config.loads((run_dir / "config.toml").read_text(), source=str(run_dir / "config.toml"))
     except OSError:
         raise UserError(f"{run_dir}: not a gantui run directory (no config.toml)") from None
+    from gantui.engine.runlock import holder
+
     app = MonitorApp(cfg, run_dir, session_factory=lambda listeners: RemoteSession(run_dir, listeners),
-                     driver_class=detachable_driver_class())
+                     driver_class=detachable_driver_class(), pid=holder(run_dir))
 
     def leave(signum, frame) -> None:
         loop = getattr(app, "event_loop", None)
@@ -240,4 +244,6 @@ def run_watch(run_dir: Path) -> int:
             signal.signal(sig, handler)
     if app.session.load_error:
         raise UserError(app.session.load_error)
+    for line in app.exit_summary():
+        print(line, file=sys.stderr, flush=True)
     return 0

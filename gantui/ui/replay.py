@@ -36,6 +36,12 @@ def demo_run(kind: str = "digits", steps: int = 1200, every: int = 10, total: in
         if critic:
             m["gp"] = 0.1 + 0.02 * math.sin(i)
             m["wasserstein"] = m["d_real"] - m["d_fake"]
+        if step % 200 == 0:                    # live quality, every log.eval_every steps
+            q = 1 - math.exp(-3 * t)
+            m.update({"digits": {"fid": 80 * (1 - q) + 12, "kid": 0.08 * (1 - q) + 0.01},
+                      "ring8": {"modes_captured": round(2 + 6 * q), "hq_fraction": 0.5 + 0.45 * q},
+                      "mixture1d": {"w1": 1.2 * (1 - q) + 0.05, "d_acc": 0.9 - 0.3 * q}}[kind])
+        m["health"] = demo_health(step, m["grad_norm_d"] / m["grad_norm_g"], m["sample_std"])
         snaps.append(ev.Snapshot(step, total, m, ev.RUNNING, info.n_critic, (total - step) / 41.3))
     if kind == "digits":
         yy, xx = np.mgrid[0:28, 0:28] / 27.0
@@ -62,12 +68,50 @@ def demo_run(kind: str = "digits", steps: int = 1200, every: int = 10, total: in
         ev.Event(0, "started", {"device": "cpu", "total_steps": total}),
         ev.Event(1000, "checkpoint", {"path": "runs/demo/checkpoints/step_00001000.safetensors",
                                       "reason": "scheduled"}),
-        ev.Event(1100, "alert", {"rule": "d_overpowers", "state": "raised", "severity": "warning",
-                                 "message": "D overpowers G (|grad D| 6.1x |grad G|)",
-                                 "evidence": {}, "fix": "halve D lr",
+        ev.Event(1100, "alert", {"rule": "d_overpowering", "state": "raised", "severity": "warning",
+                                 "message": "D overpowers G: |grad D| / |grad G| 6.1x, above 5.0x "
+                                            "(5x its early baseline) over 8 of the last 10 records",
+                                 "evidence": {"grad_ratio": 6.1, "threshold": 5.0, "held": 8, "window": 10},
+                                 "fix": "halve D lr",
                                  "action": {"which": "d", "factor": 0.5}}),
     ]
     return info, snaps, samples, events
+
+
+def demo_health(step: int, ratio: float, sample_std: float) -> dict:
+    """Per-rule verdicts in the provisional shape of `record["health"]`, consistent with the
+    demo's one alert (d_overpowering, raised at step 1100)."""
+    over = step >= 1100
+    return {
+        "d_overpowering": {"level": "alert" if over else "ok", "word": "6.1× > 5×" if over else "ok",
+                           "value": 6.1 if over else ratio, "limit": 5.0},
+        "oscillation": {"level": "ok", "word": "ok", "value": 0.2, "limit": 0.75},
+        "mode_collapse": {"level": "ok", "word": "ok", "value": sample_std, "limit": 0.05},
+        "vanishing_gradients": {"level": "watch" if 600 <= step < 900 else "ok",
+                                "word": "low" if 600 <= step < 900 else "ok", "value": None, "limit": None},
+        "exploding_gradients": {"level": "ok", "word": "ok", "value": None, "limit": 100.0},
+        "divergence": {"level": "ok", "word": "finite", "value": None, "limit": None},
+    }
+
+
+def write_sample_history(run_dir, samples: ev.Samples, steps=(400, 800)) -> None:
+    """Saved sample files for earlier steps (as the engine writes every log.sample_every), each
+    visibly different, so that stepping back through the history shows something else."""
+    from pathlib import Path
+
+    from gantui.engine import samplefiles
+
+    folder = Path(run_dir) / "samples"
+    for k, step in enumerate(steps):
+        images = np.asarray(samples.images)
+        if images.ndim == 4:
+            images = np.clip(images * (0.3 + 0.3 * k) - 0.4, -1, 1)     # fainter early on
+        else:
+            images = images * (0.4 + 0.3 * k)                         # toy points still huddled
+        old = ev.Samples(step, images.astype(np.float32), samples.real, samples.field, samples.extent,
+                         samples.labels)
+        samplefiles.save(samplefiles.path_for(folder, step), old)
+    samplefiles.save(samplefiles.path_for(folder, samples.step), samples)
 
 
 class ScriptedTrainer:
@@ -81,7 +125,8 @@ class ScriptedTrainer:
         for t in list(cls.running):
             t.control.stop(reason="user", save=False)
 
-    def __init__(self, listeners=(), kind: str = "digits") -> None:
+    def __init__(self, listeners=(), kind: str = "digits", run_dir=None) -> None:
+        self.run_dir = run_dir
         self.control = Control()
         self._listeners = list(listeners)
         self.kind = kind
@@ -131,6 +176,8 @@ class ScriptedTrainer:
         for s in snaps:
             self.step = s.step
             self._publish(s)
+        if self.run_dir is not None:
+            write_sample_history(self.run_dir, samples)
         self._publish(samples)
         self._state(ev.RUNNING)
         self.published.set()
@@ -177,7 +224,7 @@ def main(argv=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     kind = args[0] if args else "digits"
     run_dir = Path(args[1]) if len(args) > 1 else Path("runs/replay")
-    return run_monitor(None, run_dir, "cpu", None, trainer_factory=lambda ls: ScriptedTrainer(ls, kind))
+    return run_monitor(None, run_dir, "cpu", None, trainer_factory=lambda ls: ScriptedTrainer(ls, kind, run_dir))
 
 
 if __name__ == "__main__":

@@ -17,23 +17,31 @@ KEY_HELP = [
     ("{  }", "halve / double the D learning rate"),
     ("s", "save a checkpoint now (checkpoints/step_*.safetensors)"),
     ("f", "apply the suggested fix of the newest active alert (a rate change)"),
-    ("p", "full chart of the losses over the whole run"),
+    ("p", "the full chart: choose the series (↑↓ or 1-9), l log scale, z zoom to the last "
+          "N steps (again: closer), 0 the whole run, e smoothing, p or esc back"),
+    (",  .", "older / newer saved samples (← → when the samples pane has focus); l back to live"),
+    ("Tab", "move the focus between the event log and the samples"),
+    ("↑ ↓ PgUp PgDn Home End, j k", "scroll the event log (newest first; End: the first event)"),
+    ("a", "event log: alerts only / everything"),
     ("?", "this help"),
-    ("q, Ctrl-C", "save a checkpoint, stop the training and quit"),
+    ("q", "save a checkpoint, stop the training and quit (exit code 0)"),
+    ("Ctrl-C", "the same, as an interruption (exit code 130, like SIGINT and SIGTERM)"),
 ]
 
 PANES = [
     ("Losses", "D and G, EMA-smoothed (debiased, as TensorBoard does), with min / last / max "
                "of the raw values; W and GP too for WGAN losses."),
-    ("Gradients", "|grad D| and |grad G|, their ratio between the 1/5 and 5× overpowering lines, "
-                  "and D's mean output on real data D(x) and on samples D(G(z)) (critic scores "
-                  "for WGAN)."),
-    ("Alerts", "active diagnostics alerts (glyph, severity, step, suggested fix), then the "
-               "recent engine events."),
-    ("Samples", "the fixed-noise batch; for toy data, real vs generated points over D's "
-                "score (2-D) or overlaid histograms (1-D)."),
-    ("Chart (p)", "the whole run; dotted lines where the run was paused or a rate changed "
-                  "(every change is also in events.jsonl)."),
+    ("Gradients", "|grad D| and |grad G|, their ratio on a log gauge (┼ at 1, ┃ at the "
+                  "d_overpowering limit, the verdict in words), D's mean output on real data D(x) "
+                  "and on samples D(G(z)) (critic scores for WGAN); then one health verdict per "
+                  "alert rule (✔ ok, ◆ watch, ▲ alert, · off) and the live quality metrics."),
+    ("Alerts", "active alerts in full (evidence, suggested fix, applied or not), then every "
+               "event of the run, newest first, wrapped, scrollable (the newest 5,000)."),
+    ("Samples", "the fixed-noise batch from the EMA or live generator (the title says which); "
+                "for toy data, real vs generated points over D's score (2-D) or overlaid "
+                "histograms (1-D). Its bottom line: the training process's CPU and memory."),
+    ("Chart (p)", "any series over the whole run or its last N steps; dotted lines where the "
+                  "run was paused or a rate changed (every change is also in events.jsonl)."),
     ("ssh drops", "training carries on headless to the end; progress goes to console.log."),
 ]
 

@@ -12,7 +12,8 @@ from rich.text import Text
 from gantui.ui.widgets.base import Pane
 
 from gantui.history import History, ema_debiased
-from gantui.ui.format import column_chart, fmt_num, gauge
+from gantui.ui.format import (LEVEL_GLYPHS, LEVEL_STYLES, HealthEntry, column_chart, fmt_num, gauge,
+                              health_lines, pack_items, ratio_verdict)
 
 SMOOTHING = 0.8          # EMA weight, debiased as TensorBoard does; per-record values are
                          # already means over log.every steps, so little smoothing is needed
@@ -67,16 +68,49 @@ class LossesPane(Pane):
         return out
 
 
-class GradientsPane(Pane):
-    """|grad D|, |grad G|, their ratio against the 5x overpowering lines, D(x) and D(G(z))."""
+QUALITY = (("fid", "FID", "{:.1f}"), ("kid", "KID", "{:.3f}"), ("modes_captured", "modes", "{:.0f}"),
+           ("hq_fraction", "hq", "{:.2f}"), ("w1", "W1", "{:.3f}"), ("class_coverage", "classes", "{:.2f}"),
+           ("is", "IS", "{:.2f}"), ("d_acc", "D acc", "{:.2f}"))
+SPARK_W = 8
 
-    LIMIT = 5.0
+
+def quality_items(history: History) -> list[Text]:
+    """'FID 23.1 ▇▅▃▂' per live quality metric that the records carry (none: no line)."""
+    items = []
+    for key, label, fmt in QUALITY:
+        if key not in history:
+            continue
+        s = history.series(key)
+        if not len(s) or s.last is None:
+            continue
+        t = Text(no_wrap=True)
+        t.append(label + " ", "bold")
+        t.append(fmt.format(s.last) if math.isfinite(s.last) else str(s.last))
+        values = [v for v in s.values() if math.isfinite(v)]
+        if len(values) > 1:
+            from gantui.render import sparkline  # numpy: not before the first frame
+
+            t.append(" " + sparkline(values, SPARK_W), "#9fb8d8")
+        items.append(t)
+    return items
+
+
+def pack(items: list[Text], width: int, max_lines: int, lead: str = "") -> list[Text]:
+    return pack_items(items, width, max_lines, lead) if items else []
+
+
+class GradientsPane(Pane):
+    """|grad D|, |grad G|, their ratio on a gauge that takes its verdict from the
+    d_overpowering health entry (or the alert), D(x) and D(G(z)), then the health row
+    (one verdict per alert rule) and the live quality metrics when the records carry them."""
 
     def __init__(self, history: History, **kw) -> None:
         super().__init__(**kw)
         self.history = history
         self.critic = False
-        self.border_title = "Gradients & D outputs"
+        self.health: list[HealthEntry] = []
+        self.active_rules: set[str] = set()
+        self.border_title = "Gradients & health"
 
     def _row(self, label: str, key: str, chart_w: int, style: str) -> Text:
         s = self.history.series(key)
@@ -88,53 +122,77 @@ class GradientsPane(Pane):
         t.append(fmt_num(s.last, NUM_W))
         return t
 
-    def draw(self) -> Text:
-        w, h = self.size.width, self.size.height
-        label_w = 10
+    def _pair(self, a: tuple[str, str, str], b: tuple[str, str, str], lw: int, w: int) -> list[Text]:
+        half = w // 2
+        if half >= lw + NUM_W + 4:
+            cw = half - lw - NUM_W - 1
+            line = self._row(a[0].ljust(lw), a[1], cw, a[2])
+            line.append(" ")
+            line.append_text(self._row(b[0].ljust(lw), b[1], cw, b[2]))
+            return [line]
+        cw = max(0, w - lw - NUM_W)
+        return [self._row(a[0].ljust(lw), a[1], cw, a[2]), self._row(b[0].ljust(lw), b[1], cw, b[2])]
+
+    def ratio_line(self, w: int) -> Text:
         hist = self.history
         d, g = hist.series("grad_norm_d").last, hist.series("grad_norm_g").last
         ratio = d / g if d is not None and g is not None and g > 0 and math.isfinite(d) else None
-        lines: list[Text] = []
-        half = w // 2
-        if half >= label_w + NUM_W + 4:
-            # two columns: |grad D| | |grad G| side by side
-            cw = half - label_w - NUM_W - 1
-            line = self._row("|grad D|".ljust(label_w), "grad_norm_d", cw, "#e07b7b")
+        v = ratio_verdict(self.health, ratio, self.active_rules)
+        label = "D/G ratio "
+        value = ("--" if v.value is None or not math.isfinite(v.value) else f"{v.value:.2g}×").rjust(6)
+        verdict = Text(no_wrap=True)
+        if v.word:
+            verdict.append(" ")
+            verdict.append(LEVEL_GLYPHS.get(v.level, "·") + " " + v.word, LEVEL_STYLES.get(v.level, "bold"))
+        limit = f" ┃{v.limit:.3g}×" if v.limit else ""
+        gw = w - len(label) - len(value) - 1 - len(limit) - verdict.cell_len
+        if gw < 9 and limit:
+            limit = ""
+            gw = w - len(label) - len(value) - 1 - verdict.cell_len
+        line = Text(no_wrap=True, overflow="crop")
+        line.append(label, "bold")
+        line.append(value)
+        if gw >= 5:
             line.append(" ")
-            line.append_text(self._row("|grad G|".ljust(label_w), "grad_norm_g", cw, "#7bb6e0"))
-            lines.append(line)
-        else:
-            cw = max(0, w - label_w - NUM_W)
-            lines.append(self._row("|grad D|".ljust(label_w), "grad_norm_d", cw, "#e07b7b"))
-            lines.append(self._row("|grad G|".ljust(label_w), "grad_norm_g", cw, "#7bb6e0"))
+            line.append_text(gauge(v.value, gw, v.limit, v.level))
+            line.append(limit, "dim")
+        line.append_text(verdict)
+        return line
 
-        ratio_line = Text(no_wrap=True, overflow="crop")
-        ratio_line.append("D/G ratio ".ljust(label_w), "bold")
-        ratio_txt = "--" if ratio is None else f"{ratio:.2g}×"
-        ratio_line.append(ratio_txt.rjust(6))
-        ratio_line.append(" 1/5 ", "dim")
-        gw = max(11, w - label_w - 6 - 5 - 4 - 14)
-        ratio_line.append_text(gauge(ratio, gw, self.LIMIT))
-        ratio_line.append(" 5× ", "dim")
-        if ratio is not None and (ratio >= self.LIMIT or ratio <= 1 / self.LIMIT):
-            ratio_line.append("OVERPOWERING" if ratio >= self.LIMIT else "G DOMINATES", "bold red")
-        lines.append(ratio_line)
-
+    def blocks(self, w: int) -> list[tuple[int, list[Text]]]:
+        """(priority, lines) in screen order; the app sizes the pane from these, and a short
+        pane keeps the highest priorities."""
+        grads = self._pair(("|grad D|", "grad_norm_d", "#e07b7b"), ("|grad G|", "grad_norm_g", "#7bb6e0"), 10, w)
         real_l, fake_l = ("critic(x)", "critic(G(z))") if self.critic else ("D(x)", "D(G(z))")
         lw = 14 if self.critic else 9
-        if half >= lw + NUM_W + 4:
-            cw = half - lw - NUM_W - 1
-            line = self._row(real_l.ljust(lw), "d_real", cw, "#9fd89f")
-            line.append(" ")
-            line.append_text(self._row(fake_l.ljust(lw), "d_fake", cw, "#d8a0e8"))
-            lines.append(line)
-        else:
-            cw = max(0, w - lw - NUM_W)
-            lines.append(self._row(real_l.ljust(lw), "d_real", cw, "#9fd89f"))
-            lines.append(self._row(fake_l.ljust(lw), "d_fake", cw, "#d8a0e8"))
+        outs = self._pair((real_l, "d_real", "#9fd89f"), (fake_l, "d_fake", "#d8a0e8"), lw, w)
+        return [(8, grads), (10, [self.ratio_line(w)]), (6, outs),
+                (9, health_lines(self.health, w, 2)), (7, pack(quality_items(self.history), w, 2, "quality "))]
+
+    def wanted_lines(self, w: int) -> int:
+        """What `blocks(w)` would take, without drawing the charts (the app asks twice a second)."""
+        half = w // 2
+        lw = 14 if self.critic else 9
+        return ((1 if half >= 10 + NUM_W + 4 else 2) + 1 + (1 if half >= lw + NUM_W + 4 else 2)
+                + len(health_lines(self.health, w, 2)) + len(pack(quality_items(self.history), w, 2, "quality ")))
+
+    def draw(self) -> Text:
+        w, h = self.size.width, max(1, self.size.height)
+        blocks = self.blocks(w)
+        keep, used = set(), 0
+        for i in sorted(range(len(blocks)), key=lambda i: -blocks[i][0]):
+            n = len(blocks[i][1])
+            if n and used + n <= h:
+                keep.add(i)
+                used += n
         out = Text(no_wrap=True, overflow="crop")
-        for i, line in enumerate(lines[:max(1, h)]):
-            if i:
-                out.append("\n")
-            out.append_text(line)
+        first = True
+        for i, (_, lines) in enumerate(blocks):
+            if i not in keep:
+                continue
+            for line in lines:
+                if not first:
+                    out.append("\n")
+                out.append_text(line)
+                first = False
         return out

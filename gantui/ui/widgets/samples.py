@@ -11,9 +11,10 @@ import os
 import time
 
 from rich.text import Text
+from textual.binding import Binding
 
-from gantui import render
 from gantui.engine import events as ev
+from gantui.ui.format import samples_title
 from gantui.ui.widgets.base import Pane
 
 
@@ -54,57 +55,140 @@ def _center(text: Text, width: int, used: int) -> Text:
     return out
 
 
-def render_samples(samples: ev.Samples, width: int, height: int, color: str) -> Text:
-    """One picture of the samples that fits width x height cells exactly."""
+def n_classes_of(samples: ev.Samples) -> int:
+    labels = getattr(samples, "labels", None)
+    if labels is None or not len(labels):
+        return 0
+    return int(max(labels)) + 1
+
+
+def render_samples(samples: ev.Samples, width: int, height: int, color: str,
+                   conditional: bool = False, first_class: int = 0) -> tuple[Text, tuple[int, int, int] | None]:
+    """One picture of the samples that fits width x height cells, and for a conditional
+    model (first class shown, classes shown, classes in all)."""
+    from gantui import render  # numpy: imported with the first samples, not before the first frame
+
     images = samples.images
     if images is None or width < 1 or height < 1:
-        return Text()
+        return Text(), None
     if getattr(images, "ndim", 0) == 2:                       # toy points (N, dim)
         dim = images.shape[1]
         real = samples.real if samples.real is not None else images[:0]
         if dim == 1:
-            return render.histogram_1d(real, images, width, height, color=color)
+            return render.histogram_1d(real, images, width, height, color=color), None
         w, h = _square_cells(samples.extent, width, height)
         text = render.density_plot(real, images[:, :2], w, h, extent=samples.extent,
                                    field=samples.field, color=color)
-        return _center(text, width, w)
+        return _center(text, width, w), None
     n, _, img_h, img_w = images.shape
+    k = n_classes_of(samples) if conditional else 0
+    if k:
+        per_class = max(1, -(-n // k))
+        layout = render.fit_class_grid(k, per_class, width, height, img_h, img_w)
+        if layout is not None:
+            first = max(0, min(first_class, k - layout.classes))
+            text = render.class_grid(images, samples.labels, layout, color, first, k)
+            used = len(text.plain.split("\n", 1)[0])
+            return _center(text, width, used), (first, layout.classes, k)
     cols, rows, cell_w, cell_h = render.fit_grid(n, width, height, img_h, img_w)
     if cols == 0:
-        return Text()
-    return render.image_grid(images, cols, rows, cell_w, cell_h, color)
+        return Text(), None
+    grid = render.image_grid(images, cols, rows, cell_w, cell_h, color)
+    return _center(grid, width, cols * cell_w + (cols - 1)), None
 
 
 class SamplesPane(Pane):
     """Rendered once per batch (and per size): a grid has a style per cell, so its strips
-    are worth keeping until the next batch arrives."""
+    are worth keeping until the next batch arrives.
+
+    Sample history: the engine saves the fixed-noise batch as `<run-dir>/samples/step_N.npz`
+    every `log.sample_every` steps. `,` / `.` (or ← / → while this pane has focus) step
+    through those files; the title says which one is shown; `l` goes back to the live grid.
+    For a conditional model ↑ / ↓ (with focus) scroll the classes when not all fit."""
+
+    can_focus = True
+    BINDINGS = [
+        Binding("left", "app.sample_history(-1)", "older samples", show=False),
+        Binding("right", "app.sample_history(1)", "newer samples", show=False),
+        Binding("up", "classes(-1)", "classes", show=False),
+        Binding("down", "classes(1)", "classes", show=False),
+    ]
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
-        self.samples: ev.Samples | None = None
+        self.samples: ev.Samples | None = None       # what is drawn
+        self.live: ev.Samples | None = None          # the newest from the engine
+        self.position: tuple[int, int] | None = None  # (k, n) of the saved file shown; None = live
         self.color = "truecolor"
         self.placeholder = "starting…"
+        self.generator: str | None = None            # "EMA" / "live" (format.generator_word)
+        self.conditional = False
+        self.first_class = 0
+        self.class_view: tuple[int, int, int] | None = None
         self._text_key: tuple | None = None
         self._text: Text | None = None
         self.render_ms = 0.0
         self.border_title = "Samples"
 
     def set_samples(self, samples: ev.Samples) -> None:
-        self.samples = samples
-        kind = "fixed noise" if getattr(samples.images, "ndim", 0) == 4 else "real vs generated"
-        self.border_title = f"Samples · {kind} · step {samples.step}"
+        """New live samples from the engine (shown unless a saved step is being looked at)."""
+        self.live = samples
+        if self.position is None:
+            self.samples = samples
+            self.refresh()
+        self.update_title()
+
+    def show_saved(self, samples: ev.Samples, position: tuple[int, int]) -> None:
+        self.samples, self.position = samples, position
+        self.refresh()
+        self.update_title()
+
+    def show_live(self) -> None:
+        self.position = None
+        if self.live is not None:
+            self.samples = self.live
+        self.refresh()
+        self.update_title()
+
+    def update_title(self) -> None:
+        s = self.samples
+        kind = ""
+        if s is not None:
+            kind = "fixed noise" if getattr(s.images, "ndim", 0) == 4 else "real vs generated"
+        title = samples_title(None if s is None else s.step, max(8, self.size.width - 4), kind,
+                              self.generator, self.position)
+        if self.class_view and self.class_view[1] < self.class_view[2]:
+            first, shown, total = self.class_view
+            extra = f" · classes {first}-{first + shown - 1} of {total} ↑↓"
+            if len(title) + len(extra) <= self.size.width - 4:
+                title += extra
+        self.border_title = title
+
+    def on_resize(self) -> None:
+        self.update_title()
+
+    def action_classes(self, delta: int) -> None:
+        if not self.class_view:
+            return
+        first, shown, total = self.class_view
+        self.first_class = max(0, min(total - shown, first + delta))
         self.refresh()
 
     def draw(self) -> Text:
         if self.samples is None:
             return Text().append(self.placeholder, "dim italic")
-        key = (id(self.samples), self.size.width, self.size.height, self.color)
+        key = (id(self.samples), self.size.width, self.size.height, self.color, self.first_class,
+               self.conditional)
         if key != self._text_key:
             t0 = time.perf_counter()
             try:
-                self._text = render_samples(self.samples, self.size.width, self.size.height, self.color)
+                self._text, classes = render_samples(self.samples, self.size.width, self.size.height,
+                                                     self.color, self.conditional, self.first_class)
             except Exception as e:  # noqa: BLE001 - a bad batch must not take the monitor down
-                self._text = Text(f"cannot draw these samples: {e}", "red")
+                self._text, classes = Text(f"cannot draw these samples: {e}", "red"), None
+            if classes != self.class_view:
+                self.class_view = classes
+                self.call_later(self.update_title)
             self._text_key = key
             self.render_ms = (time.perf_counter() - t0) * 1000
         return self._text

@@ -23,7 +23,8 @@ class StatusLine(Pane):
 # (key shown, words, priority): the last to go at small widths are the contract keys.
 KEYS = [
     ("space", "pause", 10), ("n", "step", 8), ("[ ]", "G lr", 10), ("{ }", "D lr", 10),
-    ("s", "save", 9), ("p", "plot", 6), ("f", "fix", 5), ("?", "help", 9), ("q", "quit", 10),
+    ("s", "save", 9), ("p", "plot", 6), ("f", "fix", 5), (", .", "samples", 3), ("a", "alerts", 2),
+    ("?", "help", 9), ("q", "quit", 10),
 ]
 
 

@@ -1,0 +1,129 @@
+"""One verdict per rule, for the screen: the alert latch's own state, never a second judgement.
+
+`level` is 'alert' exactly while the rule is raised, so a gauge or a word drawn from a Verdict can
+never say OVERPOWERING while the alerts pane says OK. 'watch' means the condition held in some of
+the rule's recent records (`watch` of its window) without raising; 'off' means the rule judges
+nothing now (the warm-up, a metric the run does not record, rules disabled).
+
+The compact form (`Health.to_record()`) is what the engine writes into each metrics record under
+"health", so a second process (`gantui watch`) shows the same verdicts without recomputing them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+OFF, OK, WATCH, ALERT = "off", "ok", "watch", "alert"
+LEVELS = (OFF, OK, WATCH, ALERT)
+
+# Non-colour marks: a verdict reads the same with NO_COLOR or to a colour-blind reader.
+LEVEL_GLYPHS = {OFF: "·", OK: "✓", WATCH: "△", ALERT: "▲"}
+CRITICAL_GLYPH = "✖"
+
+# The word a rule shows while raised; a screen shows it only when the level is ALERT.
+ALERT_WORDS = {
+    "divergence": "DIVERGED",
+    "d_overpowering": "OVERPOWERING",
+    "oscillation": "OSCILLATING",
+    "mode_collapse": "COLLAPSED",
+    "mode_dropping": "MODES DROPPED",
+    "vanishing_gradients": "VANISHING",
+    "exploding_gradients": "EXPLODING",
+}
+
+
+def word(rule: str, level: str, reason: str = "") -> str:
+    if level == ALERT:
+        return ALERT_WORDS.get(rule, rule.upper())
+    if level == OFF:
+        return reason or "off"
+    return level
+
+
+def glyph(rule: str, level: str) -> str:
+    return CRITICAL_GLYPH if level == ALERT and rule == "divergence" else LEVEL_GLYPHS[level]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One rule's standing after the latest record."""
+
+    rule: str
+    level: str                      # off | ok | watch | alert
+    word: str                       # "ok", "watch", "OVERPOWERING", "warm-up", ...
+    condition: str | None = None    # the condition shown (the one that raised it, or the nearest)
+    label: str = ""                 # how messages name its value: "D loss", "|grad D| / |grad G|"
+    value: float | None = None      # its latest value ...
+    threshold: float | None = None  # ... and its limit, as the rule scales it now
+    op: str = ""                    # "below" | "above" | "at least" | "at most"
+    held: int = 0                   # records of the last `window` in which the rule's condition held
+    window: int = 0
+    step: int | None = None         # the record the value comes from
+
+    @property
+    def glyph(self) -> str:
+        return glyph(self.rule, self.level)
+
+
+@dataclass(frozen=True)
+class Gauge:
+    """The D/G gradient gauge, labelled from the d_overpowering rule: `ratio` = |grad D| / |grad G|
+    of the latest record, `limit` the rule's limit (grad_ratio_max x the run's own early median,
+    None until that baseline is learned). Draw ratio / limit; take the word and colour from
+    the d_overpowering verdict, never from where the needle sits."""
+
+    ratio: float | None = None
+    limit: float | None = None
+    baseline: float | None = None
+
+    @property
+    def position(self) -> float | None:
+        """ratio / limit: 1 at the rule's line."""
+        if self.ratio is None or not self.limit:
+            return None
+        return self.ratio / self.limit
+
+
+@dataclass(frozen=True)
+class Health:
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    gauge: Gauge = field(default_factory=Gauge)
+
+    @property
+    def levels(self) -> dict[str, str]:
+        return {r: v.level for r, v in self.verdicts.items()}
+
+    def to_record(self) -> dict[str, Any]:
+        """The compact, JSON-safe form for a metrics record:
+        {"levels": {"d_overpowering": "ok", ...}, "gauge": {"ratio": 3.1, "limit": 40.0}}."""
+        g = {"ratio": _round(self.gauge.ratio), "limit": _round(self.gauge.limit)}
+        return {"levels": self.levels, "gauge": g}
+
+    @classmethod
+    def from_record(cls, data: Any) -> "Health | None":
+        """The Health a metrics record's "health" value describes (levels and words only: the
+        numbers are the record's own), or None when it is missing or malformed."""
+        if not isinstance(data, dict) or not isinstance(data.get("levels"), dict):
+            return None
+        verdicts = {}
+        for rule, level in data["levels"].items():
+            if not isinstance(rule, str) or level not in LEVELS:
+                return None
+            verdicts[rule] = Verdict(rule, level, word(rule, level))
+        g = data.get("gauge") if isinstance(data.get("gauge"), dict) else {}
+        gauge = Gauge(_number(g.get("ratio")), _number(g.get("limit")))
+        return cls(verdicts, gauge)
+
+
+def _round(v: float | None) -> float | None:
+    if v is None or not math.isfinite(v):
+        return None
+    return float(f"{v:.4g}")
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)

@@ -1,0 +1,90 @@
+"""The thresholds of the alert rules: defaults, with the checks a preset's [diagnostics] table
+must pass (gantui.config validates the table from these fields and their `check` metadata)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+# --- checks for the [diagnostics] table: None when fine, else the expected words --------------
+# (gantui.config imports this module, so its own helpers cannot be imported here.)
+
+
+def _positive(v) -> str | None:
+    return None if v > 0 else "a number > 0"
+
+
+def _non_negative(v) -> str | None:
+    return None if v >= 0 else "a number >= 0"
+
+
+def _at_least_1(v) -> str | None:
+    return None if v >= 1 else "an integer >= 1"
+
+
+def _sustain(v) -> str | None:
+    # above one half, "held in most records" and "failed in most records" cannot both be true
+    return None if 0.5 < v <= 1 else "a number in (0.5, 1]"
+
+
+def _fraction(v) -> str | None:
+    return None if 0 <= v <= 1 else "a number in [0, 1]"
+
+
+def _share(v) -> str | None:
+    return None if 0 < v < 1 else "a number in (0, 1)"
+
+
+def _t(default, check, doc: str):
+    return field(default=default, metadata={"check": check, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Defaults of the alert rules; a preset's [diagnostics] table overrides any of them.
+
+    Limits on D's loss and scores are stated for the plain non-saturating loss without label
+    smoothing; gantui.diagnostics.limits carries them to the loss and smoothing in force."""
+
+    window: int = _t(20, _at_least_1, "log records a condition must (mostly) hold before an alert is raised")
+    clear_window: int = _t(20, _at_least_1, "log records it must (mostly) fail before the alert clears")
+    sustain: float = _t(0.8, _sustain, "fraction of a window that counts as 'mostly'")
+    watch: float = _t(0.25, _share, "fraction of a window that puts a rule on 'watch' (the screen's amber)")
+    warmup_steps: int = _t(500, _non_negative, "steps in which only divergence and a pinned D are judged")
+    enabled: bool = _t(True, None, "false silences every rule but divergence")
+    # d_overpowering
+    d_loss_min: float = _t(0.1, _non_negative, "D loss below this (ns nats; scaled to the loss and smoothing)")
+    d_gap_max: float = _t(0.9, _share, "D(x) - D(G(z)) above this share of its widest (1 - smoothing)")
+    d_acc_max: float = _t(0.98, _share, "D's accuracy on its last real and fake batches above this")
+    grad_ratio_max: float = _t(5.0, _positive, "|grad D| / |grad G| above this many times its early median (at least 2)")
+    # d_overpowering in the warm-up: a D that is certain to have won ("pinned")
+    early_window: int = _t(8, _at_least_1, "warm-up records a pinned D must (mostly) hold before it is raised")
+    early_d_loss: float = _t(0.03, _non_negative,
+                             "warm-up: D loss below this (ns nats; scaled), with the gap and accuracy past their limits")
+    # oscillation
+    osc_jump: float = _t(0.75, _positive, "typical move between records (median |change|) / level")
+    osc_flip_rate: float = _t(0.7, _fraction, "share of consecutive moves that reverse direction")
+    osc_floor: float = _t(1.0, _non_negative, "smallest level a jump is measured against, in units of the loss's scale")
+    # mode_collapse
+    collapse_std: float = _t(0.01, _non_negative, "sample_std below this (absolute)")
+    collapse_std_frac: float = _t(0.1, _non_negative, "sample_std below this fraction of the real data's std")
+    collapse_pdist: float = _t(0.1, _non_negative, "sample_pdist (relative to the real data's) below this")
+    collapse_class_pdist: float = _t(0.25, _non_negative,
+                                     "a class's class_pdist (relative to the real class's) below this")
+    # mode_dropping (judged on the live-quality records, every log.eval_every steps)
+    quality_window: int = _t(5, _at_least_1, "quality records a coverage condition must (mostly) hold / fail ...")
+    quality_steps: int = _t(500, _non_negative, "... and at least this many steps of them (a healthy G hops off "
+                                                "a few modes for about 100 steps)")
+    drop_frac: float = _t(0.2, _share, "share of the modes (classes) the run covered that must go missing")
+    drop_subset: float = _t(0.5, _fraction, "toy: sharp samples on at most this share of the modes")
+    drop_hq: float = _t(0.2, _fraction, "toy: hq_fraction needed before modes are counted")
+    # vanishing_gradients
+    vanish_grad: float = _t(1e-3, _non_negative, "|grad G| below this (absolute) is near zero")
+    vanish_frac: float = _t(0.02, _non_negative, "... or below this fraction of its own baseline")
+    confident_gap: float = _t(0.9, _share, "ns/minimax/lsgan: D(x) - D(G(z)) above this share of its widest")
+    # exploding_gradients
+    explode_grad: float = _t(100.0, _positive, "a gradient norm above this is exploding")
+
+    @classmethod
+    def docs(cls) -> dict[str, str]:
+        """key -> one line, for the help screen and the README."""
+        return {f.name: f.metadata.get("doc", "") for f in fields(cls)}

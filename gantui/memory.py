@@ -1,0 +1,257 @@
+"""An up-front memory estimate of a training run, so a configuration that cannot fit is refused with
+one line saying how much it needs, instead of failing at allocation (or taking the machine down).
+
+    data_shape(cfg.data) -> shape                    what the data set will be, from the config alone
+    estimate(cfg, shape) -> Estimate                 bytes: weights, optimiser states, data, one step
+    estimate_bytes(cfg, shape) -> int
+    check_fits(cfg, shape, available, where)         raises ConfigError when the estimate exceeds it
+    host_available_bytes() -> int | None             MemAvailable and the cgroup limit, from /proc and /sys
+    available_bytes(device) -> int | None            host memory for the CPU, free device memory for CUDA
+
+Everything but `available_bytes` on CUDA is pure and torch-free: the CLI can refuse a CPU run before
+torch is even imported. Parameter counts follow gantui.models exactly (a test builds the real models and
+compares). Activation memory is an estimate from the layer output sizes: what autograd keeps for the
+backward pass of one D step and one G step at `data.batch_size`. benchmarks/memory_estimate.py compares
+the estimate with real CPU runs' peak resident memory: 0.64x to 1.13x of it over six configurations
+(weight-, activation- and data-heavy). It leans low on purpose: the check refuses only when even the
+estimate exceeds what is free, so a refusal means the run cannot fit.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from gantui.errors import ConfigError
+
+F32 = 4  # bytes: weights, states, activations and data sets are float32 on the training device
+PLANS = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # as gantui.models.dcgan.PLANS (torch-free copy; a test pins it)
+TOY_DIMS = {"ring8": 2, "grid25": 2, "mixture1d": 1}
+SET_SIZES = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}  # training images
+SET_CHANNELS = {"digits": 1, "mnist": 1, "fashion_mnist": 1, "cifar10": 3}
+N_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10}
+REAL_REFERENCE = 256  # the engine draws max(log.n_samples, 256) real samples once, for the alerts
+
+
+def data_shape(data_cfg) -> tuple[int, ...]:
+    """The shape of one sample of `data_cfg.name`: (dim,) for toy data, (C, H, W) for images.
+    A `folder` with `channels = 0` takes the colour of its files; 3 is assumed (the larger)."""
+    if data_cfg.name in TOY_DIMS:
+        return (TOY_DIMS[data_cfg.name],)
+    c = SET_CHANNELS.get(data_cfg.name) or data_cfg.channels or 3
+    return (c, data_cfg.image_size, data_cfg.image_size)
+
+
+def data_count(data_cfg) -> int:
+    """Samples the data set holds on the device (0: toy mixtures are formulas; a folder is not counted)."""
+    if data_cfg.name == "digits":
+        return data_cfg.n_samples
+    return SET_SIZES.get(data_cfg.name, 0)
+
+
+# --- parameter and activation counts per arch (elements, per sample for activations) ---------------
+
+def _dense_stack(dims: list[int], bn: list[bool]) -> tuple[int, int]:
+    """Linear (+BN) layers dims[i] -> dims[i+1]: (parameters, activation elements per sample)."""
+    params = acts = 0
+    for i, use_bn in enumerate(bn):
+        d_in, d_out = dims[i], dims[i + 1]
+        params += d_in * d_out + (2 * d_out if use_bn else d_out)
+        acts += d_out * (2 if use_bn else 1)  # autograd keeps the activation's output (+ BN's input)
+    return params, acts
+
+
+def _mlp(m, shape, n_classes) -> tuple[int, int, int, int]:
+    image = len(shape) == 3
+    out = math.prod(shape)
+    g_dims = [m.latent_dim] + [m.g_width] * m.g_depth
+    g_params, g_acts = _dense_stack(g_dims, [image] * m.g_depth)
+    g_params += m.g_width * out + out
+    g_acts += out
+    d_dims = [out] + [m.d_width] * m.d_depth
+    d_params, d_acts = _dense_stack(d_dims, [m.batch_norm_d and i > 0 for i in range(m.d_depth)])
+    d_params += m.d_width + 1
+    d_acts += out + 1
+    return g_params, g_acts, d_params, d_acts
+
+
+def _conv(m, shape, n_classes, conditional: bool) -> tuple[int, int, int, int]:
+    c, size, _ = shape
+    start, stages = PLANS.get(size, (4, 3))
+    ch = [m.g_width * 2 ** (stages - 1 - i) for i in range(stages)]
+    embed_dim = min(m.latent_dim, 32) if conditional else 0
+    in_dim = m.latent_dim + embed_dim
+    g_params = in_dim * ch[0] * start * start + 2 * ch[0] + n_classes * embed_dim
+    g_acts = ch[0] * start * start * 2
+    res = start
+    for i in range(1, stages):
+        res *= 2
+        g_params += ch[i - 1] * ch[i] * 16 + 2 * ch[i]
+        g_acts += ch[i] * res * res * 2  # BN keeps the conv's output, ReLU its own
+    g_params += ch[-1] * c * 16 + c
+    g_acts += c * size * size  # tanh keeps its output
+
+    dch = [m.d_width * 2 ** i for i in range(stages)]
+    d_params, d_acts, res, prev = 0, c * size * size, size, c
+    for i, out in enumerate(dch):
+        res //= 2
+        bn = m.batch_norm_d and i > 0
+        d_params += prev * out * 16 + (2 * out if bn else out)
+        d_acts += out * res * res * (2 if bn else 1)
+        prev = out
+    feature_dim = dch[-1] * start * start
+    d_params += feature_dim + 1 + (n_classes * feature_dim if conditional else 0)
+    return g_params, g_acts, d_params, d_acts
+
+
+def model_counts(cfg, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """(G parameters, G activations per sample, D parameters, D activations per sample)."""
+    n_classes = N_CLASSES.get(cfg.data.name, 0)
+    if cfg.model.arch == "mlp" or len(shape) != 3:
+        return _mlp(cfg.model, shape, n_classes)
+    return _conv(cfg.model, shape, n_classes, conditional=cfg.model.arch == "conditional")
+
+
+# --- the estimate ----------------------------------------------------------------------------------
+
+# Measured on the CPU (benchmarks/memory_estimate.py): what a small run allocates besides its tensors
+# (the data code, allocator pools, thread stacks). CUDA's context is not in it: it is already gone from
+# the free memory torch reports.
+RUNTIME_OVERHEAD = 200 * 10**6
+
+
+@dataclass(frozen=True)
+class Estimate:
+    weights: int      # G, D, EMA G, their gradients
+    optimizer: int    # Adam: two states per weight; RMSprop: one
+    data: int         # the data set, the real reference batch, the fixed noise
+    step: int         # activations autograd keeps for one training step at data.batch_size
+    transient: int    # the largest short-lived peak besides the step: a checkpoint's bytes, optimiser temporaries
+    overhead: int = RUNTIME_OVERHEAD
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.optimizer + self.data + max(self.step, self.transient) + self.overhead
+
+    def largest(self) -> str:
+        parts = {"weights": self.weights + self.optimizer + self.transient, "data": self.data, "step": self.step}
+        return max(parts, key=parts.get)
+
+
+def estimate(cfg, shape: tuple[int, ...]) -> Estimate:
+    shape = tuple(int(s) for s in shape)
+    g_params, g_acts, d_params, d_acts = model_counts(cfg, shape)
+    ema = g_params if cfg.model.ema > 0 else 0
+    weights = (2 * (g_params + d_params) + ema) * F32  # weights + gradients (+ the EMA copy)
+    per_weight = 2 if cfg.optim.name == "adam" else 1
+    optimizer = per_weight * (g_params + d_params) * F32
+    sample = math.prod(shape)
+    data = (data_count(cfg.data) * sample
+            + max(cfg.log.n_samples, REAL_REFERENCE) * sample
+            + cfg.log.n_samples * (cfg.model.latent_dim + sample)) * F32
+    # D step: D forward on real and on fake, kept for backward; a gradient penalty runs D a third time
+    # with a graph of its own gradient (double backward: about that pass again). G step: G and D.
+    penalty = cfg.loss.kind == "wgan_gp" or cfg.loss.r1_gamma > 0
+    d_step = (2 + (2 if penalty else 0)) * d_acts
+    g_step = g_acts + d_acts
+    # backward adds the gradients in flight beside the saved activations
+    step = int(1.5 * cfg.data.batch_size * max(d_step, g_step) * F32)
+    # a checkpoint serialises every weight and state into one buffer beside them; foreach optimiser
+    # steps hold a few temporaries the size of the model they update
+    checkpoint = (g_params + d_params + ema) * F32 + optimizer
+    optimizer_step = 3 * max(g_params, d_params) * F32
+    return Estimate(weights=weights, optimizer=optimizer, data=data, step=step,
+                    transient=max(checkpoint, optimizer_step))
+
+
+def estimate_bytes(cfg, shape: tuple[int, ...]) -> int:
+    return estimate(cfg, shape).total
+
+
+def format_bytes(n: int) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n / 1e3:.0f} kB"
+
+
+_ADVICE = {
+    "weights": "lower [model] g_width/d_width (or g_depth/d_depth)",
+    "data": "lower [data] n_samples or image_size",
+    "step": "lower [data] batch_size (or the model widths)",
+}
+
+
+def check_fits(cfg, shape: tuple[int, ...], available: int | None, where: str) -> None:
+    """ConfigError when the run's estimated memory exceeds `available` bytes on `where` (None: unknown,
+    no check). `where` names the device in the message ("cpu", "cuda:0")."""
+    if available is None:
+        return
+    est = estimate(cfg, shape)
+    if est.total > available:
+        raise ConfigError(
+            f"this configuration needs about {format_bytes(est.total)} of memory (weights and optimiser "
+            f"{format_bytes(est.weights + est.optimizer)}, data {format_bytes(est.data)}, one step "
+            f"{format_bytes(est.step)}) but {where} has {format_bytes(available)} available; "
+            f"{_ADVICE[est.largest()]}")
+
+
+# --- what is available ---------------------------------------------------------------------------
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None  # cgroup v2 writes "max" for no limit
+
+
+def meminfo_available(text: str) -> int | None:
+    """MemAvailable from the text of /proc/meminfo, in bytes."""
+    for line in text.splitlines():
+        if line.startswith("MemAvailable:"):
+            parts = line.split()
+            if len(parts) >= 2 and parts[1].isdigit():
+                return int(parts[1]) * 1024
+    return None
+
+
+def host_available_bytes(proc: Path = Path("/proc"), cgroup: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """Memory a new allocation can get on this host: MemAvailable, lowered to the room left under this
+    process's cgroup limit (containers); None where neither can be read (not Linux)."""
+    try:
+        found = meminfo_available((proc / "meminfo").read_text())
+    except (OSError, UnicodeDecodeError):
+        found = None
+    candidates = [found] if found is not None else []
+    for limit_file, usage_file in (("memory.max", "memory.current"),  # cgroup v2
+                                   ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):  # v1
+        limit, usage = _read_int(cgroup / limit_file), _read_int(cgroup / usage_file)
+        if limit is not None and usage is not None and limit < 1 << 60:  # v1 writes ~2**63 for none
+            candidates.append(max(0, limit - usage))
+    return min(candidates) if candidates else None
+
+
+def available_bytes(device) -> int | None:
+    """Free memory on a torch device: the host's for the CPU, the GPU's own for CUDA (imports torch then)."""
+    kind = getattr(device, "type", str(device).split(":")[0])
+    if kind == "cpu":
+        return host_available_bytes()
+    if kind == "cuda":
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    return None
+
+
+def cpu_for_sure(requested: str | None) -> bool:
+    """Whether a run asked to use `requested` ("auto", "cpu", "cuda") will train on the CPU, decided
+    without importing torch: "cpu", or "auto" on a machine without a GPU device node."""
+    if requested == "cpu":
+        return True
+    if requested in (None, "auto"):
+        return not any(os.path.exists(p) for p in ("/dev/nvidia0", "/dev/nvidiactl", "/dev/kfd", "/dev/dxg"))
+    return False
