@@ -246,3 +246,26 @@ def test_sigterm_to_the_launcher_stops_every_rank_with_a_checkpoint(tmp_path):
     assert checkpoint.read(run_dir / "checkpoints" / "latest.safetensors")[1]["step"] == str(stopped[0]["step"])
     assert holder(run_dir) is None and not Path(f"/proc/{rank0}").exists()
     assert "Traceback" not in err
+
+
+def test_a_rank_restores_its_own_saved_stream_and_refuses_a_damaged_one():
+    """DDP._restore_rng, as rank 1 of 2 would call it on resume (no process group needed)."""
+    import pytest
+
+    from gantui import config
+    from gantui.engine.distributed import DDP
+    from gantui.engine.parts import build
+    from gantui.errors import CheckpointError
+
+    cfg = config.load("ring8", ["model.g_width=8", "model.d_width=8"])
+    parts = build(cfg, "cpu")
+    rank1 = DDP(1, 2, 1, torch.device("cpu"))
+    saved = torch.Generator().manual_seed(123).get_state()
+    tensors = {"rng.cpu": torch.get_rng_state(), "rng.rank1.cpu": saved}
+    rank1._restore_rng(cfg, parts, tensors, {"world_size": "2", "step": "40"}, "ckpt")
+    assert torch.equal(torch.get_rng_state(), saved)
+
+    with pytest.raises(CheckpointError, match="rng.rank1.cpu"):
+        rank1._restore_rng(cfg, parts, {**tensors, "rng.rank1.cpu": saved[:100]}, {"world_size": "2"}, "ckpt")
+    with pytest.raises(CheckpointError, match="world_size"):
+        rank1._restore_rng(cfg, parts, tensors, {"world_size": "two"}, "ckpt")

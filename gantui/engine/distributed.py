@@ -178,7 +178,7 @@ class DDP(Local):
             if self.rank:
                 torch.manual_seed(rank_seed(cfg.run.seed, self.rank))
         else:
-            self._restore_rng(cfg, parts, resumed["tensors"], resumed["meta"])
+            self._restore_rng(cfg, parts, resumed["tensors"], resumed["meta"], resumed["path"])
         if cfg.model.sync_bn:
             if parts.is_cuda:
                 # statistics over every rank's batch; the same state_dict keys as BatchNorm
@@ -206,14 +206,24 @@ class DDP(Local):
             kw["device_ids"] = [self._device.index]
         return DistributedDataParallel(module, **kw)
 
-    def _restore_rng(self, cfg, parts, tensors: dict, meta: dict) -> None:
+    def _restore_rng(self, cfg, parts, tensors: dict, meta: dict, path) -> None:
+        from gantui.checkpoint import check_tensor
         from gantui.engine.state import set_rng
+        from gantui.errors import CheckpointError
 
-        saved = int(meta.get("world_size", "1"))
+        raw = meta.get("world_size", "1")
+        if not (isinstance(raw, str) and raw.isdigit() and 1 <= int(raw) <= 1 << 16):
+            raise CheckpointError(f"{path}: metadata world_size {raw[:40]!r} is not a process count")
+        saved = int(raw)
         prefix = f"rng.rank{self.rank}"
         if self.rank == 0:
             pass  # state.restore set rank 0's stream (`rng.*`, the single-process keys)
         elif f"{prefix}.cpu" in tensors:
+            check_tensor(f"{prefix}.cpu", tensors[f"{prefix}.cpu"], tensors["rng.cpu"].shape, torch.uint8, path,
+                         "the CPU generator's state is")
+            cuda = tensors.get(f"{prefix}.cuda")
+            if cuda is not None and (cuda.dtype != torch.uint8 or cuda.dim() != 1 or cuda.numel() > 1 << 20):
+                raise CheckpointError(f"{path}: tensor {prefix}.cuda is not a CUDA generator state (uint8, 1-D)")
             set_rng(parts, tensors, prefix)
         else:
             torch.manual_seed(rank_seed(cfg.run.seed, self.rank) + int(meta.get("step", "0")))

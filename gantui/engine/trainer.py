@@ -136,7 +136,7 @@ class Trainer:
         if self.resume_path is not None:
             path = checkpoint.resolve(self.resume_path)
             tensors, meta = state_mod.restore(path, cfg, p, self.rt)
-            resumed = {"tensors": tensors, "meta": meta}
+            resumed = {"tensors": tensors, "meta": meta, "path": path}
             self.last_checkpoint = path
         d_model, g_model = self.strategy.prepare(cfg, p, resumed)
         self.device, self.data = p.device, p.data
