@@ -147,6 +147,10 @@ class DDP(Local):
             if not torch.cuda.is_available():
                 from gantui.errors import UserError
                 raise UserError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu or auto")
+            if env["local_rank"] >= torch.cuda.device_count():
+                from gantui.errors import UserError
+                raise UserError(f"--nproc: this machine has {torch.cuda.device_count()} CUDA device(s) and a CUDA "
+                                f"run uses one per process; use --nproc {torch.cuda.device_count()} or fewer")
             torch.cuda.set_device(env["local_rank"])
             device = torch.device("cuda", env["local_rank"])
             dist.init_process_group("cpu:gloo,cuda:nccl", timeout=TIMEOUT, device_id=device)
