@@ -1,10 +1,13 @@
 """What does the engine cost? `gantui run` as users run it, against a plain loop written the obvious way.
 
 The plain loop is what someone would type without gantui: an `nn.Sequential` of the same layer
-shapes as the preset's G and D, the same batch, loss, n_critic, penalty and optimiser, data made
-on the fly (the toy mixture drawn per batch; random images for image presets), and nothing else:
-no metrics, no samples, no checkpoints, no EMA, no learning-rate schedule, no commands. The
-engine runs as shipped, in its own process, the way a user starts it:
+shapes as the preset's G and D, the same batch, loss, n_critic, penalty and optimiser (torch's
+default Adam), data made on the fly (the toy mixture drawn per batch), and nothing else: no
+metrics, no samples, no checkpoints, no EMA, no learning-rate schedule, no commands. For image
+presets it indexes the same images the engine trains on, held as one tensor: on the CPU a
+convolution's speed depends on the pixels (random noise trains ~17% slower than the digits here),
+so both sides must see the same ones. The engine runs as shipped, in its own process, the way a
+user starts it:
 
   headless  `gantui run PRESET --headless` (stdout to a pipe: the plain printer)
   monitor   `gantui run PRESET` in a 120x36 pseudo-terminal (the live monitor), when --monitor
@@ -117,10 +120,13 @@ def plain(preset: str, steps: int, warm: int, sets: list[str]) -> None:
         def real_batch():
             return centres[torch.randint(0, len(centres), (bsz,))] + std * torch.randn(bsz, shape[0])
     else:
-        shape = (3 if cfg.data.name == "cifar10" else 1, cfg.data.image_size, cfg.data.image_size)
+        from gantui.data import load_dataset
+
+        images = load_dataset(cfg.data, torch.device("cpu"), cfg.run.seed).x  # the engine's pixels
+        shape = tuple(images.shape[1:])
 
         def real_batch():
-            return torch.rand(bsz, *shape) * 2 - 1
+            return images[torch.randint(0, len(images), (bsz,))]
 
     G, D = plain_models(cfg, shape)
     o = cfg.optim
