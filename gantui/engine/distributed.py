@@ -133,7 +133,6 @@ class DDP(Local):
         self.is_main = rank == 0
         self._device = device
         self._outbox: list[Command] = []
-        self.notes: list[str] = []
 
     @classmethod
     def start(cls, requested_device: str | None) -> "DDP":
