@@ -64,6 +64,23 @@ def worker_env(nproc: int) -> dict[str, str]:
     return env
 
 
+def last_checkpoint(run_dir: Path) -> str | None:
+    """The path of the newest `checkpoint` event in events.jsonl."""
+    found = None
+    try:
+        lines = (Path(run_dir) / "events.jsonl").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("kind") == "checkpoint":
+            found = event.get("path")
+    return found
+
+
 def outcome(run_dir: Path) -> str | None:
     """The last run-ending event kind in events.jsonl (finished, stopped, diverged, error)."""
     last = None
@@ -178,6 +195,8 @@ def launch(nproc: int, gantui_args: list[str], run_dir: Path, headless: bool) ->
     for r in relays:
         r.join(5.0)
     kind = outcome(run_dir)
+    if not headless and kind in ("finished", "stopped"):
+        print(f"gantui: the {nproc}-process run {kind}; last checkpoint {last_checkpoint(run_dir)}", file=sys.stderr)
     if kind == "diverged":
         return 3
     if kind in ("finished", "stopped") and (proc.returncode == 0 or asked):
