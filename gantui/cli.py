@@ -68,7 +68,7 @@ def run(
     resume: Annotated[Optional[str], typer.Option("--resume", metavar="RUN_DIR_OR_CHECKPOINT", help="Continue from a checkpoint or a run directory's latest.")] = None,
     device: DeviceOpt = None,
     detach: Annotated[bool, typer.Option("--detach", help="Train in the background (headless, output to the run's console.log) and return at once.")] = False,
-    nproc: Annotated[Optional[int], typer.Option("--nproc", help="Train with N processes (DistributedDataParallel; one per GPU), launched with torch's torchrun.")] = None,
+    nproc: Annotated[Optional[int], typer.Option("--nproc", metavar="N", help="Train with N processes (DistributedDataParallel; one per GPU), launched with torch's torchrun.")] = None,
 ) -> None:
     """Train a GAN from a preset; opens the live monitor on a terminal, runs headless otherwise."""
     from gantui import config, memory
