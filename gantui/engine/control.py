@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Command:
-    name: str            # pause | resume | toggle_pause | step | scale_lr | set_lr | set_n_critic | save | stop
-    which: str = ""      # "g" | "d" for rate commands
+    name: str            # pause | resume | toggle_pause | step | scale_lr | set_lr | set_n_critic | set | save | stop
+    which: str = ""      # "g" | "d" | "both" for rate commands; the config key for `set`
     value: float = 0.0
     reason: str = ""     # for stop: "user" | "interrupted" | "hangup"; for save: who asked
 

@@ -46,6 +46,7 @@ from gantui.pictures import save_samples
 pick_device = parts_mod.pick_device  # re-exported: benchmarks and tools import it from here
 
 STOP = "stop"
+LIVE_LOSS_KEYS = ("loss.label_smoothing", "loss.instance_noise", "loss.gp_lambda")
 
 
 class Trainer:
@@ -133,6 +134,8 @@ class Trainer:
         self.fixed_z, self.fixed_y = p.fixed_z, p.fixed_y
         self._set_lrs()
         self.stepper = GanStep(cfg, p)
+        for key, value in self.rt.live.items():  # fixes applied live before the checkpoint
+            setattr(self.stepper, key.split(".", 1)[1], value)
 
         # The real reference the screen and the alerts compare against, without touching the global RNG.
         info = p.data.info
@@ -141,7 +144,8 @@ class Trainer:
         self.real_std = self.recorder.real_std
         real_points = real[:512].float().cpu().numpy() if info.is_toy else None
         self.sampler = SampleMaker(p, real_points)
-        self.diagnostics = Diagnostics(cfg.diagnostics, cfg.loss.kind, self.real_std)
+        self.diagnostics = Diagnostics(cfg.diagnostics, cfg.loss.kind, self.real_std,
+                                       label_smoothing=self.stepper.label_smoothing, n_critic=self.n_critic)
         self.quality = LiveQuality(cfg, p, notify=self._note)
 
         self.rundir.open(cfg.to_toml())
@@ -348,10 +352,13 @@ class Trainer:
                 self._set_lrs()
                 self.record_event("lr_changed", which=which, old=old, new=new, reason=cmd.reason or "user")
             self._set_state(self.state)
-        elif name == "set_n_critic":
+        elif name == "set_n_critic" or (name == "set" and cmd.which == "loss.n_critic"):
             old, self.rt.n_critic = self.n_critic, min(limits.MAX_N_CRITIC, max(1, int(cmd.value)))
+            self.diagnostics.configure(n_critic=self.n_critic)
             self.record_event("n_critic_changed", old=old, new=self.n_critic, reason=cmd.reason or "user")
             self._set_state(self.state)
+        elif name == "set" and cmd.which in LIVE_LOSS_KEYS:
+            self._set_live(cmd.which, cmd.value, cmd.reason or "user")
         elif name == "save":
             self._checkpoint(reason=cmd.reason or "user")
         elif name == "stop":
@@ -362,6 +369,20 @@ class Trainer:
             self._set_state(ev.STOPPED)
             return STOP
         return None
+
+    def _set_live(self, key: str, value: float, reason: str) -> None:
+        """Change a loss setting from now on (an alert's fix): label smoothing, instance noise, or
+        the gradient penalty's weight. Recorded as a `setting_changed` event and in checkpoints."""
+        ok = math.isfinite(value) and value >= 0 and (key != "loss.label_smoothing" or value < 1)
+        if not ok:
+            return
+        attr = key.split(".", 1)[1]
+        old = getattr(self.stepper, attr)
+        setattr(self.stepper, attr, float(value))
+        self.rt.live[key] = float(value)
+        if key == "loss.label_smoothing":
+            self.diagnostics.configure(label_smoothing=float(value))
+        self.record_event("setting_changed", key=key, old=old, new=float(value), reason=reason)
 
     # --- logging ---------------------------------------------------------------------------
     def _log(self) -> bool:
@@ -376,14 +397,17 @@ class Trainer:
         if self.quality.due(self.step):
             metrics.update(self.quality.measure())
             self.rate.restart(self.step)  # the measurement's time is not the training's
-        self.rundir.metric(metrics)
-        eta = (self.cfg.run.steps - self.step) / self.rate.value if self.rate.value else None
-        self._publish(ev.Snapshot(self.step, self.cfg.run.steps, metrics, self.state, self.n_critic, eta))
 
+        # The rules judge the record first, so the record carries their verdict (one source of
+        # truth: the screen shows `health`, never a judgement of its own).
         finite = all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
         alerts = self.diagnostics.update(metrics)
         if finite and not weights_ok:  # NaN weights that no metric shows yet
             alerts += self.diagnostics.report_divergence(self.step, "weights", metrics=metrics)
+        metrics["health"] = self.diagnostics.health_record()
+        self.rundir.metric(metrics)
+        eta = (self.cfg.run.steps - self.step) / self.rate.value if self.rate.value else None
+        self._publish(ev.Snapshot(self.step, self.cfg.run.steps, metrics, self.state, self.n_critic, eta))
         for alert in alerts:
             data = {k: v for k, v in alert.items() if k not in ("step", "kind")}
             self.record_event("alert", **data)
