@@ -71,6 +71,18 @@ class Control:
             self._queue.clear()
         return out
 
+    def has(self, name: str) -> bool:
+        """A command of this name is waiting."""
+        with self._wake:
+            return any(c.name == name for c in self._queue)
+
+    def put_back(self, commands: list[Command]) -> None:
+        """Return commands to the front of the queue, in their order (they come after a single
+        step that must run first)."""
+        if commands:
+            with self._wake:
+                self._queue.extendleft(reversed(commands))
+
     def wait(self, timeout: float | None = None) -> None:
         """Block until a command arrives (used while paused)."""
         with self._wake:

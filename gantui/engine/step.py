@@ -8,7 +8,8 @@ every step, which is why the no-sync promise is made for fp32 and bf16).
 `between(done)` is called after each critic update but the last: the loop uses it to pause
 or stop inside a long critic loop. It may block, or raise `Interrupted`; the step then ends
 where it is, and `critic_done` says how far it got (a checkpoint records it, so a resume
-continues the same step exactly).
+continues the same step exactly). It returns True when the step must be recorded after all
+(a single step asked for while paused inside it).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class GanStep:
             self._g_buffers = list(parts.G.buffers())
 
     def __call__(self, n_critic: int, record: bool, *, start: int = 0,
-                 between: Callable[[int], None] | None = None) -> dict[str, torch.Tensor]:
+                 between: Callable[[int], bool] | None = None) -> dict[str, torch.Tensor]:
         """Device scalars of the step (more of them when `record`)."""
         cfg, p, kind = self.cfg, self.p, self.kind
         bsz, latent = cfg.data.batch_size, p.G.latent_dim
@@ -91,8 +92,8 @@ class GanStep:
                 with torch.no_grad():
                     torch._foreach_clamp_min_(self.d_params, -cfg.loss.clip)
                     torch._foreach_clamp_max_(self.d_params, cfg.loss.clip)
-            if not last and between is not None:
-                between(i + 1)
+            if not last and between is not None and between(i + 1):
+                record = True  # paused in this step, then `n`: the step it finishes is recorded
         if start < n_critic:
             out["d_loss"] = loss_d.detach()
             if record:

@@ -279,6 +279,7 @@ class Trainer:
                 out = self.stepper(self.n_critic, record, start=self.rt.critic_done, between=self._between)
             except Interrupted:
                 return self.state  # stopped inside the critic loop (a checkpoint was taken there)
+            record = record or bool(self._single)  # paused inside it, then finished by `n`
             self.rt.critic_done = 0
             self.step += 1
             self.stepper.update_ema(self.step - 1)
@@ -306,15 +307,24 @@ class Trainer:
 
     # --- commands --------------------------------------------------------------------------------
     def _commands(self) -> str | None:
-        for cmd in self.control.drain():
+        """Obey the queued commands in order. A single step asked for while paused runs before
+        the commands sent after it (n then s saves the stepped weights)."""
+        pending = self.control.drain()
+        for i, cmd in enumerate(pending):
             if self._apply(cmd) == STOP:
                 return STOP
+            if cmd.name == "step" and self._single:
+                self.control.put_back(pending[i + 1:])
+                break
         return None
 
-    def _between(self, done: int) -> None:
-        """Inside the critic loop, after `done` updates: obey commands, block while paused."""
+    def _between(self, done: int) -> bool:
+        """Inside the critic loop, after `done` updates: obey commands, block while paused.
+        True when the step goes on as a single step (`n` while paused here): it must record."""
         if not self.control.pending():
-            return
+            return False
+        if self._single and not self.control.has("stop"):
+            return False  # a step asked for with `n` runs whole; what was sent after it waits for it
         self.rt.critic_done = done  # a checkpoint taken now records where in the step it is
         while True:
             if self._commands() == STOP:
@@ -323,6 +333,7 @@ class Trainer:
                 break
             self.control.wait(0.5)
         self.rt.critic_done = 0
+        return bool(self._single)
 
     def _apply(self, cmd: Command) -> str | None:
         name = cmd.name
