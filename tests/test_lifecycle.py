@@ -14,27 +14,17 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO, TINY_RING, gantui
+from conftest import wait_until as wait_for
 from gantui import config
 from gantui.engine import checkpoints, jsonl
 from gantui.engine.runlock import RunLock, holder
 from gantui.live import protocol
 from gantui.live.client import LiveClient
-
-
-def wait_for(predicate, timeout=120.0, what="the condition"):
-    """Poll a real condition (a file, a lock, a reply) with a generous bound; fail loudly."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def digests(folder: Path) -> dict[str, str]:
