@@ -261,6 +261,14 @@ def _state_of(metadata: dict[str, str], path: Path | str) -> dict:
         n = state["n_critic"]
         if not _is_int(n) or not 1 <= n <= limits.MAX_N_CRITIC:
             raise CheckpointError(f"{bad} n_critic {_show(n)} is not an integer from 1 to {limits.MAX_N_CRITIC}")
+    if "live" in state:  # loss settings an alert's fix changed while the run trained
+        live = state["live"]
+        ok = isinstance(live, dict) and all(
+            k in ("loss.label_smoothing", "loss.instance_noise", "loss.gp_lambda")
+            and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+            and (k != "loss.label_smoothing" or v < 1) for k, v in live.items())
+        if not ok:
+            raise CheckpointError(f"{bad} live {_show(live)} is not a set of live loss settings")
     if "critic_done" in state:  # critic updates of the next step already applied (a stop mid-step)
         n = state["critic_done"]
         if not _is_int(n) or not 0 <= n < limits.MAX_N_CRITIC:

@@ -155,6 +155,7 @@ class LossConfig:
     r1_gamma: float = _f(0.0, non_negative, "R1 penalty on real data; 0 = off")
     clip: float = _f(0.01, positive, "wgan only")
     label_smoothing: float = _f(0.0, unit_interval, "one-sided: real target = 1 - label_smoothing")
+    instance_noise: float = _f(0.0, non_negative, "std of Gaussian noise added to D's real and fake inputs; 0 = off")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import TextIO
 from gantui.config import Config
 from gantui.engine import events as ev
 from gantui.errors import UserError
-from gantui.render import format_duration
+from gantui.humanize import format_duration
 
 CONSOLE_LOG = "console.log"
 

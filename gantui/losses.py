@@ -87,6 +87,18 @@ def r1_penalty(D, real: Tensor, y: Tensor | None = None) -> Tensor:
     return _grad_norm_sq(D, x, y).mean()
 
 
+def decision_midpoint(kind: str, label_smoothing: float = 0.0) -> float | None:
+    """Where D's score (as score_metric gives it) changes its call from fake to real: halfway
+    between its targets. Probability losses and LSGAN aim real at 1 - s and fake at 0; hinge at
+    +1 and -1 (smoothing does not apply). Critics have no targets: None."""
+    _check(kind)
+    if kind in PROBABILITY_LOSSES or kind == "lsgan":
+        return (1.0 - label_smoothing) / 2
+    if kind == "hinge":
+        return 0.0
+    return None
+
+
 def score_metric(kind: str, out: Tensor) -> Tensor:
     """Per-sample value averaged into d_real / d_fake: D's probability sigma(out) for the
     probability losses, the raw critic score otherwise. Detached, float32."""

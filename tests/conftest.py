@@ -16,6 +16,30 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+def wait_until(predicate, timeout: float = 120.0, what: str = "the condition") -> None:
+    """Poll a real condition (a file, a lock, a reply) with a generous bound; fail loudly, so a slow
+    machine fails the test instead of passing it without proving anything."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def run_cli(capsys, *args):
+    """gantui's CLI in process (its real `main`): (exit code, stdout, stderr)."""
+    from gantui import cli
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
 def gantui(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None):
     """Run the real CLI in a subprocess (stdout is a pipe, so `run` is headless)."""
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})}

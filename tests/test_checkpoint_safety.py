@@ -9,7 +9,7 @@ import json
 
 import pytest
 import torch
-from conftest import train_run
+from conftest import run_cli, train_run
 from safetensors import safe_open
 from safetensors.torch import save
 
@@ -46,12 +46,6 @@ def tamper(src, dst, meta=None, tensors=None, drop=()):
     return dst
 
 
-def run_cli(capsys, *args):
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        cli.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
 
 
 def assert_one_line(code, err, *words):

@@ -10,17 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, train_run
+from conftest import REPO, run_cli, train_run
 
 from gantui import cli, limits, memory
 
 
-def run_cli(capsys, *args):
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        cli.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
 
 
 def one_line(code, err, *words, exit_code=2):

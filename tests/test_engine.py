@@ -169,21 +169,22 @@ def test_commands_pause_step_rates_save_stop(tmp_path):
     assert wait_for(lambda: trainer.step >= 5)
     ctl.pause()
     assert wait_for(lambda: trainer.state == ev.PAUSED)
-    frozen = trainer.step
-    time.sleep(0.3)
-    assert trainer.step == frozen  # paused means no steps
+    frozen = rec.events("paused")[0].step
     ctl.step_once()
-    assert wait_for(lambda: trainer.step == frozen + 1)
-    time.sleep(0.2)
-    assert trainer.step == frozen + 1  # exactly one
+    # Commands are obeyed in order, at step boundaries: a save sent after the single step is
+    # taken at the step the engine is at then. Its step proves both claims with the engine's own
+    # records: paused means no steps, and `n` means exactly one.
+    ctl.save()
+    assert wait_for(lambda: len(rec.events("checkpoint")) == 1)
+    assert rec.events("checkpoint")[0].step == frozen + 1
+    assert trainer.step == frozen + 1
+    assert [s.step for s in rec.of(ev.Snapshot) if s.step > frozen] == [frozen + 1]  # one record, for it
     g0, d0 = trainer.lr_g, trainer.lr_d
     ctl.scale_lr("g", 2.0)
     ctl.scale_lr("d", 0.5)
     assert wait_for(lambda: len(rec.events("lr_changed")) == 2)
     assert trainer.lr_g == pytest.approx(2 * g0) and trainer.lr_d == pytest.approx(0.5 * d0)
     ctl.set_n_critic(2)
-    ctl.save()
-    assert wait_for(lambda: len(rec.events("checkpoint")) == 1)
     saved = Path(rec.events("checkpoint")[0].data["path"])
     assert saved.is_file() and saved.name == f"step_{frozen + 1:08d}.safetensors"
     ctl.resume()

@@ -230,7 +230,7 @@ def check(code, err, argv):
     lines = err.splitlines()
     assert "Traceback" not in err, (argv, err)
     assert code in (0, 2), (argv, code, err)
-    usage = "Usage:" in err or "╭─ Error" in err
+    usage = "Usage:" in err or "╭─ Error" in err or err.startswith("Error: ")  # Typer's usage messages
     if code == 2 and usage:
         assert len(lines) <= 12, (argv, err)
     elif code == 2:

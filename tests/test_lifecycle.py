@@ -14,27 +14,17 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO, TINY_RING, gantui
+from conftest import wait_until as wait_for
 from gantui import config
 from gantui.engine import checkpoints, jsonl
 from gantui.engine.runlock import RunLock, holder
 from gantui.live import protocol
 from gantui.live.client import LiveClient
-
-
-def wait_for(predicate, timeout=120.0, what="the condition"):
-    """Poll a real condition (a file, a lock, a reply) with a generous bound; fail loudly."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def digests(folder: Path) -> dict[str, str]:
@@ -319,3 +309,39 @@ def test_a_stop_inside_a_long_critic_loop_takes_effect_mid_step_and_resumes_exac
     a = load_file(tmp_path / "straight" / "checkpoints" / "latest.safetensors")
     b = load_file(tmp_path / "split" / "checkpoints" / "latest.safetensors")
     assert [k for k in a if not torch.equal(a[k], b[k])] == []
+
+
+def test_a_pause_inside_a_long_critic_loop_then_n_records_the_step_it_finishes(tmp_path):
+    """Paused after 20 of 100 critic updates, `n` finishes that step, which is recorded with every
+    metric although it was not a log step; a save sent after `n` saves the finished step."""
+    from gantui.engine import events as ev
+    from gantui.engine.trainer import Trainer
+
+    cfg = config.load("ring8", [s for s in TINY_RING if s != "--set"] + ["loss.n_critic=100", "log.every=1000"]
+                      ).replace("run", steps=1000)
+    trainer = Trainer(cfg, tmp_path / "run", device="cpu")
+    trainer.setup()
+    seen = []
+    original = trainer._between
+
+    def between(done):
+        if done == 20 and not seen:
+            seen.append(done)
+            trainer.control.pause()
+        return original(done)
+
+    trainer._between = between
+    thread = trainer.start()
+    wait_for(lambda: trainer.state == ev.PAUSED, what="the pause inside step 1")
+    assert trainer.step == 0  # held inside the step, its D updates half done
+    trainer.control.step_once()
+    trainer.control.save()
+    wait_for(lambda: any(e["kind"] == "checkpoint" for e in jsonl.read(tmp_path / "run" / "events.jsonl").records),
+             what="the save after n")
+    trainer.control.stop()
+    thread.join(60)
+    records = jsonl.read(tmp_path / "run" / "metrics.jsonl").records
+    assert records[0]["step"] == 1
+    assert {"d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "gp"} <= set(records[0])
+    saved = [e for e in jsonl.read(tmp_path / "run" / "events.jsonl").records if e["kind"] == "checkpoint"]
+    assert saved[0]["step"] == 1

@@ -60,10 +60,25 @@ def test_ema_weights_follow_the_exponential_moving_average(tmp_path):
     finish(t)
     theta1 = params(t.G)
     assert any(not torch.equal(theta0[n], theta1[n]) for n in theta0)  # G did train
-    # After one update: ema = decay * theta0 + (1 - decay) * theta1 (Polyak averaging, as in Karras et al.).
+    # After one update: ema = d * theta0 + (1 - d) * theta1 (Polyak averaging, as in Karras et al.),
+    # where d is the warm-up's decay at the first update, min(0.9, (1 + 0) / (10 + 0)) = 0.1: the
+    # average follows G closely at first instead of showing the initial weights for thousands of steps.
+    d = 0.1
     for name, p in t.G_ema.named_parameters():
-        expected = decay * theta0[name] + (1 - decay) * theta1[name]
+        expected = d * theta0[name] + (1 - d) * theta1[name]
         torch.testing.assert_close(p.detach(), expected, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_the_ema_decay_ramps_up_to_the_configured_one():
+    from gantui.engine.step import ema_decay
+
+    # (1 + t) / (10 + t), capped by the preset's decay: 0.1 at the first update, 0.5 at t = 8,
+    # 0.9 at t = 80, and the configured 0.999 from t = 8,990 on
+    assert ema_decay(0.999, 0) == pytest.approx(0.1)
+    assert ema_decay(0.999, 8) == pytest.approx(0.5)
+    assert ema_decay(0.999, 80) == pytest.approx(0.9)
+    assert ema_decay(0.999, 8989) < 0.999 and ema_decay(0.999, 8990) == pytest.approx(0.999)
+    assert ema_decay(0.05, 0) == 0.05
 
 
 # --- WGAN weight clipping ---------------------------------------------------------------------------

@@ -176,11 +176,10 @@ def test_readout_numbers_keep_a_space_between_columns():
 def test_health_adapter_and_the_gauge_verdict_agree_with_the_rules():
     from gantui.ui.format import health_entries, health_lines, ratio_verdict
 
+    # record["health"] as the engine writes it (gantui.diagnostics.health.Health.to_record)
     record = {"step": 10, "health": {
-        "d_overpowering": {"level": "ok", "word": "ok", "value": 9.0, "limit": 12.0},
-        "mode_collapse": {"level": "alert", "word": "0.004", "value": 0.004, "limit": 0.01},
-        "oscillation": {"level": "watch", "word": "swinging", "value": None, "limit": None},
-        "exploding_gradients": "garbage"}}
+        "levels": {"d_overpowering": "ok", "mode_collapse": "alert", "oscillation": "watch"},
+        "gauge": {"ratio": 9.0, "limit": 12.0}}}
     entries = health_entries(record)
     assert [e.rule for e in entries] == ["d_overpowering", "mode_collapse", "oscillation"]
     # a ratio of 9 is not "overpowering" when the rule (baseline-relative limit 12) says ok
@@ -189,17 +188,19 @@ def test_health_adapter_and_the_gauge_verdict_agree_with_the_rules():
     # without verdicts the screen follows the alert, never a fixed line of its own
     assert ratio_verdict([], 9.0, set()).word == ""
     assert ratio_verdict([], 1.2, {"d_overpowering"}).level == "alert"
+    assert ratio_verdict([], 1.2, {"d_overpowering"}).word == "OVERPOWERING"
     text = " ".join(line.plain for line in health_lines(entries, 200))
-    assert "✔ D/G ok" in text and "▲ collapse 0.004" in text and "◆ osc swinging" in text
-    narrow = health_lines(entries, 30, max_lines=1)
-    assert len(narrow) == 1 and narrow[0].cell_len <= 30 and "+" in narrow[0].plain   # counted, not cut
-    assert "▲ collapse 0.004" in narrow[0].plain                       # the alert first, the oks later
-    words = {"health", "✔", "▲", "◆", "D/G", "ok", "collapse", "0.004", "osc", "swinging"}
+    assert "✓ D/G ok" in text and "▲ collapse COLLAPSED" in text and "△ osc watch" in text
+    narrow = health_lines(entries, 34, max_lines=1)
+    assert len(narrow) == 1 and narrow[0].cell_len <= 34 and "+" in narrow[0].plain   # counted, not cut
+    assert "▲ collapse COLLAPSED" in narrow[0].plain                   # the alert first, the oks later
+    words = {"health", "✓", "▲", "△", "D/G", "ok", "collapse", "COLLAPSED", "osc", "watch"}
     for width in range(10, 80):
         lines = health_lines(entries, width, 2)
         assert all(line.cell_len <= width for line in lines), width
         assert {w for line in lines for w in line.plain.split() if not w.startswith("+")} <= words, width
     assert health_entries({"step": 1}) == [] and health_entries(None) == []
+    assert health_entries({"health": {"levels": {"d_overpowering": "bogus"}}}) == []  # malformed: nothing
 
 
 def test_status_line_counts_active_alerts_at_the_minimum_width():

@@ -212,6 +212,8 @@ class ChannelServer:
             command = Command(cmd, which=req["which"], value=req["value"], reason=req["reason"] or "remote")
         elif cmd == "set_n_critic":
             command = Command(cmd, value=req["value"], reason=req["reason"] or "remote")
+        elif cmd == "set":
+            command = Command(cmd, which=req["key"], value=req["value"], reason=req["reason"] or "remote")
         else:
             command = Command(cmd, reason=req["reason"] or "remote")
         with self._lock:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Command:
-    name: str            # pause | resume | toggle_pause | step | scale_lr | set_lr | set_n_critic | save | stop
-    which: str = ""      # "g" | "d" for rate commands
+    name: str            # pause | resume | toggle_pause | step | scale_lr | set_lr | set_n_critic | set | save | stop
+    which: str = ""      # "g" | "d" | "both" for rate commands; the config key for `set`
     value: float = 0.0
     reason: str = ""     # for stop: "user" | "interrupted" | "hangup"; for save: who asked
 
@@ -70,6 +70,18 @@ class Control:
             out = list(self._queue)
             self._queue.clear()
         return out
+
+    def has(self, name: str) -> bool:
+        """A command of this name is waiting."""
+        with self._wake:
+            return any(c.name == name for c in self._queue)
+
+    def put_back(self, commands: list[Command]) -> None:
+        """Return commands to the front of the queue, in their order (they come after a single
+        step that must run first)."""
+        if commands:
+            with self._wake:
+                self._queue.extendleft(reversed(commands))
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until a command arrives (used while paused)."""

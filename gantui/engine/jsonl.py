@@ -16,6 +16,7 @@ Pure standard library: no torch, no textual.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -53,14 +54,20 @@ class Appender:
             raise ValueError(f"{self.path} is closed")
         data = encode(record)
         before = os.fstat(self.fd).st_size
+        done = 0
         try:
-            written = os.write(self.fd, data)
-        except OSError:
+            # one write() normally; a full disk can take part of a line and return short, and the
+            # next write of the rest then fails with the real reason (ENOSPC, EIO, ...)
+            while done < len(data):
+                n = os.write(self.fd, data[done:])
+                if n <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+                done += n
+        except OSError as e:
             self._cut(before)
+            if e.filename is None:
+                e.filename = str(self.path)
             raise
-        if written != len(data):  # a full disk can write part of a line and return short
-            self._cut(before)
-            raise OSError(28, f"short write to {self.path} ({written} of {len(data)} bytes)")
 
     def _cut(self, size: int) -> None:
         try:

@@ -28,6 +28,7 @@ class Runtime:
     base_lr: dict[str, float] = field(default_factory=dict)
     n_critic: int = 1
     critic_done: int = 0     # critic updates of the step `step + 1` already applied (mid-step save)
+    live: dict[str, float] = field(default_factory=dict)  # loss settings changed live by a fix
 
 
 def rng_tensors(parts: Parts) -> dict[str, torch.Tensor]:
@@ -90,7 +91,8 @@ def to_tensors(cfg: Config, parts: Parts, rt: Runtime,
         "config": cfg.to_toml(),
         "optim_g.param_groups": groups_g,
         "optim_d.param_groups": groups_d,
-        "state": json.dumps({"base_lr": rt.base_lr, "n_critic": rt.n_critic, "critic_done": rt.critic_done}),
+        "state": json.dumps({"base_lr": rt.base_lr, "n_critic": rt.n_critic, "critic_done": rt.critic_done,
+                             "live": rt.live}),
         "data_info": json.dumps({"name": info.name, "shape": list(info.shape),
                                  "n_classes": info.n_classes, "is_toy": info.is_toy}),
     }
@@ -127,6 +129,10 @@ def restore(path: Path, cfg: Config, parts: Parts, rt: Runtime) -> tuple[dict[st
             rt.base_lr[which] = float(state["base_lr"][which])
     if saved.loss.n_critic == cfg.loss.n_critic:
         rt.n_critic = int(state.get("n_critic", rt.n_critic))
+    for key, value in state.get("live", {}).items():  # "loss.label_smoothing": 0.1, ...
+        section, name = key.split(".", 1)
+        if getattr(getattr(saved, section), name) == getattr(getattr(cfg, section), name):
+            rt.live[key] = value
     rt.critic_done = critic_done
     rt.step = parsed.step
     z = tensors.get("fixed.z")

@@ -8,7 +8,8 @@ every step, which is why the no-sync promise is made for fp32 and bf16).
 `between(done)` is called after each critic update but the last: the loop uses it to pause
 or stop inside a long critic loop. It may block, or raise `Interrupted`; the step then ends
 where it is, and `critic_done` says how far it got (a checkpoint records it, so a resume
-continues the same step exactly).
+continues the same step exactly). It returns True when the step must be recorded after all
+(a single step asked for while paused inside it).
 """
 
 from __future__ import annotations
@@ -42,17 +43,20 @@ class GanStep:
         self.D_train = d_model if d_model is not None else parts.D
         self.G_train = g_model if g_model is not None else parts.G
         self.kind = cfg.loss.kind
+        # the settings an alert's fix may change live (gantui.diagnostics.actions.LIVE_KEYS)
+        self.label_smoothing = cfg.loss.label_smoothing
+        self.gp_lambda = cfg.loss.gp_lambda
+        self.instance_noise = cfg.loss.instance_noise
         self.n_classes = parts.data.info.n_classes
         self.d_params = list(parts.D.parameters())
         self.g_params = list(parts.G.parameters())
-        self._ema_pairs = None
         if parts.G_ema is not None:
             self._ema_params = list(parts.G_ema.parameters())
             self._ema_buffers = list(parts.G_ema.buffers())
             self._g_buffers = list(parts.G.buffers())
 
     def __call__(self, n_critic: int, record: bool, *, start: int = 0,
-                 between: Callable[[int], None] | None = None) -> dict[str, torch.Tensor]:
+                 between: Callable[[int], bool] | None = None) -> dict[str, torch.Tensor]:
         """Device scalars of the step (more of them when `record`)."""
         cfg, p, kind = self.cfg, self.p, self.kind
         bsz, latent = cfg.data.batch_size, p.G.latent_dim
@@ -64,12 +68,15 @@ class GanStep:
             with p.autocast():
                 with torch.no_grad():
                     fake = p.G(z, y)
+                if self.instance_noise > 0:  # blur both distributions for D (Sønderby et al., 2017)
+                    real = real + self.instance_noise * torch.randn_like(real)
+                    fake = fake + self.instance_noise * torch.randn_like(fake)
                 real_out = self.D_train(real, y)
                 fake_out = self.D_train(fake, y)
-                loss_d = losses.d_loss(kind, real_out, fake_out, cfg.loss.label_smoothing)
+                loss_d = losses.d_loss(kind, real_out, fake_out, self.label_smoothing)
             if kind == "wgan_gp":
                 gp = losses.gradient_penalty(self.D_train, real, fake.float(), y)
-                loss_d = loss_d + cfg.loss.gp_lambda * gp
+                loss_d = loss_d + self.gp_lambda * gp
                 out["gp"] = gp.detach()
             if cfg.loss.r1_gamma > 0:
                 loss_d = loss_d + 0.5 * cfg.loss.r1_gamma * losses.r1_penalty(self.D_train, real, y)
@@ -85,17 +92,18 @@ class GanStep:
                 with torch.no_grad():
                     torch._foreach_clamp_min_(self.d_params, -cfg.loss.clip)
                     torch._foreach_clamp_max_(self.d_params, cfg.loss.clip)
-            if not last and between is not None:
-                between(i + 1)
+            if not last and between is not None and between(i + 1):
+                record = True  # paused in this step, then `n`: the step it finishes is recorded
         if start < n_critic:
             out["d_loss"] = loss_d.detach()
             if record:
-                ro, fo = real_out.detach(), fake_out.detach()
-                out["d_real"] = losses.score_metric(kind, ro).mean()
-                out["d_fake"] = losses.score_metric(kind, fo).mean()
-                if kind in PROBABILITY_LOSSES:
-                    # D's accuracy on the last real and fake batches: real scored > 0, fake < 0
-                    out["d_acc"] = ((ro > 0).float().mean() + (fo < 0).float().mean()) / 2
+                real_s, fake_s = losses.score_metric(kind, real_out), losses.score_metric(kind, fake_out)
+                out["d_real"], out["d_fake"] = real_s.mean(), fake_s.mean()
+                mid = losses.decision_midpoint(kind, self.label_smoothing)
+                if mid is not None:
+                    # D's accuracy on the last real and fake batches: each on its side of the
+                    # midpoint between D's targets (the seeds' "a healthy D: 60-80%" signal)
+                    out["d_acc"] = ((real_s > mid).float().mean() + (fake_s < mid).float().mean()) / 2
 
         z = torch.randn(bsz, latent, device=p.device)
         y_g = torch.randint(0, self.n_classes, (bsz,), device=p.device) if p.conditional else None

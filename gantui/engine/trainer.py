@@ -49,6 +49,7 @@ from gantui.pictures import save_samples
 pick_device = parts_mod.pick_device  # re-exported: benchmarks and tools import it from here
 
 STOP = "stop"
+LIVE_LOSS_KEYS = ("loss.label_smoothing", "loss.instance_noise", "loss.gp_lambda")
 
 
 class Trainer:
@@ -144,6 +145,8 @@ class Trainer:
         self.fixed_z, self.fixed_y = p.fixed_z, p.fixed_y
         self._set_lrs()
         self.stepper = GanStep(cfg, p, d_model=d_model, g_model=g_model)
+        for key, value in self.rt.live.items():  # fixes applied live before the checkpoint
+            setattr(self.stepper, key.split(".", 1)[1], value)
 
         # The real reference the screen and the alerts compare against, without touching the global RNG.
         info = p.data.info
@@ -152,7 +155,8 @@ class Trainer:
         self.real_std = self.recorder.real_std
         real_points = real[:512].float().cpu().numpy() if info.is_toy else None
         self.sampler = SampleMaker(p, real_points)
-        self.diagnostics = Diagnostics(cfg.diagnostics, cfg.loss.kind, self.real_std)
+        self.diagnostics = Diagnostics(cfg.diagnostics, cfg.loss.kind, self.real_std,
+                                       label_smoothing=self.stepper.label_smoothing, n_critic=self.n_critic)
         self.quality = LiveQuality(cfg, p, notify=self._note)
 
         self.rundir.open(cfg.to_toml())
@@ -291,6 +295,7 @@ class Trainer:
                                    between=self._between if self.strategy.commands_between_critics else None)
             except Interrupted:
                 return self.state  # stopped inside the critic loop (a checkpoint was taken there)
+            record = record or bool(self._single)  # paused inside it, then finished by `n`
             self.rt.critic_done = 0
             self.step += 1
             self.stepper.update_ema(self.step - 1)
@@ -318,18 +323,27 @@ class Trainer:
 
     # --- commands --------------------------------------------------------------------------------
     def _commands(self) -> str | None:
-        # a single process drains its queue every step; ranks of a distributed run exchange
-        # rank 0's commands at log steps (and while paused), so all apply them at one step
+        """Obey the queued commands in order. A single step asked for while paused runs before
+        the commands sent after it (n then s saves the stepped weights). A single process drains
+        its queue every step; the ranks of a distributed run get rank 0's commands at log steps
+        (and while paused), so that all apply them at the same step."""
         due, self._sync_due = self._sync_due or self.paused, False
-        for cmd in self.strategy.commands(self.control, due):
+        pending = self.strategy.commands(self.control, due)
+        for i, cmd in enumerate(pending):
             if self._apply(cmd) == STOP:
                 return STOP
+            if cmd.name == "step" and self._single:
+                self.control.put_back(pending[i + 1:])
+                break
         return None
 
-    def _between(self, done: int) -> None:
-        """Inside the critic loop, after `done` updates: obey commands, block while paused."""
+    def _between(self, done: int) -> bool:
+        """Inside the critic loop, after `done` updates: obey commands, block while paused.
+        True when the step goes on as a single step (`n` while paused here): it must record."""
         if not self.control.pending():
-            return
+            return False
+        if self._single and not self.control.has("stop"):
+            return False  # a step asked for with `n` runs whole; what was sent after it waits for it
         self.rt.critic_done = done  # a checkpoint taken now records where in the step it is
         while True:
             if self._commands() == STOP:
@@ -338,6 +352,7 @@ class Trainer:
                 break
             self.control.wait(0.5)
         self.rt.critic_done = 0
+        return bool(self._single)
 
     def _apply(self, cmd: Command) -> str | None:
         name = cmd.name
@@ -368,10 +383,13 @@ class Trainer:
                 self._set_lrs()
                 self.record_event("lr_changed", which=which, old=old, new=new, reason=cmd.reason or "user")
             self._set_state(self.state)
-        elif name == "set_n_critic":
+        elif name == "set_n_critic" or (name == "set" and cmd.which == "loss.n_critic"):
             old, self.rt.n_critic = self.n_critic, min(limits.MAX_N_CRITIC, max(1, int(cmd.value)))
+            self.diagnostics.configure(n_critic=self.n_critic)
             self.record_event("n_critic_changed", old=old, new=self.n_critic, reason=cmd.reason or "user")
             self._set_state(self.state)
+        elif name == "set" and cmd.which in LIVE_LOSS_KEYS:
+            self._set_live(cmd.which, cmd.value, cmd.reason or "user")
         elif name == "save":
             self._checkpoint(reason=cmd.reason or "user")
         elif name == "stop":
@@ -383,6 +401,20 @@ class Trainer:
             return STOP
         return None
 
+    def _set_live(self, key: str, value: float, reason: str) -> None:
+        """Change a loss setting from now on (an alert's fix): label smoothing, instance noise, or
+        the gradient penalty's weight. Recorded as a `setting_changed` event and in checkpoints."""
+        ok = math.isfinite(value) and value >= 0 and (key != "loss.label_smoothing" or value < 1)
+        if not ok:
+            return
+        attr = key.split(".", 1)[1]
+        old = getattr(self.stepper, attr)
+        setattr(self.stepper, attr, float(value))
+        self.rt.live[key] = float(value)
+        if key == "loss.label_smoothing":
+            self.diagnostics.configure(label_smoothing=float(value))
+        self.record_event("setting_changed", key=key, old=old, new=float(value), reason=reason)
+
     # --- logging ---------------------------------------------------------------------------
     def _log(self) -> bool:
         """One metrics record from the interval's device scalars. False when training diverged."""
@@ -391,6 +423,8 @@ class Trainer:
         values, weights_ok = self.recorder.reduce(acc)
         self._sync_due = True
         self.strategy.sync_buffers(self.parts)
+        # Divergence is judged on the training's own figures (reduced over the ranks of a
+        # distributed run, so every rank decides alike), not on live quality measurements.
         finite = all(math.isfinite(v) for v in values.values() if isinstance(v, float))
         if not self.strategy.is_main:
             return finite and weights_ok  # the same values on every rank: all decide alike
@@ -401,13 +435,16 @@ class Trainer:
         if self.quality.due(self.step):
             metrics.update(self.quality.measure())
             self.rate.restart(self.step)  # the measurement's time is not the training's
-        self.rundir.metric(metrics)
-        eta = (self.cfg.run.steps - self.step) / self.rate.value if self.rate.value else None
-        self._publish(ev.Snapshot(self.step, self.cfg.run.steps, metrics, self.state, self.n_critic, eta))
 
+        # The rules judge the record first, so the record carries their verdict (one source of
+        # truth: the screen shows `health`, never a judgement of its own).
         alerts = self.diagnostics.update(metrics)
         if finite and not weights_ok:  # NaN weights that no metric shows yet
             alerts += self.diagnostics.report_divergence(self.step, "weights", metrics=metrics)
+        metrics["health"] = self.diagnostics.health_record()
+        self.rundir.metric(metrics)
+        eta = (self.cfg.run.steps - self.step) / self.rate.value if self.rate.value else None
+        self._publish(ev.Snapshot(self.step, self.cfg.run.steps, metrics, self.state, self.n_critic, eta))
         for alert in alerts:
             data = {k: v for k, v in alert.items() if k not in ("step", "kind")}
             self.record_event("alert", **data)

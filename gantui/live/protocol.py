@@ -18,6 +18,9 @@ long critic loop too); "ok" means accepted, and the effect shows in events.jsonl
   {"cmd": "scale_lr", "which": "g"|"d"|"both", "factor": F}     0.001 <= F <= 1000
   {"cmd": "set_lr", "which": "g"|"d"|"both", "value": V}        0 < V <= 10
   {"cmd": "set_n_critic", "value": N}          1 <= N <= MAX_N_CRITIC
+  {"cmd": "set", "key": K, "value": V}         a loss setting an alert's fix may change live:
+                                               loss.n_critic, loss.label_smoothing (0 <= V < 1),
+                                               loss.instance_noise, loss.gp_lambda (V >= 0)
   any command may carry "reason": a short string recorded with its event (e.g. "fix:d_overpowering")
 
 Anything else (bad JSON, an unknown command, a bad value, an overlong line, a peer of another
@@ -40,7 +43,8 @@ from gantui.limits import MAX_N_CRITIC  # the one bound on n_critic, with its re
 MAX_LINE = 64 * 1024
 LIVE_FILE = "live.json"
 SIMPLE = ("pause", "resume", "toggle_pause", "step", "save")
-COMMANDS = ("ping", "status", "stop", "scale_lr", "set_lr", "set_n_critic") + SIMPLE
+COMMANDS = ("ping", "status", "stop", "scale_lr", "set_lr", "set_n_critic", "set") + SIMPLE
+LIVE_KEYS = ("loss.n_critic", "loss.label_smoothing", "loss.instance_noise", "loss.gp_lambda")
 
 
 class ChannelError(Exception):
@@ -123,6 +127,20 @@ def validate(req: dict[str, Any]) -> dict[str, Any]:
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_N_CRITIC:
             raise BadRequest(f"set_n_critic: value must be an integer in [1, {MAX_N_CRITIC}]")
         out["value"] = v
+    elif cmd == "set":
+        key = req.get("key")
+        if key not in LIVE_KEYS:
+            raise BadRequest(f"set: key must be one of {', '.join(LIVE_KEYS)}")
+        out["key"] = key
+        if key == "loss.n_critic":
+            v = req.get("value")
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_N_CRITIC:
+                raise BadRequest(f"set: loss.n_critic must be an integer in [1, {MAX_N_CRITIC}]")
+            out["value"] = v
+        elif key == "loss.label_smoothing":
+            out["value"] = _number(req, "value", 0.0, 0.999)
+        else:
+            out["value"] = _number(req, "value", 0.0, 1e6)
     elif cmd == "stop":
         save = req.get("save", True)
         if not isinstance(save, bool):

@@ -145,7 +145,7 @@ class MonitorApp(App[int]):
         self._charts_stale = False
         self._pending_samples: ev.Samples | None = None
         self._last_samples = 0.0
-        self.health: dict | None = None       # record["health"] of the newest metrics record
+        self.health: list | None = None       # the rules' verdicts in the newest metrics record
         self.chart_state = ChartState()       # kept between openings of the chart
         # the process whose CPU / memory the system line shows: this one, or (watch) the trainer's
         self.system = ProcSampler(pid)
@@ -249,10 +249,10 @@ class MonitorApp(App[int]):
         if d.metrics:
             for m in d.metrics:
                 self.history.append(with_ratio(m))
-            health = d.metrics[-1].get("health")
-            if isinstance(health, dict) or self.health is not None:
-                self.health = health if isinstance(health, dict) else None
-                self._grads_w.health = health_entries(d.metrics[-1])
+            entries = health_entries(d.metrics[-1])
+            if entries or self.health is not None:
+                self.health = entries or None
+                self._grads_w.health = entries
             self._charts_stale = True
         now = time.monotonic()
         if d.snapshot is not None:
@@ -508,22 +508,30 @@ class MonitorApp(App[int]):
         self._note("SAVING…")
 
     def action_apply_fix(self) -> None:
+        """f: the newest active alert's fix, when the engine can make it live: a rate change, or a
+        live loss setting (n_critic, label smoothing, instance noise, the penalty's weight)."""
+        from gantui.diagnostics.actions import describe, normalise
+
         ctrl = self._control()
         if ctrl is None:
             return
         alert = self.alerts.fixable()
-        if alert is None:
-            self.notify("no active alert with a rate fix to apply", timeout=2)
+        act = normalise(alert.action) if alert is not None else None
+        if act is None:
+            self.notify("no active alert with a fix that can be applied live", timeout=2)
             return
-        act = alert.action
-        which, factor = str(act["which"]), float(act["factor"])
-        ctrl.send(Command("scale_lr", which=which, value=factor, reason=f"fix:{alert.rule}"))
-        for w in (("g", "d") if which == "both" else (which,)):
-            self._pending_lr[w].append(factor)
+        reason = f"fix:{alert.rule}"
+        if act["kind"] == "scale_lr":
+            which, factor = act["which"], float(act["factor"])
+            ctrl.send(Command("scale_lr", which=which, value=factor, reason=reason))
+            for w in (("g", "d") if which == "both" else (which,)):
+                self._pending_lr[w].append(factor)
+        else:
+            ctrl.send(Command("set", which=act["key"], value=act["value"], reason=reason))
         self.alerts.mark_applied(alert)
         self._alerts_w.refresh()
         self._note(self.status.state_note)
-        self.notify(f"applied: {alert.data.get('fix') or alert.rule}", timeout=3)
+        self.notify(f"applied: {describe(act)} ({alert.rule})", timeout=3)
 
     def action_chart(self) -> None:
         if isinstance(self.screen, ChartScreen):

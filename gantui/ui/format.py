@@ -427,10 +427,10 @@ def column_chart(values, width: int, rows: int, lo: float | None = None,
 
 # --- health verdicts (one per alert rule, written by the engine into each metrics record) ------
 
-LEVEL_GLYPHS = {"ok": "✔", "watch": "◆", "alert": "▲", "off": "·"}
 LEVEL_STYLES = {"ok": "green", "watch": "bold yellow", "alert": "bold red", "off": "dim"}
 RULE_SHORT = {"d_overpowering": "D/G", "oscillation": "osc", "mode_collapse": "collapse",
-              "vanishing_gradients": "vanish", "exploding_gradients": "explode", "divergence": "NaN"}
+              "mode_dropping": "modes", "vanishing_gradients": "vanish", "exploding_gradients": "explode",
+              "divergence": "NaN"}
 
 
 @dataclass(frozen=True)
@@ -440,27 +440,25 @@ class HealthEntry:
     word: str
     value: float | None = None
     limit: float | None = None
+    glyph: str = "·"
 
 
 def health_entries(record: dict[str, Any] | None) -> list[HealthEntry]:
-    """The adapter from a metrics record to the health row: `record["health"]` is
-    {rule: {"level", "word", "value", "limit"}} (the diagnostics' per-rule verdicts). The one
-    place that knows those key names; anything malformed is skipped, not guessed."""
-    health = record.get("health") if isinstance(record, dict) else None
-    if not isinstance(health, dict):
+    """The adapter from a metrics record to the health row and the gauge: `record["health"]` as
+    the alert rules wrote it (gantui.diagnostics.health: each rule's level, and the d_overpowering
+    gauge's ratio and limit). Words and glyphs are the diagnostics' own, so the screen shows
+    exactly the rules' verdict; anything malformed shows nothing rather than a guess."""
+    from gantui.diagnostics.health import Health
+
+    h = Health.from_record(record.get("health") if isinstance(record, dict) else None)
+    if h is None:
         return []
     out = []
-    for rule, v in health.items():
-        if not isinstance(v, dict):
-            continue
-        level = str(v.get("level", "off"))
-        if level not in LEVEL_GLYPHS:
-            level = "off"
-        word = str(v.get("word") or level)
-
-        def num(x):
-            return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
-        out.append(HealthEntry(str(rule), level, word, num(v.get("value")), num(v.get("limit"))))
+    for rule, v in h.verdicts.items():
+        value = limit = None
+        if rule == "d_overpowering":
+            value, limit = h.gauge.ratio, h.gauge.limit
+        out.append(HealthEntry(rule, v.level, v.word, value, limit, v.glyph))
     return out
 
 
@@ -473,7 +471,7 @@ def health_lines(entries: list[HealthEntry], width: int, max_lines: int = 2) -> 
     rank = {"alert": 0, "watch": 1}                 # what needs a look first: it survives a narrow pane
     for e in sorted(entries, key=lambda e: rank.get(e.level, 2)):
         t = Text(no_wrap=True)
-        t.append(LEVEL_GLYPHS[e.level], LEVEL_STYLES[e.level])
+        t.append(e.glyph, LEVEL_STYLES.get(e.level, ""))
         t.append(f" {RULE_SHORT.get(e.rule, e.rule)} ")
         t.append(e.word, LEVEL_STYLES[e.level] if e.level != "ok" else "")
         items.append(t)
@@ -526,6 +524,7 @@ class RatioVerdict:
     limit: float | None      # the rule's limit, when known
     level: str               # ok | watch | alert | off
     word: str                # what the screen says next to the gauge ("" = nothing to say)
+    glyph: str = "·"
 
 
 def ratio_verdict(entries: list[HealthEntry], ratio: float | None, active_rules) -> RatioVerdict:
@@ -533,9 +532,11 @@ def ratio_verdict(entries: list[HealthEntry], ratio: float | None, active_rules)
     otherwise the alert's state (raised or not). The screen never judges the ratio itself."""
     for e in entries:
         if e.rule == "d_overpowering":
-            return RatioVerdict(e.value if e.value is not None else ratio, e.limit, e.level, e.word)
+            return RatioVerdict(e.value if e.value is not None else ratio, e.limit, e.level, e.word, e.glyph)
     if "d_overpowering" in active_rules:
-        return RatioVerdict(ratio, None, "alert", "D OVERPOWERING")
+        from gantui.diagnostics.health import ALERT, glyph, word
+
+        return RatioVerdict(ratio, None, ALERT, word("d_overpowering", ALERT), glyph("d_overpowering", ALERT))
     return RatioVerdict(ratio, None, "off" if ratio is None else "ok", "")
 
 

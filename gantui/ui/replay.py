@@ -79,18 +79,15 @@ def demo_run(kind: str = "digits", steps: int = 1200, every: int = 10, total: in
 
 
 def demo_health(step: int, ratio: float, sample_std: float) -> dict:
-    """Per-rule verdicts in the provisional shape of `record["health"]`, consistent with the
-    demo's one alert (d_overpowering, raised at step 1100)."""
+    """Per-rule verdicts in the shape the alert rules write into `record["health"]`
+    (gantui.diagnostics.health), consistent with the demo's one alert (d_overpowering, raised at
+    step 1100)."""
     over = step >= 1100
     return {
-        "d_overpowering": {"level": "alert" if over else "ok", "word": "6.1× > 5×" if over else "ok",
-                           "value": 6.1 if over else ratio, "limit": 5.0},
-        "oscillation": {"level": "ok", "word": "ok", "value": 0.2, "limit": 0.75},
-        "mode_collapse": {"level": "ok", "word": "ok", "value": sample_std, "limit": 0.05},
-        "vanishing_gradients": {"level": "watch" if 600 <= step < 900 else "ok",
-                                "word": "low" if 600 <= step < 900 else "ok", "value": None, "limit": None},
-        "exploding_gradients": {"level": "ok", "word": "ok", "value": None, "limit": 100.0},
-        "divergence": {"level": "ok", "word": "finite", "value": None, "limit": None},
+        "levels": {"d_overpowering": "alert" if over else "ok", "oscillation": "ok", "mode_collapse": "ok",
+                   "vanishing_gradients": "watch" if 600 <= step < 900 else "ok",
+                   "exploding_gradients": "ok", "divergence": "ok"},
+        "gauge": {"ratio": 6.1 if over else ratio, "limit": 5.0},
     }
 
 

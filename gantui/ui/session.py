@@ -226,6 +226,9 @@ class RemoteControl:
             self.request(name, which=command.which, value=command.value, reason=reason)
         elif name == "set_n_critic":
             self.request(name, value=int(command.value), reason=reason)
+        elif name == "set":
+            value = int(command.value) if command.which == "loss.n_critic" else command.value
+            self.request(name, key=command.which, value=value, reason=reason)
         elif name == "stop":
             self.request(name, save=bool(command.value), reason=reason)
         else:

@@ -35,10 +35,10 @@ class ActiveAlert:
 
     @property
     def action(self) -> dict[str, Any] | None:
-        a = self.data.get("action")
-        if isinstance(a, dict) and a.get("which") in ("g", "d", "both") and a.get("factor"):
-            return a
-        return None
+        """The alert's live fix in its current shape (gantui.diagnostics.actions), or None."""
+        from gantui.diagnostics.actions import normalise
+
+        return normalise(self.data.get("action"))
 
 
 @dataclass
@@ -67,7 +67,7 @@ class AlertsModel:
         self.total += 1
 
     def fixable(self) -> ActiveAlert | None:
-        """The newest raised alert whose fix is a rate change not yet applied."""
+        """The newest raised alert whose fix can be applied live and has not been yet."""
         candidates = [a for a in self.active.values() if a.action and not a.applied]
         return max(candidates, key=lambda a: a.step) if candidates else None
 

@@ -10,7 +10,7 @@ smooths. Drawing is `gantui.ui.plot.line_chart`, a pure function.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -94,7 +94,7 @@ class ChartState:
 
 
 def chart_text(history: History, choice: Choice, state: ChartState, width: int, height: int,
-               color: str = "truecolor", health: Mapping | None = None) -> Text:
+               color: str = "truecolor", health: Sequence | None = None) -> Text:
     """Title line + `gantui.ui.plot.line_chart` of the chosen keys."""
     present = [(k, w) for k, w in choice.keys if k in history and len(history.series(k))]
     last = history.last_step
@@ -118,8 +118,7 @@ def chart_text(history: History, choice: Choice, state: ChartState, width: int, 
     marks = [Mark(m.step, *MARKS[m.kind]) for m in history.markers if m.kind in MARKS]
     refs = []
     if choice.id == "ratio" and health:
-        verdict = health.get("d_overpowering")
-        limit = verdict.get("limit") if isinstance(verdict, Mapping) else None
+        limit = next((e.limit for e in health if e.rule == "d_overpowering"), None)
         if isinstance(limit, (int, float)) and limit > 0:
             refs.append(RefLine(float(limit), f"limit {limit:.3g}× (d_overpowering)"))
     x_range = None
@@ -167,7 +166,7 @@ class ChartScreen(Screen):
     ] + [Binding(str(i), f"pick({i})", show=False) for i in range(1, 10)]
 
     def __init__(self, history: History, color: str = "truecolor", critic: bool = False,
-                 health: Callable[[], Mapping | None] | None = None, state: ChartState | None = None) -> None:
+                 health: Callable[[], Sequence | None] | None = None, state: ChartState | None = None) -> None:
         super().__init__()
         self.history = history
         self.color = color

@@ -12,7 +12,7 @@ from rich.text import Text
 from gantui.ui.widgets.base import Pane
 
 from gantui.history import History, ema_debiased
-from gantui.ui.format import (LEVEL_GLYPHS, LEVEL_STYLES, HealthEntry, column_chart, fmt_num, gauge,
+from gantui.ui.format import (LEVEL_STYLES, HealthEntry, column_chart, fmt_num, gauge,
                               health_lines, pack_items, ratio_verdict)
 
 SMOOTHING = 0.8          # EMA weight, debiased as TensorBoard does; per-record values are
@@ -143,7 +143,7 @@ class GradientsPane(Pane):
         verdict = Text(no_wrap=True)
         if v.word:
             verdict.append(" ")
-            verdict.append(LEVEL_GLYPHS.get(v.level, "·") + " " + v.word, LEVEL_STYLES.get(v.level, "bold"))
+            verdict.append(v.glyph + " " + v.word, LEVEL_STYLES.get(v.level, "bold"))
         limit = f" ┃{v.limit:.3g}×" if v.limit else ""
         gw = w - len(label) - len(value) - 1 - len(limit) - verdict.cell_len
         if gw < 9 and limit:
