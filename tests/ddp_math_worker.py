@@ -97,6 +97,11 @@ def main() -> int:
               and all(torch.equal(a, b) for a, b in zip(got_d, d_after)))
         if not ok:
             failed.append(name)
+    # divergence is decided together: a NaN in one rank's figures reaches every rank's
+    flat = torch.tensor([1.0, 2.0, 0.0]) if rank == 0 else torch.tensor([float("nan"), 4.0, 0.0])
+    got = strategy.combine(flat, 2)
+    if not (torch.isnan(got[0]) and got[1] == 3.0):
+        failed.append("a NaN on one rank did not reach the others")
     strategy.close()
     if failed:
         print(f"rank {rank}: gradients differ from the mean over ranks: {', '.join(failed)}", file=sys.stderr)

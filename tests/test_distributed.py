@@ -269,3 +269,16 @@ def test_a_rank_restores_its_own_saved_stream_and_refuses_a_damaged_one():
         rank1._restore_rng(cfg, parts, {**tensors, "rng.rank1.cpu": saved[:100]}, {"world_size": "2"}, "ckpt")
     with pytest.raises(CheckpointError, match="world_size"):
         rank1._restore_rng(cfg, parts, tensors, {"world_size": "two"}, "ckpt")
+
+
+def test_a_diverged_two_rank_run_stops_every_rank_at_one_step(tmp_path):
+    run_dir = tmp_path / "run"
+    # absurd rates (and no gradient penalty to hold the critic) blow the weights up to NaN/Inf
+    r = torchrun("run", "ring8", "--headless", "--steps", "3000", "--run-dir", str(run_dir), *TWO,
+                 "--set", "optim.d_lr=1e6", "--set", "optim.g_lr=1e6", "--set", "loss.gp_lambda=0", timeout=180)
+    assert r.returncode != 0
+    events = read_jsonl(run_dir / "events.jsonl")
+    diverged = [e for e in events if e["kind"] == "diverged"]
+    assert len(diverged) == 1
+    assert read_jsonl(run_dir / "metrics.jsonl")[-1]["step"] == diverged[0]["step"]
+    assert r.stderr.count("exitcode  : 3") == 2  # torchrun's report: both ranks ended as diverged
