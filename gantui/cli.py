@@ -68,6 +68,7 @@ def run(
     resume: Annotated[Optional[str], typer.Option("--resume", metavar="RUN_DIR_OR_CHECKPOINT", help="Continue from a checkpoint or a run directory's latest.")] = None,
     device: DeviceOpt = None,
     detach: Annotated[bool, typer.Option("--detach", help="Train in the background (headless, output to the run's console.log) and return at once.")] = False,
+    nproc: Annotated[Optional[int], typer.Option("--nproc", metavar="N", help="Train with N processes (DistributedDataParallel; one per GPU), launched with torch's torchrun.")] = None,
 ) -> None:
     """Train a GAN from a preset; opens the live monitor on a terminal, runs headless otherwise."""
     from gantui import config, memory
@@ -81,6 +82,12 @@ def run(
     device = _check_device(device)
     resume_path = paths.check_input_path(resume, "--resume") if resume is not None else None
     run_path = paths.check_run_dir(run_dir, "--run-dir") if run_dir is not None else None
+    from gantui import nproc as multi
+
+    if multi.torchrun_world() > 1:  # a rank started by torchrun: rank 0 owns the run directory
+        from gantui.engine.distributed import run_rank
+
+        raise typer.Exit(run_rank(cfg, run_path, resume_path, device))
     plan = plan_run(cfg.run.name, run_path, resume_path)
     if run_path is None:
         # the default runs/<name>-<stamp>, or the resumed run's own directory
@@ -90,6 +97,13 @@ def run(
         # The engine checks again on the device it picks (CUDA's free memory).
         memory.check_fits(cfg, memory.data_shape(cfg.data), memory.host_available_bytes(), "this machine (cpu)")
     _note_run_dir(plan.run_dir)
+    if nproc is not None and nproc != 1:
+        if detach:
+            raise UserError("--detach with --nproc: not supported yet; run it with --headless under nohup or tmux")
+        args = ["run", preset, "--headless", "--run-dir", str(plan.run_dir)]
+        args += (["--steps", str(steps)] if steps else []) + (["--device", device] if device else [])
+        args += sum((["--set", s] for s in set_ or []), []) + (["--resume", str(resume_path)] if resume_path else [])
+        raise typer.Exit(multi.launch(nproc, args, plan.run_dir, headless or not sys.stdout.isatty()))
     if detach:
         from gantui.live.detach import detach_run
 
@@ -295,7 +309,8 @@ def main(argv: list[str] | None = None) -> None:
         # standalone mode: Typer prints usage errors its own way and exits 2, and turns Ctrl-C into 130
         app(args=argv, standalone_mode=True)
     except UserError as e:
-        print(f"gantui: {one_line(str(e))}", file=sys.stderr)
+        if os.environ.get("RANK", "0") in ("", "0"):  # the ranks of a torchrun launch say it once
+            print(f"gantui: {one_line(str(e))}", file=sys.stderr)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

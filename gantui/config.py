@@ -115,6 +115,7 @@ class RunConfig:
     steps: int = _f(20000, int_range(1, limits.MAX_STEPS), "total G steps; --steps overrides; resume continues to it")
     device: str = _f("auto", one_of("auto", "cpu", "cuda"))
     precision: str = _f("fp32", one_of("fp32", "bf16", "fp16"))
+    compile: bool = _f(False, None, "torch.compile G and D (not with wgan_gp or R1: double backward)")
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class ModelConfig:
     batch_norm_d: bool = _f(False, None, "BatchNorm in D (never with gradient penalty)")
     dropout_d: float = _f(0.0, unit_interval)
     ema: float = _f(0.0, unit_interval, "EMA decay of G weights for sampling; 0 = off")
+    sync_bn: bool = _f(False, None, "distributed CUDA runs: BatchNorm statistics over every rank's batch")
 
 
 @dataclass(frozen=True)
@@ -320,6 +322,10 @@ def _cross_checks(cfg: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: [model] batch_norm_d: expected false with the R1 penalty ([loss] r1_gamma = "
             f"{cfg.loss.r1_gamma}); set one of them off")
+    if cfg.run.compile and (cfg.loss.kind == "wgan_gp" or cfg.loss.r1_gamma > 0):
+        penalty = "the gradient penalty of 'wgan_gp'" if cfg.loss.kind == "wgan_gp" else "the R1 penalty"
+        raise ConfigError(f"{source}: [run] compile: torch.compile cannot compile the double backward of "
+                          f"{penalty}; set compile = false")
 
 
 def decode_toml_bytes(blob: bytes, source: str) -> str:

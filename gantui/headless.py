@@ -1,6 +1,8 @@
 """Runs the engine without a screen: a rich progress bar on a terminal, plain lines otherwise.
 
 SIGINT and SIGTERM ask the engine to save a checkpoint and stop; the exit code is then 130.
+A rank of a distributed run (`strategy`) prints only from rank 0, and treats SIGHUP as a stop
+too: torchrun passes a hang-up on to its workers and kills them 30 s later.
 """
 
 from __future__ import annotations
@@ -140,7 +142,8 @@ class RichProgress:
         self.progress.live.stop()
 
 
-def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | None, *, owner=None) -> int:
+def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | None, *, owner=None,
+                 strategy=None) -> int:
     """Train without a screen. Setup and training run on the trainer's own thread (every torch
     call of the run happens there); this thread only prints and takes signals."""
     run_dir = Path(run_dir)
@@ -148,6 +151,8 @@ def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | 
     hung_up: list[bool] = []
     trainer = None
     progress = None
+    main = strategy is None or strategy.is_main
+    who = "gantui" if main else f"gantui (rank {strategy.rank})"
 
     def on_stop(signum, frame):
         stop_asked.append(True)
@@ -177,19 +182,21 @@ def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | 
     # hang-up in that window must be handled like any other.
     handlers = {signal.SIGINT: on_stop, signal.SIGTERM: on_stop}
     if hasattr(signal, "SIGHUP"):
-        handlers[signal.SIGHUP] = on_hangup
+        handlers[signal.SIGHUP] = on_hangup if strategy is None else on_stop
     previous = {s: signal.signal(s, h) for s, h in handlers.items()}
     try:
         from gantui.engine.trainer import Trainer
 
-        trainer = Trainer(cfg, run_dir, device=device, resume=resume)
+        trainer = Trainer(cfg, run_dir, device=device, resume=resume, strategy=strategy)
     except BaseException:
         for s, handler in previous.items():
             signal.signal(s, handler)
         raise
     if owner is not None:
         owner.attach(trainer)
-    if hung_up:
+    if not main:
+        pass  # rank 0 speaks for the run
+    elif hung_up:
         trainer.add_listener(PlainPrinter(open(run_dir / CONSOLE_LOG, "a", buffering=1)))
     elif sys.stdout.isatty():
         from rich.console import Console
@@ -215,7 +222,10 @@ def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | 
     if trainer.state == ev.CRASHED:
         where = f" (traceback saved to {trainer.traceback_path})" if trainer.traceback_path else ""
         verb = "could not start" if not trainer._ready else "training stopped"
-        print(f"gantui: {verb}: {trainer.error}{where}", file=sys.stderr)
+        last = f"; last checkpoint: {trainer.last_checkpoint or 'none'}" if strategy is not None and main else ""
+        print(f"{who}: {verb}: {trainer.error}{where}{last}", file=sys.stderr)
+    elif not main:
+        pass
     elif trainer.state == ev.DIVERGED:
         print(f"gantui: training diverged at step {trainer.step} (NaN/Inf); last good checkpoint: "
               f"{trainer.last_checkpoint or 'none'}", file=sys.stderr)

@@ -4,6 +4,9 @@ Losses are means over the log interval; scores, gradient norms and D's accuracy 
 the logged step; `sample_std`/`sample_pdist` describe the live generator's fixed-noise batch
 (the EMA copy's early weights are mostly the initial ones and would read as a collapse that
 is not happening); per-class diversity is added for conditional models.
+
+In a distributed run the step figures are averaged over the ranks in the same vector, before
+the host copy (the strategy's `combine`); the fixed-noise figures are rank 0's.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import torch
 
 from gantui.config import Config
+from gantui.engine.distributed import Local
 from gantui.engine.parts import Parts
 
 MEAN_KEYS = ("d_loss", "g_loss", "gp")
@@ -60,9 +64,11 @@ class Rate:
 class Recorder:
     """Builds the metrics record of a log step. Runs on the training thread."""
 
-    def __init__(self, cfg: Config, parts: Parts, real: torch.Tensor, real_y: torch.Tensor | None) -> None:
+    def __init__(self, cfg: Config, parts: Parts, real: torch.Tensor, real_y: torch.Tensor | None,
+                 strategy: Local | None = None) -> None:
         self.cfg = cfg
         self.p = parts
+        self.strategy = strategy or Local()
         real = real.float().flatten(1)
         self.real_std = float(real.std(0).mean())
         self.real_pdist = float(mean_pdist(real))
@@ -93,21 +99,22 @@ class Recorder:
         for k in LAST_KEYS:
             if k in last:
                 values[k] = last[k].float()
-        samples = self.generate_live().float().flatten(1)
-        values["sample_std"] = samples.std(0).mean()
-        values["sample_pdist"] = mean_pdist(samples)
         names = list(values)
-        flat = [values[k].reshape(1) for k in names]
-        n_class = 0
-        if self.per_class:
-            rel = class_pdists(samples, self.p.fixed_y, self.p.data.info.n_classes) / self.real_class_pdist
-            flat.append(rel)
-            n_class = rel.numel()
         # NaN/Inf in any weight makes this non-finite (the divergence check no metric shows)
         weights = torch.stack(torch._foreach_norm(self.params)).float().sum()
-        flat.append(weights.reshape(1))
-        host = torch.cat(flat).cpu().tolist()  # the one host copy
-        weights_ok = math.isfinite(host.pop())
+        flat = [values[k].reshape(1) for k in names] + [weights.reshape(1)]
+        n_class = self.p.data.info.n_classes if self.per_class else 0
+        if self.strategy.is_main:
+            samples = self.generate_live().float().flatten(1)
+            flat += [samples.std(0).mean().reshape(1), mean_pdist(samples).reshape(1)]
+            if n_class:
+                flat.append(class_pdists(samples, self.p.fixed_y, n_class) / self.real_class_pdist)
+        else:  # rank 0's figures arrive in the sum
+            flat.append(torch.zeros(2 + n_class, device=weights.device))
+        host = self.strategy.combine(torch.cat(flat), len(names) + 1).cpu().tolist()  # the one host copy
+        weights_ok = math.isfinite(host[len(names)])
+        del host[len(names)]
+        names += ["sample_std", "sample_pdist"]
         out: dict[str, Any] = dict(zip(names, host[:len(names)]))
         if n_class:
             per = host[len(names):len(names) + n_class]

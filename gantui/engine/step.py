@@ -107,12 +107,16 @@ class GanStep:
 
         z = torch.randn(bsz, latent, device=p.device)
         y_g = torch.randint(0, self.n_classes, (bsz,), device=p.device) if p.conditional else None
-        p.D.requires_grad_(False)  # the G step needs gradients through D, not of D's weights
+        # The G step needs gradients through D, not of D's weights: D runs bare (outside its DDP
+        # wrapper, whose hooks would expect a gradient for every weight) with its weights frozen.
+        for w in self.d_params:
+            w.requires_grad_(False)
         with p.autocast():
             loss_g = losses.g_loss(kind, p.D(self.G_train(z, y_g), y_g))
         p.opt_g.zero_grad(set_to_none=True)
         p.scaler_g.scale(loss_g).backward()
-        p.D.requires_grad_(True)
+        for w in self.d_params:
+            w.requires_grad_(True)
         if record:
             p.scaler_g.unscale_(p.opt_g)
             out["grad_norm_g"] = grad_norm(self.g_params)
@@ -131,8 +135,8 @@ class GanStep:
             return
         decay = ema_decay(self.cfg.model.ema, step)
         torch._foreach_lerp_(self._ema_params, self.g_params, 1.0 - decay)
-        for b_ema, b in zip(self._ema_buffers, self._g_buffers):
-            b_ema.copy_(b)
+        if self._ema_buffers:
+            torch._foreach_copy_(self._ema_buffers, self._g_buffers)
 
 
 def ema_decay(decay: float, step: int) -> float:

@@ -13,7 +13,9 @@ torch's parallel ops each bring their own OpenMP team, which on a small machine 
 speed; `torch_threads` records which threads touched torch here, so a test can hold the line.
 
 The pieces: `parts` (what is built at setup), `step` (the math of one step), `records` (a
-log step's metrics), `samples` (the fixed-noise pictures), `state` (what a checkpoint holds).
+log step's metrics), `samples` (the fixed-noise pictures), `state` (what a checkpoint holds),
+`distributed` (what a run of several processes does differently: `Local` is the no-op strategy
+of a single process).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import torch
 from gantui import checkpoint, limits
 from gantui.config import Config
 from gantui.diagnostics import Diagnostics
+from gantui.engine import distributed
 from gantui.engine import events as ev
 from gantui.engine import parts as parts_mod
 from gantui.engine import samplefiles
@@ -51,9 +54,12 @@ LIVE_LOSS_KEYS = ("loss.label_smoothing", "loss.instance_noise", "loss.gp_lambda
 
 class Trainer:
     def __init__(self, cfg: Config, run_dir: Path, *, device: str | None = None,
-                 resume: Path | None = None, listeners: Sequence[ev.Listener] = ()) -> None:
+                 resume: Path | None = None, listeners: Sequence[ev.Listener] = (),
+                 strategy: distributed.Local | None = None) -> None:
         self.cfg = cfg
-        self.rundir = RunDir(Path(run_dir))
+        self.strategy = strategy or distributed.Local()
+        # in a distributed run only rank 0 writes the run directory
+        self.rundir = RunDir(Path(run_dir)) if self.strategy.is_main else distributed.NullRunDir(Path(run_dir))
         self.requested_device = device or cfg.run.device
         self.resume_path = resume
         self.control = Control()
@@ -71,6 +77,8 @@ class Trainer:
         self._single = 0            # single steps asked for while paused
         self._thread: threading.Thread | None = None
         self._ready = False
+        self._sync_due = True       # a distributed run exchanges commands at the next boundary
+        self.applied: list[tuple[int, str]] = []   # (step, command) as applied here
 
     # --- the runtime state, by its usual names --------------------------------------------
     @property
@@ -122,25 +130,28 @@ class Trainer:
     def setup(self) -> ev.RunInfo:
         self._touch()
         cfg = self.cfg
-        p = self.parts = parts_mod.build(cfg, self.requested_device)
-        self.device, self.data = p.device, p.data
-        self.G, self.D, self.G_ema = p.G, p.D, p.G_ema
+        p = self.parts = parts_mod.build(cfg, self.strategy.device(self.requested_device))
         self.opt_g, self.opt_d = p.opt_g, p.opt_d
         self.rt.base_lr = {"g": cfg.optim.g_lr, "d": cfg.optim.d_lr}
+        resumed = None
         if self.resume_path is not None:
             path = checkpoint.resolve(self.resume_path)
-            state_mod.restore(path, cfg, p, self.rt)
+            tensors, meta = state_mod.restore(path, cfg, p, self.rt)
+            resumed = {"tensors": tensors, "meta": meta, "path": path}
             self.last_checkpoint = path
+        d_model, g_model = self.strategy.prepare(cfg, p, resumed)
+        self.device, self.data = p.device, p.data
+        self.G, self.D, self.G_ema = p.G, p.D, p.G_ema
         self.fixed_z, self.fixed_y = p.fixed_z, p.fixed_y
         self._set_lrs()
-        self.stepper = GanStep(cfg, p)
+        self.stepper = GanStep(cfg, p, d_model=d_model, g_model=g_model)
         for key, value in self.rt.live.items():  # fixes applied live before the checkpoint
             setattr(self.stepper, key.split(".", 1)[1], value)
 
         # The real reference the screen and the alerts compare against, without touching the global RNG.
         info = p.data.info
         real, real_y = p.data.real_batch(max(cfg.log.n_samples, 256), seed=cfg.run.seed + 2)
-        self.recorder = Recorder(cfg, p, real, real_y)
+        self.recorder = Recorder(cfg, p, real, real_y, self.strategy)
         self.real_std = self.recorder.real_std
         real_points = real[:512].float().cpu().numpy() if info.is_toy else None
         self.sampler = SampleMaker(p, real_points)
@@ -149,13 +160,15 @@ class Trainer:
         self.quality = LiveQuality(cfg, p, notify=self._note)
 
         self.rundir.open(cfg.to_toml())
-        if cfg.log.tensorboard:
+        if cfg.log.tensorboard and self.strategy.is_main:
             from gantui.export import TensorBoardListener
 
             self.tensorboard = TensorBoardListener(self.rundir.path)
             self.add_listener(self.tensorboard)
+        device_name = str(p.device) if not self.strategy.distributed else \
+            f"{p.device.type} x{self.strategy.world_size} processes"
         self.info = ev.RunInfo(
-            name=cfg.run.name, device=str(p.device), run_dir=str(self.rundir.path),
+            name=cfg.run.name, device=device_name, run_dir=str(self.rundir.path),
             total_steps=cfg.run.steps, start_step=self.step, data_name=info.name, is_toy=info.is_toy,
             data_dim=info.shape[0] if info.is_toy else 0, loss_kind=cfg.loss.kind, n_critic=self.n_critic,
             lr_g=self.lr_g, lr_d=self.lr_d, real_std=self.real_std)
@@ -224,10 +237,11 @@ class Trainer:
             if self.tensorboard is not None:
                 self.tensorboard.close()
             self.rundir.close()
+            self.strategy.finish(self)
 
     def _crash(self, exc: BaseException) -> None:
         self.exit_code = 1  # first: nothing below may leave a crashed run with exit code 0
-        self.error = f"{type(exc).__name__}: {exc}"
+        self.error = self.strategy.explain(exc) or f"{type(exc).__name__}: {exc}"
         self.state = ev.CRASHED
         with contextlib.suppress(Exception):
             self.traceback_path = self.rundir.save_traceback(exc)
@@ -240,7 +254,7 @@ class Trainer:
         checkpoint, which keeps the previous `latest` if it cannot be written, then stop with 1."""
         saved = None
         with contextlib.suppress(Exception):
-            saved = self._checkpoint(reason="io_error")
+            saved = self._checkpoint(reason="io_error", collective=False)
         where = getattr(exc, "filename", None)
         self.error = (f"cannot write the run's files: {exc.strerror or exc}" + (f" ({where})" if where else "")
                       + (f"; checkpoint saved: {saved}" if saved else
@@ -259,7 +273,8 @@ class Trainer:
         self._touch()
         self._publish(self.info)
         self.record_event("started", resumed_from=str(self.resume_path) if self.resume_path else None,
-                          device=str(self.device), total_steps=cfg.run.steps)
+                          device=str(self.device), total_steps=cfg.run.steps,
+                          **({"world_size": self.strategy.world_size} if self.strategy.distributed else {}))
         self._set_state(ev.RUNNING)
         self._acc: list[dict[str, torch.Tensor]] = []
         self.rate = Rate(self.step)
@@ -269,14 +284,15 @@ class Trainer:
             if self._commands() == STOP:
                 return self.state
             if self.paused and not self._single:
-                self.control.wait(0.5)
+                self.strategy.wait_paused(self.control)
                 continue
 
             # the last step always records, so the final partial interval has every metric
             record = ((self.step + 1) % cfg.log.every == 0 or bool(self._single)
                       or self.step + 1 == cfg.run.steps)
             try:
-                out = self.stepper(self.n_critic, record, start=self.rt.critic_done, between=self._between)
+                out = self.stepper(self.n_critic, record, start=self.rt.critic_done,
+                                   between=self._between if self.strategy.commands_between_critics else None)
             except Interrupted:
                 return self.state  # stopped inside the critic loop (a checkpoint was taken there)
             record = record or bool(self._single)  # paused inside it, then finished by `n`
@@ -308,8 +324,11 @@ class Trainer:
     # --- commands --------------------------------------------------------------------------------
     def _commands(self) -> str | None:
         """Obey the queued commands in order. A single step asked for while paused runs before
-        the commands sent after it (n then s saves the stepped weights)."""
-        pending = self.control.drain()
+        the commands sent after it (n then s saves the stepped weights). A single process drains
+        its queue every step; the ranks of a distributed run get rank 0's commands at log steps
+        (and while paused), so that all apply them at the same step."""
+        due, self._sync_due = self._sync_due or self.paused, False
+        pending = self.strategy.commands(self.control, due)
         for i, cmd in enumerate(pending):
             if self._apply(cmd) == STOP:
                 return STOP
@@ -337,6 +356,7 @@ class Trainer:
 
     def _apply(self, cmd: Command) -> str | None:
         name = cmd.name
+        self.applied.append((self.step, name))
         if name == "toggle_pause":
             name = "resume" if self.paused else "pause"
         if name == "pause" and not self.paused:
@@ -401,6 +421,13 @@ class Trainer:
         self._touch()
         acc, self._acc = self._acc, []
         values, weights_ok = self.recorder.reduce(acc)
+        self._sync_due = True
+        self.strategy.sync_buffers(self.parts)
+        # Divergence is judged on the training's own figures (reduced over the ranks of a
+        # distributed run, so every rank decides alike), not on live quality measurements.
+        finite = all(math.isfinite(v) for v in values.values() if isinstance(v, float))
+        if not self.strategy.is_main:
+            return finite and weights_ok  # the same values on every rank: all decide alike
         metrics = {"step": self.step, "time": time.time()}
         metrics.update(values)
         metrics["lr_g"], metrics["lr_d"] = self.lr_g, self.lr_d
@@ -411,7 +438,6 @@ class Trainer:
 
         # The rules judge the record first, so the record carries their verdict (one source of
         # truth: the screen shows `health`, never a judgement of its own).
-        finite = all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
         alerts = self.diagnostics.update(metrics)
         if finite and not weights_ok:  # NaN weights that no metric shows yet
             alerts += self.diagnostics.report_divergence(self.step, "weights", metrics=metrics)
@@ -443,6 +469,8 @@ class Trainer:
         return self.recorder.generate_live() if live else self.sampler.generate()
 
     def _publish_samples(self, save: bool = False) -> None:
+        if not self.strategy.is_main:
+            return  # no RNG is drawn for samples, so skipping them leaves the other ranks in step
         self._touch()
         samples = self.sampler.make(self.step)
         self._publish(samples)
@@ -451,14 +479,23 @@ class Trainer:
             samplefiles.save(samplefiles.path_for(self.rundir.samples, self.step), samples)
 
     # --- checkpoints ------------------------------------------------------------------------------
-    def _checkpoint(self, reason: str) -> Path | None:
+    def _checkpoint(self, reason: str, collective: bool = True) -> Path | None:
+        """Every rank calls this at the same step (the RNG gather is collective); rank 0 writes.
+        `collective=False`: rank 0 alone, after a fault (other ranks' RNG states are not saved)."""
         if self.state == ev.DIVERGED or not self._weights_finite():
             return None
         self._touch()
+        extra_rng = {}
+        if collective:
+            self.strategy.sync_buffers(self.parts)
+            extra_rng = self.strategy.gather_rng(self.parts)
+        if not self.strategy.is_main:
+            return None
         previous = self.state
         self._set_state(ev.SAVING)
         try:
-            tensors, metadata = state_mod.to_tensors(self.cfg, self.parts, self.rt)
+            tensors, metadata = state_mod.to_tensors(self.cfg, self.parts, self.rt, extra_rng=extra_rng)
+            metadata.update(self.strategy.metadata() if collective else {})
             path = self.rundir.checkpoint_path(self.step)
             checkpoint.save(path, tensors, metadata)
             checkpoint.save(self.rundir.latest, tensors, metadata)
