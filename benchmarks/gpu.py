@@ -19,6 +19,7 @@ within 5% of plain-with-switches at the same precision. Prints a Markdown table 
 with the GPU's name, and a JSON line.
 
     python benchmarks/gpu.py                     # on a CUDA machine
+    python benchmarks/gpu.py --batch 128 512 --compile 128 --repeats 1
     python benchmarks/gpu.py --device cpu --steps 30 --warm 10 --batch 8 --repeats 1   # smoke test
 """
 
@@ -103,8 +104,10 @@ def run_plain(args, switches: bool) -> float:
     return json.loads(r.stdout.strip().splitlines()[-1])["images_per_s"]
 
 
-def run_engine(args, precision: str, run_dir: Path) -> float:
+def run_engine(args, precision: str, run_dir: Path, compiled: bool = False) -> float:
     sets = [*SETS, f"data.batch_size={args.batch}", f"run.precision='{precision}'"]
+    if compiled:
+        sets.append("run.compile=true")
     cmd = [sys.executable, "-m", "gantui", "run", "dcgan", "--headless", "--steps", str(args.steps),
            "--run-dir", str(run_dir), "--device", args.device, *sum((["--set", s] for s in sets), [])]
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
@@ -134,18 +137,33 @@ def main() -> None:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--warm", type=int, default=100)
-    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--batch", type=int, nargs="+", default=[128], help="one table per batch size")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--compile", type=int, nargs="*", default=[],
+                    help="batch sizes at which to add 'engine bf16 + run.compile' (compiling takes a minute)")
     args = ap.parse_args()
     name = gpu_name(args.device)
+    results = []
+    for batch in args.batch:
+        args_b = argparse.Namespace(**{**vars(args), "batch": batch})
+        results.append(measure(args_b, name, compiled=batch in args.compile))
+    print(json.dumps({"gpu": name, "steps": args.steps, "warm": args.warm, "tables": results,
+                      "load_avg": os.getloadavg()[0]}))
+
+
+def measure(args, name: str, compiled: bool) -> dict:
     got: dict[str, list[float]] = {"plain fp32": [], "plain switches (bf16)": [], "engine fp32": [], "engine bf16": []}
+    if compiled:
+        got["engine bf16+compile"] = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
             got["plain fp32"].append(run_plain(args, False))
             got["plain switches (bf16)"].append(run_plain(args, True))
             got["engine fp32"].append(run_engine(args, "fp32", Path(tmp) / f"e32-{i}"))
             got["engine bf16"].append(run_engine(args, "bf16", Path(tmp) / f"e16-{i}"))
-            print(f"#{i}: " + "  ".join(f"{k} {v[-1]:,.0f}" for k, v in got.items()), flush=True)
+            if compiled:
+                got["engine bf16+compile"].append(run_engine(args, "bf16", Path(tmp) / f"ec-{i}", compiled=True))
+            print(f"batch {args.batch} #{i}: " + "  ".join(f"{k} {v[-1]:,.0f}" for k, v in got.items()), flush=True)
     best = {k: max(v) for k, v in got.items()}
     base = best["plain fp32"]
     print(f"\nDCGAN-64, batch {args.batch}, {name}, best of {args.repeats} ({time.strftime('%Y-%m-%d')}):\n")
@@ -153,10 +171,9 @@ def main() -> None:
     print("|---|---|---|---|")
     for k, v in best.items():
         print(f"| {k.split(' ')[0]} | {k.split(' ', 1)[1]} | {v:,.0f} | {v / base:.2f}x |")
-    print(f"\nengine bf16 / plain with the same switches: {best['engine bf16'] / best['plain switches (bf16)']:.3f}")
-    print(json.dumps({"gpu": name, "batch": args.batch, "steps": args.steps, "warm": args.warm, "runs": got,
-                      "best": best, "load_avg": os.getloadavg()[0]}))
-
+    print(f"\nengine bf16 / plain with the same switches: {best['engine bf16'] / best['plain switches (bf16)']:.3f}\n",
+          flush=True)
+    return {"batch": args.batch, "runs": got, "best": best}
 
 if __name__ == "__main__":
     main()

@@ -88,6 +88,8 @@ def run(
         from gantui.engine.distributed import run_rank
 
         raise typer.Exit(run_rank(cfg, run_path, resume_path, device))
+    if nproc is not None and nproc > 1:
+        multi.check_devices(nproc, device or cfg.run.device)
     plan = plan_run(cfg.run.name, run_path, resume_path)
     if run_path is None:
         # the default runs/<name>-<stamp>, or the resumed run's own directory

@@ -147,6 +147,21 @@ def ask_stop(run_dir: Path, reason: str) -> bool:
         return False
 
 
+def check_devices(nproc: int, requested: str | None) -> None:
+    """A CUDA run uses one GPU per process: refuse more processes than GPUs here, before
+    torchrun starts (inside the workers the refusal would come back as torchrun's failure report)."""
+    if requested == "cpu":
+        return
+    import torch  # the device count needs it; imported once, before any worker starts
+
+    count = torch.cuda.device_count()
+    if requested == "cuda" and count == 0:
+        raise UserError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu or auto")
+    if 0 < count < nproc:
+        raise UserError(f"--nproc {nproc}: this machine has {count} CUDA device(s) and a CUDA run uses one per "
+                        f"process; use --nproc {count} or fewer (or --device cpu)")
+
+
 def launch(nproc: int, gantui_args: list[str], run_dir: Path, headless: bool) -> int:
     """Start torchrun with `nproc` workers running `gantui <gantui_args>` and wait for it."""
     if nproc < 1:

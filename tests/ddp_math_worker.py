@@ -9,6 +9,7 @@ parallelism promises). Exits 1 naming every case that does not match.
 from __future__ import annotations
 
 import copy
+import os
 import sys
 
 import torch
@@ -111,4 +112,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # leave as gantui's own entry point does: the interpreter's teardown of DDP wrappers and a
+    # gloo group sometimes aborts the process ('terminate called without an active exception')
+    os._exit(code)

@@ -282,3 +282,26 @@ def test_a_diverged_two_rank_run_stops_every_rank_at_one_step(tmp_path):
     assert len(diverged) == 1
     assert read_jsonl(run_dir / "metrics.jsonl")[-1]["step"] == diverged[0]["step"]
     assert r.stderr.count("exitcode  : 3") == 2  # torchrun's report: both ranks ended as diverged
+
+
+def test_nproc_on_cuda_without_a_gpu_is_refused_before_torchrun_starts(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    r = gantui("run", "ring8", "--nproc", "2", "--device", "cuda", "--headless", "--run-dir", str(tmp_path / "r"))
+    assert r.returncode == 2
+    assert r.stderr.strip() == ("gantui: device 'cuda' was asked for but torch sees no CUDA device; "
+                                "use --device cpu or auto")
+    assert not (tmp_path / "r").exists()
+
+
+def test_more_processes_than_gpus_is_refused_with_one_line(tmp_path, capsys, monkeypatch):
+    # a one-GPU machine, as the launcher sees it (on a real one the workers would also refuse,
+    # but through torchrun's failure report: seen on an H200, hence this check in the launcher)
+    from conftest import run_cli
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    code, out, err = run_cli(capsys, "run", "ring8", "--nproc", "2", "--device", "cuda", "--headless",
+                             "--run-dir", tmp_path / "r")
+    assert code == 2
+    assert err.strip() == ("gantui: --nproc 2: this machine has 1 CUDA device(s) and a CUDA run uses one per "
+                           "process; use --nproc 1 or fewer (or --device cpu)")
+    assert not (tmp_path / "r").exists()
