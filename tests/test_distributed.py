@@ -271,7 +271,7 @@ def test_a_rank_restores_its_own_saved_stream_and_refuses_a_damaged_one():
         rank1._restore_rng(cfg, parts, tensors, {"world_size": "two"}, "ckpt")
 
 
-def test_a_diverged_two_rank_run_stops_every_rank_at_one_step(tmp_path):
+def test_a_diverged_two_rank_run_ends_with_exit_3_and_one_diverged_event(tmp_path):
     run_dir = tmp_path / "run"
     # absurd rates (and no gradient penalty to hold the critic) blow the weights up to NaN/Inf
     r = torchrun("run", "ring8", "--headless", "--steps", "3000", "--run-dir", str(run_dir), *TWO,
@@ -281,7 +281,10 @@ def test_a_diverged_two_rank_run_stops_every_rank_at_one_step(tmp_path):
     diverged = [e for e in events if e["kind"] == "diverged"]
     assert len(diverged) == 1
     assert read_jsonl(run_dir / "metrics.jsonl")[-1]["step"] == diverged[0]["step"]
-    assert r.stderr.count("exitcode  : 3") == 2  # torchrun's report: both ranks ended as diverged
+    # torchrun's report: a rank ended as diverged (3) and none crashed; the other may be shown
+    # as SIGTERMed, since torchrun ends the remaining ranks once the first has exited
+    assert "exitcode  : 3" in r.stderr
+    assert "exitcode  : 1 " not in r.stderr
 
 
 def test_nproc_on_cuda_without_a_gpu_is_refused_before_torchrun_starts(tmp_path):
