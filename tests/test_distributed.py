@@ -19,7 +19,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from conftest import REPO, TINY_RING, gantui
+from conftest import REPO, TINY_RING, gantui, run_cli
 from gantui import checkpoint
 
 TWO = ["--device", "cpu", *TINY_RING]
@@ -86,7 +86,7 @@ def differing(a: dict, b: dict) -> list[str]:
     return [k for k in a if not k.startswith("rng.") and not torch.equal(a[k], b[k])]
 
 
-def test_two_ranks_train_one_run_that_resumes_exactly(tmp_path):
+def test_two_ranks_train_one_run_that_resumes_exactly(tmp_path, capsys):
     straight, split, dumps = tmp_path / "straight", tmp_path / "split", tmp_path / "dumps"
     r = gantui("run", "ring8", "--nproc", "2", "--headless", "--steps", "40", "--run-dir", str(straight), *TWO,
                env={"GANTUI_RANK_DUMP": str(dumps)})
@@ -109,11 +109,11 @@ def test_two_ranks_train_one_run_that_resumes_exactly(tmp_path):
     tensors, meta = checkpoint.read(straight / "checkpoints" / "latest.safetensors")
     assert meta["world_size"] == "2" and {"rng.cpu", "rng.rank1.cpu"} <= set(tensors)
     out = tmp_path / "samples.npy"
-    assert gantui("sample", str(straight), "--out", str(out)).returncode == 0
+    assert run_cli(capsys, "sample", straight, "--out", out)[0] == 0  # in process: the CLI's real main()
     assert np.load(out).shape == (64, 2)
-    ev = gantui("eval", str(straight), "--json", "--n-samples", "500")
-    assert ev.returncode == 0, ev.stderr
-    assert json.loads(ev.stdout)
+    code, stdout, stderr = run_cli(capsys, "eval", straight, "--json", "--n-samples", "500")
+    assert code == 0, stderr
+    assert json.loads(stdout)
 
     # 20 steps, then a resume to 40, with torchrun called directly: the same tensors as 40 straight
     first = torchrun("run", "ring8", "--headless", "--steps", "20", "--run-dir", str(split), *TWO)
@@ -131,7 +131,7 @@ def test_two_ranks_train_one_run_that_resumes_exactly(tmp_path):
     assert read_jsonl(straight / "metrics.jsonl")[-1]["step"] == 45
 
 
-def test_commands_reach_every_rank_at_the_same_step(tmp_path):
+def test_commands_reach_every_rank_at_the_same_step(tmp_path, capsys):
     """Pause, single step, resume and a rate change sent to rank 0's control channel mid-run;
     the run resumes a single-process checkpoint with 2 processes (a fresh stream for rank 1)."""
     from gantui.live.client import LiveClient, NotLive
@@ -139,8 +139,9 @@ def test_commands_reach_every_rank_at_the_same_step(tmp_path):
     run_dir, dumps = tmp_path / "run", tmp_path / "dumps"
     # a BatchNorm D (rank-local statistics between log steps) and two D forwards per update
     bn = [*TWO, "--set", "loss.kind='ns'", "--set", "model.batch_norm_d=true"]
-    assert gantui("run", "ring8", "--headless", "--steps", "10", "--run-dir", str(run_dir), *bn).returncode == 0
-    proc = torchrun("run", "ring8", "--headless", "--steps", "400", "--resume", str(run_dir), *bn,
+    assert run_cli(capsys, "run", "ring8", "--headless", "--steps", "10", "--run-dir", run_dir, *bn)[0] == 0
+    # 150 steps: the commands go out at step 20 or so; if the run ended first, the test fails
+    proc = torchrun("run", "ring8", "--headless", "--steps", "150", "--resume", str(run_dir), *bn,
                     env={"GANTUI_RANK_DUMP": str(dumps)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     events = run_dir / "events.jsonl"
 
@@ -216,10 +217,10 @@ def test_gan_traps_through_ddp():
     assert r.stdout.count("3 cases match") == 2
 
 
-def test_nproc_refuses_a_bad_count(tmp_path):
-    r = gantui("run", "ring8", "--nproc", "0", "--headless", "--run-dir", str(tmp_path / "r"))
-    assert r.returncode == 2
-    assert r.stderr.strip() == "gantui: --nproc 0: expected an integer >= 1"
+def test_nproc_refuses_a_bad_count(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "run", "ring8", "--nproc", "0", "--headless", "--run-dir", tmp_path / "r")
+    assert code == 2
+    assert err.strip() == "gantui: --nproc 0: expected an integer >= 1"
     assert not (tmp_path / "r").exists()
 
 
@@ -287,20 +288,19 @@ def test_a_diverged_two_rank_run_ends_with_exit_3_and_one_diverged_event(tmp_pat
     assert "exitcode  : 1 " not in r.stderr
 
 
-def test_nproc_on_cuda_without_a_gpu_is_refused_before_torchrun_starts(tmp_path):
+def test_nproc_on_cuda_without_a_gpu_is_refused_before_torchrun_starts(tmp_path, capsys):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    r = gantui("run", "ring8", "--nproc", "2", "--device", "cuda", "--headless", "--run-dir", str(tmp_path / "r"))
-    assert r.returncode == 2
-    assert r.stderr.strip() == ("gantui: device 'cuda' was asked for but torch sees no CUDA device; "
-                                "use --device cpu or auto")
+    code, _, err = run_cli(capsys, "run", "ring8", "--nproc", "2", "--device", "cuda", "--headless",
+                           "--run-dir", tmp_path / "r")
+    assert code == 2
+    assert err.strip() == "gantui: device 'cuda' was asked for but torch sees no CUDA device; use --device cpu or auto"
     assert not (tmp_path / "r").exists()
 
 
 def test_more_processes_than_gpus_is_refused_with_one_line(tmp_path, capsys, monkeypatch):
     # a one-GPU machine, as the launcher sees it (on a real one the workers would also refuse,
     # but through torchrun's failure report: seen on an H200, hence this check in the launcher)
-    from conftest import run_cli
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     code, out, err = run_cli(capsys, "run", "ring8", "--nproc", "2", "--device", "cuda", "--headless",
                              "--run-dir", tmp_path / "r")

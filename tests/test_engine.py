@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import REPO, TINY_RING, gantui
+from conftest import REPO, TINY_RING, gantui, run_cli
 from gantui import checkpoint, config
 from gantui.engine import events as ev
 from gantui.engine.trainer import Trainer
@@ -82,31 +82,35 @@ def test_resume_is_bit_identical_to_a_straight_run(tmp_path):
     assert read_jsonl(split / "metrics.jsonl")[-1]["step"] == 60
 
 
-def test_resume_refuses_a_mismatched_checkpoint(ring_run):
-    r = gantui("run", "ring8", "--headless", "--steps", "120", "--resume", str(ring_run), "--run-dir",
-               str(ring_run.parent / "other"), *TINY_RING[:-6], "--set", "model.g_width=48")
-    assert r.returncode == 2
-    assert "generator." in r.stderr and "shape" in r.stderr
-    assert "Traceback" not in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+# The bad-input cases below run the CLI's real main() in this process (the same error path as
+# the console script; tests/test_cli_errors.py also checks it through a real process), which
+# spares a torch import per case.
+
+def test_resume_refuses_a_mismatched_checkpoint(ring_run, capsys):
+    code, _, err = run_cli(capsys, "run", "ring8", "--headless", "--steps", "120", "--resume", ring_run, "--run-dir",
+                           ring_run.parent / "other", *TINY_RING[:-6], "--set", "model.g_width=48")
+    assert code == 2
+    assert "generator." in err and "shape" in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("damage", ["truncated", "corrupt", "empty"])
-def test_bad_checkpoints_exit_2_with_one_line(ring_run, tmp_path, damage):
+def test_bad_checkpoints_exit_2_with_one_line(ring_run, tmp_path, damage, capsys):
     blob = (ring_run / "checkpoints" / "latest.safetensors").read_bytes()
     bad = tmp_path / f"{damage}.safetensors"
     bad.write_bytes({"truncated": blob[: len(blob) // 2], "corrupt": b"\x13\x37" * 64 + blob[128:],
                      "empty": b""}[damage])
     for args in (["run", "ring8", "--headless", "--resume", str(bad), "--run-dir", str(tmp_path / "r")],
                  ["sample", str(bad), "--out", str(tmp_path / "x.npy")]):
-        r = gantui(*args)
-        assert r.returncode == 2, (args, r.stderr)
-        assert str(bad) in r.stderr
-        assert "Traceback" not in r.stderr
-        assert len(r.stderr.strip().splitlines()) == 1
+        code, _, err = run_cli(capsys, *args)
+        assert code == 2, (args, err)
+        assert str(bad) in err
+        assert "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
 
 
-def test_bad_input_exits_2_without_traceback(tmp_path):
+def test_bad_input_exits_2_without_traceback(tmp_path, capsys):
     cases = [
         ["run", "nope_preset", "--headless"],
         ["run", "ring8", "--headless", "--set", "optim.d_lr=-1"],
@@ -119,19 +123,19 @@ def test_bad_input_exits_2_without_traceback(tmp_path):
          "--set", "model.arch=dcgan"],
     ]
     for args in cases:
-        r = gantui(*args)
-        assert r.returncode == 2, (args, r.stdout, r.stderr)
-        assert "Traceback" not in r.stderr, args
-        assert r.stderr.startswith("gantui: "), (args, r.stderr)
-        assert len(r.stderr.strip().splitlines()) <= 2, (args, r.stderr)
+        code, out, err = run_cli(capsys, *args)
+        assert code == 2, (args, out, err)
+        assert "Traceback" not in err, args
+        assert err.startswith("gantui: "), (args, err)
+        assert len(err.strip().splitlines()) <= 2, (args, err)
 
 
-def test_offline_mnist_message_says_where_and_suggests_digits(tmp_path):
-    r = gantui("run", "dcgan", "--headless", "--run-dir", str(tmp_path / "r"), "--set", "data.name=mnist",
-               "--set", f"data.root={tmp_path / 'data'}")
-    assert r.returncode == 2
-    assert str(tmp_path / "data") in r.stderr
-    assert "digits" in r.stderr
+def test_offline_mnist_message_says_where_and_suggests_digits(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "run", "dcgan", "--headless", "--run-dir", tmp_path / "r", "--set", "data.name=mnist",
+                           "--set", f"data.root={tmp_path / 'data'}")
+    assert code == 2
+    assert str(tmp_path / "data") in err
+    assert "digits" in err
 
 
 class Recorder:

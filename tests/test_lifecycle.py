@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TINY_RING, gantui
+from conftest import REPO, TINY_RING, gantui, run_cli
 from conftest import wait_until as wait_for
 from gantui import config
 from gantui.engine import checkpoints, jsonl
@@ -49,12 +49,12 @@ def finished(tmp_path_factory) -> Path:
     return run_dir
 
 
-def test_a_used_run_directory_is_refused_and_left_byte_identical(finished):
+def test_a_used_run_directory_is_refused_and_left_byte_identical(finished, capsys):
     before = digests(finished)
-    r = gantui("run", "ring8", "--headless", "--steps", "20", "--run-dir", str(finished), *TINY_RING)
-    assert r.returncode == 2
-    assert "already holds a run" in r.stderr and f"--resume {finished}" in r.stderr
-    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, "run", "ring8", "--headless", "--steps", "20", "--run-dir", finished, *TINY_RING)
+    assert code == 2
+    assert "already holds a run" in err and f"--resume {finished}" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert digests(finished) == before
 
 
@@ -70,17 +70,19 @@ def test_a_locked_run_directory_is_refused_naming_the_holder(finished):
     assert digests(finished) == before
 
 
-def test_resume_from_an_older_checkpoint_is_refused_in_place_and_forks_elsewhere(finished, tmp_path):
+def test_resume_from_an_older_checkpoint_is_refused_in_place_and_forks_elsewhere(finished, tmp_path, capsys):
+    # in process (the CLI's real main): a torch import per call spared
     old = finished / "checkpoints" / "step_00000050.safetensors"
     assert old.is_file() and checkpoints.newest_step(finished) == 60
     before = digests(finished)
-    r = gantui("run", "ring8", "--headless", "--steps", "70", "--resume", str(old), *TINY_RING)
-    assert r.returncode == 2 and "older than this run's newest checkpoint" in r.stderr, r.stderr
+    code, _, err = run_cli(capsys, "run", "ring8", "--headless", "--steps", "70", "--resume", old, *TINY_RING)
+    assert code == 2 and "older than this run's newest checkpoint" in err, err
     assert digests(finished) == before
 
     fork = tmp_path / "fork"
-    r = gantui("run", "ring8", "--headless", "--steps", "70", "--resume", str(old), "--run-dir", str(fork), *TINY_RING)
-    assert r.returncode == 0, r.stderr
+    code, _, err = run_cli(capsys, "run", "ring8", "--headless", "--steps", "70", "--resume", old, "--run-dir", fork,
+                           *TINY_RING)
+    assert code == 0, err
     assert digests(finished) == before  # the source run is untouched
     events = jsonl.read(fork / "events.jsonl").records
     forked = [e for e in events if e["kind"] == "forked"]
@@ -92,14 +94,14 @@ def test_resume_from_an_older_checkpoint_is_refused_in_place_and_forks_elsewhere
 
 def test_resume_falls_back_to_the_newest_whole_step_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
-    assert gantui("run", "ring8", "--headless", "--steps", "100", "--run-dir", str(run_dir), *TINY_RING).returncode == 0
+    assert gantui("run", "ring8", "--headless", "--steps", "50", "--run-dir", str(run_dir), *TINY_RING).returncode == 0
     latest = run_dir / "checkpoints" / "latest.safetensors"
     latest.write_bytes(latest.read_bytes()[: len(latest.read_bytes()) // 2])  # a torn copy
-    r = gantui("run", "ring8", "--headless", "--steps", "110", "--resume", str(run_dir), *TINY_RING)
+    r = gantui("run", "ring8", "--headless", "--steps", "60", "--resume", str(run_dir), *TINY_RING)
     assert r.returncode == 0, r.stderr
-    assert "latest.safetensors is damaged" in r.stderr and "step_00000100.safetensors (step 100)" in r.stderr
+    assert "latest.safetensors is damaged" in r.stderr and "step_00000050.safetensors (step 50)" in r.stderr
     steps = steps_of(run_dir)
-    assert steps == sorted(set(steps)) and steps[-1] == 110
+    assert steps == sorted(set(steps)) and steps[-1] == 60
 
 
 def _start(run_dir: Path, steps: int = 1_000_000, *extra: str) -> subprocess.Popen:
