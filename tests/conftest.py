@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -34,8 +35,14 @@ def run_cli(capsys, *args):
     from gantui import cli
 
     capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        cli.main([str(a) for a in args])
+    # `run` installs its SIGINT/SIGTERM/SIGHUP handlers for the whole process: put pytest's back
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with pytest.raises(SystemExit) as e:
+            cli.main([str(a) for a in args])
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
     out, err = capsys.readouterr()
     return e.value.code, out, err
 

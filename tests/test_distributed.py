@@ -126,8 +126,8 @@ def test_two_ranks_train_one_run_that_resumes_exactly(tmp_path, capsys):
     assert [k for k in a if not torch.equal(a[k], b[k])] == []
 
     # and a 2-process checkpoint continues in a single process (rank 0's random stream)
-    one = gantui("run", "ring8", "--headless", "--steps", "45", "--resume", str(straight), *TWO)
-    assert one.returncode == 0, one.stderr
+    code, _, err = run_cli(capsys, "run", "ring8", "--headless", "--steps", "45", "--resume", straight, *TWO)
+    assert code == 0, err
     assert read_jsonl(straight / "metrics.jsonl")[-1]["step"] == 45
 
 

@@ -54,7 +54,7 @@ def test_the_gauge_never_says_overpowering_unless_the_alert_does(tmp_path):
     shipped, provoked = Tmux(), Tmux()
     try:
         shipped.start(command(tmp_path / "cgan", "cgan", "log.sample_every=100000"), 120, 36)
-        check_screens(shipped, 150, expect_alert=False)
+        check_screens(shipped, 100, expect_alert=False)
         assert not [e for e in events_of(tmp_path / "cgan") if e["kind"] == "alert"]
         shipped.close()
 

@@ -8,16 +8,18 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import TINY_RING, gantui
+from conftest import TINY_RING, run_cli
 from gantui.engine import jsonl
 from gantui.engine.quality import inception_style_score
 
 
-def test_toy_quality_lands_every_eval_every_steps_and_agrees_with_an_independent_count(tmp_path):
+# The runs go through the CLI's real main() in this process (a torch import per run spared).
+
+def test_toy_quality_lands_every_eval_every_steps_and_agrees_with_an_independent_count(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    r = gantui("run", "ring8", "--headless", "--steps", "300", "--run-dir", str(run_dir), *TINY_RING,
-               "--set", "log.eval_every=100", "--set", "log.checkpoint_every=300")
-    assert r.returncode == 0, r.stderr
+    code, _, err = run_cli(capsys, "run", "ring8", "--headless", "--steps", "300", "--run-dir", run_dir, *TINY_RING,
+                           "--set", "log.eval_every=100", "--set", "log.checkpoint_every=300")
+    assert code == 0, err
     records = jsonl.read(run_dir / "metrics.jsonl").records
     measured = [m for m in records if "modes_captured" in m]
     assert [m["step"] for m in measured] == [100, 200, 300]
@@ -27,8 +29,8 @@ def test_toy_quality_lands_every_eval_every_steps_and_agrees_with_an_independent
 
     # an independent count, by DESIGN's definitions, on `gantui sample`'s own draw of the checkpoint
     out = tmp_path / "points.npy"
-    r = gantui("sample", str(run_dir), "--out", str(out), "--n", "2500", "--seed", "123")
-    assert r.returncode == 0, r.stderr
+    code, _, err = run_cli(capsys, "sample", run_dir, "--out", out, "--n", "2500", "--seed", "123")
+    assert code == 0, err
     pts = np.load(out)
     angles = 2 * np.pi * np.arange(8) / 8
     means = np.stack([np.cos(angles), np.sin(angles)], 1)
@@ -41,14 +43,14 @@ def test_toy_quality_lands_every_eval_every_steps_and_agrees_with_an_independent
     assert len(last["modes_lost"]) == 8 - last["modes_captured"]
 
 
-def test_live_quality_does_not_change_the_training(tmp_path):
+def test_live_quality_does_not_change_the_training(tmp_path, capsys):
     """The same run with quality measured every 10 steps and never: identical weights."""
     outs = {}
     for every in (0, 10):
         run_dir = tmp_path / f"every{every}"
-        r = gantui("run", "ring8", "--headless", "--steps", "30", "--run-dir", str(run_dir), *TINY_RING,
-                   "--set", f"log.eval_every={every}")
-        assert r.returncode == 0, r.stderr
+        code, _, err = run_cli(capsys, "run", "ring8", "--headless", "--steps", "30", "--run-dir", run_dir,
+                               *TINY_RING, "--set", f"log.eval_every={every}")
+        assert code == 0, err
         outs[every] = load_file(run_dir / "checkpoints" / "latest.safetensors")
     assert any("modes_captured" in m for m in jsonl.read(tmp_path / "every10" / "metrics.jsonl").records)
     a, b = outs[0], outs[10]

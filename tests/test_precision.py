@@ -8,16 +8,17 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import TINY_RING, gantui
+from conftest import TINY_RING, gantui, run_cli
 from gantui.engine import state
 
 FP16 = ["--device", "cpu", *TINY_RING, "--set", "run.precision='fp16'"]
 
 
-def test_fp16_resume_is_exact_with_its_scalers(tmp_path):
+def test_fp16_resume_is_exact_with_its_scalers(tmp_path, capsys):
     straight, split = tmp_path / "straight", tmp_path / "split"
-    assert gantui("run", "ring8", "--headless", "--steps", "30", "--run-dir", str(straight), *FP16).returncode == 0
-    assert gantui("run", "ring8", "--headless", "--steps", "15", "--run-dir", str(split), *FP16).returncode == 0
+    # the first two runs in this process (the CLI's real main), the resume in a fresh process
+    assert run_cli(capsys, "run", "ring8", "--headless", "--steps", "30", "--run-dir", straight, *FP16)[0] == 0
+    assert run_cli(capsys, "run", "ring8", "--headless", "--steps", "15", "--run-dir", split, *FP16)[0] == 0
     saved = load_file(split / "checkpoints" / "latest.safetensors")
     # the state a resume must bring back: a scale that backed off from its default, a tracker
     assert int(saved["scaler_d.growth_tracker"]) > 0

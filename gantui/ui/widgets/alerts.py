@@ -201,11 +201,16 @@ class AlertsPane(Pane):
             f"Alerts {n}",
         ]
         self.border_title = fit_title(variants, max(4, self.size.width - 4))
+        self._title_width = self.size.width
 
     def on_resize(self) -> None:
         self.update_title()
 
     def draw(self) -> Text:
+        if getattr(self, "_title_width", None) != self.size.width:
+            # a title made while the layout still had the old size (a key handled between a
+            # terminal resize and the new layout) would be cut by the border: make it again
+            self.update_title()
         h, w = max(1, self.size.height), max(20, self.size.width)
         self._follow_new()
         entries = self.entries()

@@ -163,6 +163,7 @@ class SamplesPane(Pane):
             if len(title) + len(extra) <= self.size.width - 4:
                 title += extra
         self.border_title = title
+        self._title_width = self.size.width
 
     def on_resize(self) -> None:
         self.update_title()
@@ -175,6 +176,8 @@ class SamplesPane(Pane):
         self.refresh()
 
     def draw(self) -> Text:
+        if getattr(self, "_title_width", None) != self.size.width:
+            self.update_title()  # made for a stale size (see AlertsPane.draw)
         if self.samples is None:
             return Text().append(self.placeholder, "dim italic")
         key = (id(self.samples), self.size.width, self.size.height, self.color, self.first_class,
