@@ -108,14 +108,7 @@ def child(argv: list[str]) -> None:
 
     import gantui.cli as cli
 
-    # the CLI ends a command with os._exit once torch is loaded (cli._exit_process): dump first
-    exit_process = cli._exit_process
-
-    def dump_and_exit(code: int) -> None:
-        dump()
-        exit_process(code)
-
-    cli._exit_process = dump_and_exit
+    # cli.main (not the console script's entry, which ends with os._exit) raises SystemExit
     sys.argv = ["gantui", *argv]
     try:
         cli.main()
