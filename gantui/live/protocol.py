@@ -95,6 +95,13 @@ def decode(line: bytes) -> dict[str, Any]:
     return obj
 
 
+def _n_critic(req: dict, what: str) -> int:
+    v = req.get("value")
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_N_CRITIC:
+        raise BadRequest(f"{what} must be an integer in [1, {MAX_N_CRITIC}]")
+    return v
+
+
 def _number(req: dict, key: str, lo: float, hi: float, *, low_open: bool = False) -> float:
     v = req.get(key)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -123,20 +130,14 @@ def validate(req: dict[str, Any]) -> dict[str, Any]:
         else:
             out["value"] = _number(req, "value", 0.0, 10.0, low_open=True)
     elif cmd == "set_n_critic":
-        v = req.get("value")
-        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_N_CRITIC:
-            raise BadRequest(f"set_n_critic: value must be an integer in [1, {MAX_N_CRITIC}]")
-        out["value"] = v
+        out["value"] = _n_critic(req, "set_n_critic: value")
     elif cmd == "set":
         key = req.get("key")
         if key not in LIVE_KEYS:
             raise BadRequest(f"set: key must be one of {', '.join(LIVE_KEYS)}")
         out["key"] = key
         if key == "loss.n_critic":
-            v = req.get("value")
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_N_CRITIC:
-                raise BadRequest(f"set: loss.n_critic must be an integer in [1, {MAX_N_CRITIC}]")
-            out["value"] = v
+            out["value"] = _n_critic(req, "set: loss.n_critic")
         elif key == "loss.label_smoothing":
             out["value"] = _number(req, "value", 0.0, 0.999)
         else:
