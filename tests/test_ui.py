@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.geometry import Region
 
 from gantui.engine import events as ev
 
@@ -538,6 +539,27 @@ def test_chart_screen_chooses_series_log_scale_and_zoom():
     asyncio.run(main())
 
 
+def test_chart_keeps_its_choice_when_a_poll_comes_before_it_is_mounted():
+    """The app's poll can redraw a chart screen between compose and on_mount, while its list still
+    highlights the first entry: the remembered series must survive that."""
+    async def main():
+        from gantui.ui.widgets.chart import ChartScreen
+
+        class PolledEarly(ChartScreen):
+            def on_mount(self) -> None:
+                self.tick()
+                super().on_mount()
+
+        app, _ = scripted_app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(app, pilot)
+            app.chart_state.choice = "grad_d"
+            await app.push_screen(PolledEarly(app.history, state=app.chart_state))
+            await wait_screen(pilot, app, "|grad D| · whole run")
+            assert app.chart_state.choice == "grad_d"
+    asyncio.run(main())
+
+
 def test_event_log_scrolls_back_to_the_first_event():
     async def main():
         app, box = scripted_app()
@@ -551,6 +573,17 @@ def test_event_log_scrolls_back_to_the_first_event():
             assert app.focused is app.query_one("AlertsPane")
             await pilot.press("end")
             await wait_screen(pilot, app, "▶ started · step 0")
+            pane = app.query_one("AlertsPane")
+            wide, wide_width = pane.border_title, pane.size.width
+            assert "scrolled" in wide
+            await pilot.resize_terminal(80, 24)
+            await wait_for(pilot, lambda: pane.outer_size.width < len(wide) + 6, 10, "the narrow layout")
+            # The first frame at the new width, as Textual draws it when the resize lays out
+            # before anything else runs: the border still holds the title made for 120 columns.
+            pane.border_title, pane._title_width = wide, wide_width
+            top = pane.render_lines(Region(0, 0, pane.outer_size.width, 1))[0].text
+            assert "Alerts" in top and "…" not in top, top
+            await pilot.resize_terminal(120, 36)
             await pilot.press("home")
             await wait_screen(pilot, app, absent=("started", "scrolled"))
             await pilot.press("j", "j", "down", "k")

@@ -188,6 +188,7 @@ class AlertsPane(Pane):
 
     # --- drawing ------------------------------------------------------------------------------------
     def update_title(self) -> None:
+        self._follow_new()  # the events that just arrived move the view: say where it is now
         n = len(self.model.active)
         shown = self.model.log if not self.alerts_only else [e for e in self.model.log if is_alert(e)]
         count = len(shown)
@@ -201,16 +202,8 @@ class AlertsPane(Pane):
             f"Alerts {n}",
         ]
         self.border_title = fit_title(variants, max(4, self.size.width - 4))
-        self._title_width = self.size.width
-
-    def on_resize(self) -> None:
-        self.update_title()
 
     def draw(self) -> Text:
-        if getattr(self, "_title_width", None) != self.size.width:
-            # a title made while the layout still had the old size (a key handled between a
-            # terminal resize and the new layout) would be cut by the border: make it again
-            self.update_title()
         h, w = max(1, self.size.height), max(20, self.size.width)
         self._follow_new()
         entries = self.entries()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -54,9 +55,22 @@ class Pane(Widget):
 
     _strips: list[Strip] | None = None
     _strips_key: tuple | None = None
+    _title_width: int | None = None
 
     def draw(self) -> Text:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def update_title(self) -> None:
+        """Panes whose border title depends on their width make it here."""
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Textual draws the border, title included, before it asks for the content: a title made
+        # for the old width (a resize lays out before on_resize runs) must be remade here, or the
+        # first frame at the new width shows it cut with '…'.
+        if self._title_width != self.size.width:
+            self._title_width = self.size.width
+            self.update_title()
+        return super().render_lines(crop)
 
     def refresh(self, *regions, **kwargs):
         self._strips = None  # new data: draw again on the next frame

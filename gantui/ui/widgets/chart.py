@@ -174,6 +174,7 @@ class ChartScreen(Screen):
         self.health = health or (lambda: None)
         self.state = state or ChartState()
         self.choices: list[Choice] = available_choices(history, critic)
+        self._list_synced = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="chart-body"):
@@ -191,16 +192,21 @@ class ChartScreen(Screen):
         ol.border_title = "series"
         ids = [c.id for c in self.choices]
         ol.highlighted = ids.index(self.state.choice) if self.state.choice in ids else 0
+        self._list_synced = True
         ol.focus()
         self._update_keys()
 
     def current(self) -> Choice | None:
         """The highlighted entry. Read from the list itself: its 'highlighted' message may still be
-        queued behind a key that acts on the choice (tmux delivers '2 l' in one read)."""
-        try:
-            index = self.query_one(OptionList).highlighted
-        except Exception:  # noqa: BLE001 - not mounted yet
-            index = None
+        queued behind a key that acts on the choice (tmux delivers '2 l' in one read). Not before
+        on_mount has set it from the kept state: a new list highlights its first entry, and a
+        redraw in between (the app's poll) would reset the remembered choice to it."""
+        index = None
+        if self._list_synced:
+            try:
+                index = self.query_one(OptionList).highlighted
+            except Exception:  # noqa: BLE001 - already removed
+                index = None
         if index is not None and 0 <= index < len(self.choices):
             self.state.choice = self.choices[index].id
             return self.choices[index]

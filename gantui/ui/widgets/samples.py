@@ -163,10 +163,6 @@ class SamplesPane(Pane):
             if len(title) + len(extra) <= self.size.width - 4:
                 title += extra
         self.border_title = title
-        self._title_width = self.size.width
-
-    def on_resize(self) -> None:
-        self.update_title()
 
     def action_classes(self, delta: int) -> None:
         if not self.class_view:
@@ -176,8 +172,6 @@ class SamplesPane(Pane):
         self.refresh()
 
     def draw(self) -> Text:
-        if getattr(self, "_title_width", None) != self.size.width:
-            self.update_title()  # made for a stale size (see AlertsPane.draw)
         if self.samples is None:
             return Text().append(self.placeholder, "dim italic")
         key = (id(self.samples), self.size.width, self.size.height, self.color, self.first_class,
