@@ -189,6 +189,7 @@ class AlertsPane(Pane):
     # --- drawing ------------------------------------------------------------------------------------
     def update_title(self) -> None:
         self._follow_new()  # the events that just arrived move the view: say where it is now
+        self._clamp(len(self.entries()))
         n = len(self.model.active)
         shown = self.model.log if not self.alerts_only else [e for e in self.model.log if is_alert(e)]
         count = len(shown)
