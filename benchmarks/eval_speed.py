@@ -67,10 +67,11 @@ def main() -> None:
     os.environ["GANTUI_CACHE"] = str(tmp / "cache")  # fresh: the classifier is trained here, once
 
     from gantui import checkpoint, evaluate
+    from gantui.engine import devices
     from gantui.evaluation import image_metrics as im
 
     target = Path(args.checkpoint) if args.checkpoint else throwaway_checkpoint(tmp)
-    dev = evaluate.pick_device(args.device)
+    dev = devices.pick_device(args.device)
     loaded = checkpoint.load_generator(target, dev)
     if loaded.info.is_toy:
         sys.exit(f"{target}: a toy-data checkpoint; this benchmark times image evaluation")

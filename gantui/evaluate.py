@@ -43,18 +43,6 @@ def log_stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def pick_device(requested: str | None):
-    import torch
-
-    if requested in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: torch sees no CUDA device; use --device cpu or auto")
-    if requested not in ("cpu", "cuda"):
-        raise UserError(f"--device {requested!r}: expected one of auto, cpu, cuda")
-    return torch.device(requested)
-
-
 def check_args(checkpoint, n_samples: int | None, seed: int, inception_weights=None, data_root=None) -> None:
     """The arguments of `gantui eval`, refused with one line before anything is loaded."""
     paths.check_input_path(checkpoint, "")
@@ -104,6 +92,8 @@ def evaluate(checkpoint, *, n_samples: int | None = None, device: str | None = "
     t0 = time.perf_counter()
     limits.check_int("--n-samples", n_samples, limits.MIN_EVAL_SAMPLES, limits.MAX_EVAL_SAMPLES)
     limits.check_int("--seed", seed, 0, limits.MAX_SEED)
+    from gantui.engine.devices import pick_device
+
     dev = pick_device(device)
     loaded = load_generator(checkpoint, dev)
     info = loaded.info

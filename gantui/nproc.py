@@ -152,14 +152,10 @@ def check_devices(nproc: int, requested: str | None) -> None:
     torchrun starts (inside the workers the refusal would come back as torchrun's failure report)."""
     if requested == "cpu":
         return
-    import torch  # the device count needs it; imported once, before any worker starts
+    from gantui.engine import devices  # torch, for the device count: once, before any worker starts
 
-    count = torch.cuda.device_count()
-    if requested == "cuda" and count == 0:
-        raise UserError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu or auto")
-    if 0 < count < nproc:
-        raise UserError(f"--nproc {nproc}: this machine has {count} CUDA device(s) and a CUDA run uses one per "
-                        f"process; use --nproc {count} or fewer (or --device cpu)")
+    if devices.wants_cuda(requested):
+        devices.check_gpus_for(nproc)
 
 
 def launch(nproc: int, gantui_args: list[str], run_dir: Path, headless: bool) -> int:

@@ -55,6 +55,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from gantui.engine import devices
 from gantui.engine.control import Command, Control
 from gantui.engine.rundir import RunDir
 
@@ -64,14 +65,17 @@ TIMEOUT = timedelta(minutes=10)  # a collective that waits longer than this fail
 
 
 def torchrun_env() -> dict[str, int] | None:
-    """RANK, WORLD_SIZE, LOCAL_RANK when this process is a rank of a torchrun launch of > 1 process."""
+    """RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE when this process is a rank of a torchrun launch of > 1 process."""
     try:
         world = int(os.environ["WORLD_SIZE"])
         rank = int(os.environ["RANK"])
         local = int(os.environ.get("LOCAL_RANK", rank))
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
     except (KeyError, ValueError):
         return None
-    return {"rank": rank, "world_size": world, "local_rank": local} if world > 1 else None
+    if world <= 1:
+        return None
+    return {"rank": rank, "world_size": world, "local_rank": local, "local_world_size": local_world}
 
 
 def rank_seed(seed: int, rank: int) -> int:
@@ -141,15 +145,8 @@ class DDP(Local):
         env = torchrun_env()
         if env is None:
             raise RuntimeError("not launched by torchrun with WORLD_SIZE > 1")
-        use_cuda = requested_device == "cuda" or (requested_device in (None, "auto") and torch.cuda.is_available())
-        if use_cuda:
-            if not torch.cuda.is_available():
-                from gantui.errors import UserError
-                raise UserError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu or auto")
-            if env["local_rank"] >= torch.cuda.device_count():
-                from gantui.errors import UserError
-                raise UserError(f"--nproc: this machine has {torch.cuda.device_count()} CUDA device(s) and a CUDA "
-                                f"run uses one per process; use --nproc {torch.cuda.device_count()} or fewer")
+        if devices.wants_cuda(requested_device):
+            devices.check_gpus_for(env["local_world_size"])
             torch.cuda.set_device(env["local_rank"])
             device = torch.device("cuda", env["local_rank"])
             dist.init_process_group("cpu:gloo,cuda:nccl", timeout=TIMEOUT, device_id=device)

@@ -27,19 +27,7 @@ import torch
 from gantui import memory, models
 from gantui.config import Config
 from gantui.data import Dataset, load_dataset
-from gantui.errors import UserError
-
-
-def pick_device(requested: str | torch.device) -> torch.device:
-    if isinstance(requested, torch.device):
-        return requested  # chosen by the caller (a rank of a distributed run: its own GPU)
-    if requested == "cpu":
-        return torch.device("cpu")
-    if requested == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu or auto")
-        return torch.device("cuda")
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+from gantui.engine.devices import pick_device
 
 
 @dataclass

@@ -46,7 +46,6 @@ from gantui.engine.step import GanStep, Interrupted
 from gantui.errors import UserError
 from gantui.pictures import save_samples
 
-pick_device = parts_mod.pick_device  # re-exported: benchmarks and tools import it from here
 
 STOP = "stop"
 LIVE_LOSS_KEYS = ("loss.label_smoothing", "loss.instance_noise", "loss.gp_lambda")
