@@ -85,7 +85,7 @@ def run(
     from gantui import nproc as multi
 
     if multi.torchrun_world() > 1:  # a rank started by torchrun: rank 0 owns the run directory
-        from gantui.engine.distributed import run_rank
+        from gantui.nproc import run_rank
 
         raise typer.Exit(run_rank(cfg, run_path, resume_path, device))
     if nproc is not None and nproc > 1:

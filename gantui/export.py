@@ -205,6 +205,17 @@ def main(run_dir: Path, out_root: Path) -> int:
 
 # --- live ----------------------------------------------------------------------------------------
 
+def attach_tensorboard(trainer) -> "TensorBoardListener | None":
+    """What `[log] tensorboard = true` means: the shells that build a trainer (headless, the
+    monitor) call this beside adding their other listeners. Rank 0 only; closed when the run ends."""
+    if not (trainer.cfg.log.tensorboard and trainer.strategy.is_main):
+        return None
+    listener = TensorBoardListener(trainer.rundir.path)
+    trainer.add_listener(listener)
+    trainer.call_at_end(listener.close)
+    return listener
+
+
 class TensorBoardListener:
     """Writes a training run's TensorBoard file as it trains: `trainer.add_listener(TensorBoardListener(run_dir))`.
 

@@ -18,6 +18,7 @@ from typing import TextIO
 from gantui.config import Config
 from gantui.engine import events as ev
 from gantui.errors import UserError
+from gantui.export import attach_tensorboard
 from gantui.humanize import format_duration
 
 CONSOLE_LOG = "console.log"
@@ -194,6 +195,7 @@ def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | 
         raise
     if owner is not None:
         owner.attach(trainer)
+    attach_tensorboard(trainer)
     if not main:
         pass  # rank 0 speaks for the run
     elif hung_up:

@@ -26,6 +26,7 @@ The exit code is the run's: 0 finished (or stopped by request), 130 interrupted,
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import signal
@@ -152,7 +153,7 @@ def check_devices(nproc: int, requested: str | None) -> None:
     torchrun starts (inside the workers the refusal would come back as torchrun's failure report)."""
     if requested == "cpu":
         return
-    from gantui.engine import devices  # torch, for the device count: once, before any worker starts
+    from gantui import devices  # torch, for the device count: once, before any worker starts
 
     if devices.wants_cuda(requested):
         devices.check_gpus_for(nproc)
@@ -265,3 +266,36 @@ def _stop_politely(proc: subprocess.Popen, run_dir: Path, reason: str = "user") 
         time.sleep(0.5)  # the channel is up but did not answer: try again
     if proc.poll() is None:
         _signal(proc, signal.SIGTERM)
+
+
+# --- a rank --------------------------------------------------------------------------------------
+
+def run_rank(cfg, run_dir, resume, device: str | None) -> int:
+    """`gantui run` in a process started by torchrun: join the group, let rank 0 decide and own
+    the run directory (the same rules as a single run: new, resume or fork; lock; control
+    channel), tell the others where it is, and train headless. Returns the exit code."""
+    from gantui.engine.distributed import DDP
+    from gantui.engine.ownership import Owner
+    from gantui.engine.ownership import plan as plan_run
+    from gantui.headless import run_headless
+
+    strategy = DDP.start(device)
+    try:
+        if not strategy.is_main:
+            where = strategy.share(None)
+            if "error" in where:
+                return 2  # rank 0 says why, once
+            ckpt = Path(where["checkpoint"]) if where["checkpoint"] else None
+            return run_headless(cfg, Path(where["run_dir"]), device, ckpt, strategy=strategy)
+        with contextlib.ExitStack() as stack:
+            try:
+                plan = plan_run(cfg.run.name, run_dir, resume)
+                owner = stack.enter_context(Owner(plan))
+            except BaseException as e:
+                strategy.share({"error": str(e) if isinstance(e, UserError) else type(e).__name__})
+                raise
+            strategy.share({"run_dir": str(plan.run_dir),
+                            "checkpoint": str(plan.checkpoint) if plan.checkpoint else None})
+            return run_headless(cfg, plan.run_dir, device, plan.checkpoint, owner=owner, strategy=strategy)
+    finally:
+        strategy.close()

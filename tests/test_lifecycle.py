@@ -23,7 +23,7 @@ from conftest import wait_until as wait_for
 from gantui import config
 from gantui.engine import checkpoints, jsonl
 from gantui.engine.runlock import RunLock, holder
-from gantui.live import protocol
+from gantui.engine import protocol
 from gantui.live.client import LiveClient
 
 

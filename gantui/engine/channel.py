@@ -1,4 +1,4 @@
-"""The control channel's server, owned by the process that trains (see gantui.live.protocol).
+"""The control channel's server, owned by the process that trains (see gantui.engine.protocol).
 
 One accept thread and one short-lived thread per connection; none of them touches torch:
 commands go into the trainer's thread-safe `Control`, status comes from `LiveStatus`, a
@@ -20,7 +20,7 @@ from typing import Any, Callable
 from gantui import __version__
 from gantui.engine import events as ev
 from gantui.engine.control import Command
-from gantui.live import protocol
+from gantui.engine import protocol
 
 MAX_CLIENTS = 32
 IDLE_TIMEOUT_S = 600.0

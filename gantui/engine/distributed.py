@@ -55,7 +55,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from gantui.engine import devices
+from gantui import devices
 from gantui.engine.control import Command, Control
 from gantui.engine.rundir import RunDir
 
@@ -359,37 +359,3 @@ class NullRunDir(RunDir):
 
     def prune_checkpoints(self, keep: int) -> None:
         pass
-
-
-def run_rank(cfg, run_dir, resume, device: str | None) -> int:
-    """`gantui run` in a process started by torchrun: join the group, let rank 0 decide and own
-    the run directory (the same rules as a single run: new, resume or fork; lock; control
-    channel), tell the others where it is, and train headless. Returns the exit code."""
-    import contextlib
-    from pathlib import Path
-
-    from gantui.engine.ownership import Owner
-    from gantui.engine.ownership import plan as plan_run
-    from gantui.errors import UserError
-    from gantui.headless import run_headless
-
-    strategy = DDP.start(device)
-    try:
-        if not strategy.is_main:
-            where = strategy.share(None)
-            if "error" in where:
-                return 2  # rank 0 says why, once
-            ckpt = Path(where["checkpoint"]) if where["checkpoint"] else None
-            return run_headless(cfg, Path(where["run_dir"]), device, ckpt, strategy=strategy)
-        with contextlib.ExitStack() as stack:
-            try:
-                plan = plan_run(cfg.run.name, run_dir, resume)
-                owner = stack.enter_context(Owner(plan))
-            except BaseException as e:
-                strategy.share({"error": str(e) if isinstance(e, UserError) else type(e).__name__})
-                raise
-            strategy.share({"run_dir": str(plan.run_dir),
-                            "checkpoint": str(plan.checkpoint) if plan.checkpoint else None})
-            return run_headless(cfg, plan.run_dir, device, plan.checkpoint, owner=owner, strategy=strategy)
-    finally:
-        strategy.close()

@@ -173,7 +173,7 @@ class Owner:
 
     def _open_channel(self) -> None:
         from gantui.engine.channel import ChannelServer, LiveStatus
-        from gantui.live.protocol import ChannelError
+        from gantui.engine.protocol import ChannelError
 
         self.status = LiveStatus()
         try:

@@ -91,7 +91,7 @@ class LiveQuality:
 
     # --- images ---------------------------------------------------------------------------------
     def _setup_images(self) -> None:
-        from gantui.evaluate import feature_space
+        from gantui.evaluation.measure import feature_space
 
         self.notify("live quality: preparing the feature network (trained once per data set, then cached)…")
         self._space = feature_space(self.cfg, self.info, self.p.device, log=self.notify)

@@ -25,7 +25,7 @@ import math
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -71,7 +71,7 @@ class Trainer:
         self.traceback_path: Path | None = None
         self.last_checkpoint: Path | None = None
         self.torch_threads: set[str] = set()
-        self.tensorboard = None     # the TensorBoard writer when [log] tensorboard = true
+        self._at_end: list[Callable[[], None]] = []   # called once the loop has ended (listeners' flush)
         self.paused = False
         self._single = 0            # single steps asked for while paused
         self._thread: threading.Thread | None = None
@@ -99,6 +99,10 @@ class Trainer:
     # --- listeners ----------------------------------------------------------------------
     def add_listener(self, fn: ev.Listener) -> None:
         self._listeners.append(fn)
+
+    def call_at_end(self, fn: Callable[[], None]) -> None:
+        """`fn()` once the run has ended, before the run directory is closed (a listener's last flush)."""
+        self._at_end.append(fn)
 
     def remove_listener(self, fn: ev.Listener) -> None:
         with contextlib.suppress(ValueError):
@@ -159,11 +163,6 @@ class Trainer:
         self.quality = LiveQuality(cfg, p, notify=self._note)
 
         self.rundir.open(cfg.to_toml())
-        if cfg.log.tensorboard and self.strategy.is_main:
-            from gantui.export import TensorBoardListener
-
-            self.tensorboard = TensorBoardListener(self.rundir.path)
-            self.add_listener(self.tensorboard)
         device_name = str(p.device) if not self.strategy.distributed else \
             f"{p.device.type} x{self.strategy.world_size} processes"
         self.info = ev.RunInfo(
@@ -233,8 +232,8 @@ class Trainer:
             self._crash(e)
             return self.state
         finally:
-            if self.tensorboard is not None:
-                self.tensorboard.close()
+            for fn in self._at_end:
+                fn()
             self.rundir.close()
             self.strategy.finish(self)
 

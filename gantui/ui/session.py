@@ -31,9 +31,12 @@ def real_trainer_factory(cfg, run_dir: Path, device: str | None, resume: Path | 
     def build(listeners: list):
         from gantui.engine.trainer import Trainer  # imports torch: seconds, on the loader thread
 
+        from gantui.export import attach_tensorboard
+
         trainer = Trainer(cfg, Path(run_dir), device=device, resume=resume, listeners=listeners)
         if owner is not None:
             owner.attach(trainer)
+        attach_tensorboard(trainer)
         return trainer
     return build
 
