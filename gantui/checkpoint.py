@@ -324,16 +324,6 @@ def flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[di
     return tensors, json.dumps(sd["param_groups"])
 
 
-def unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], groups_json: str) -> dict[str, Any]:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    head = prefix + ".state."
-    for key, value in tensors.items():
-        if key.startswith(head):
-            idx, name = key[len(head):].split(".", 1)
-            state.setdefault(int(idx), {})[name] = value
-    return {"state": state, "param_groups": json.loads(groups_json)}
-
-
 def check_tensor(name: str, got: torch.Tensor, shape, dtype: torch.dtype, path: Path | str,
                  what: str = "this config builds") -> None:
     """Refuse a tensor whose shape or dtype differs from what it is loaded into (an int8 weight would be

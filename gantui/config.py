@@ -59,12 +59,6 @@ def unit_interval(v) -> str | None:
     return None if 0 <= v < 1 else "a number in [0, 1)"
 
 
-def at_least(n: int) -> Callable[[Any], str | None]:
-    def check(v):
-        return None if v >= n else f"an integer >= {n}"
-    return check
-
-
 def int_range(lo: int, hi: int) -> Callable[[Any], str | None]:
     """Sizes that become allocations, counts that become loops: bounded above too (see gantui.limits)."""
     def check(v):

@@ -19,8 +19,6 @@ from rich.color_triplet import ColorTriplet
 from rich.style import Style
 from rich.text import Span, Text
 
-from gantui.humanize import format_duration, format_lr  # noqa: F401 - re-exported (headless, the UI)
-
 COLOR_MODES = ("truecolor", "256", "none")
 
 HALF_BLOCK = "▀"                       # fg paints the top pixel, bg the bottom one

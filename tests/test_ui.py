@@ -22,7 +22,8 @@ from textual.geometry import Region
 
 from gantui.engine import events as ev
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO, wait_until_async
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 TINY = ["model.g_width=32", "model.d_width=32", "data.batch_size=32", "loss.n_critic=1",
@@ -46,15 +47,6 @@ def screen_text(app) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
-async def wait_for(pilot, cond, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 async def wait_screen(pilot, app, *texts: str, absent: tuple = (), timeout: float = 30.0) -> str:
     """Until every one of `texts` is on the screen (and none of `absent`); returns the screen."""
     box = {}
@@ -63,17 +55,14 @@ async def wait_screen(pilot, app, *texts: str, absent: tuple = (), timeout: floa
         box["text"] = text = screen_text(app)
         return all(t in text for t in texts) and not any(t in text for t in absent)
     try:
-        await wait_for(pilot, ready, timeout, f"{texts} on the screen")
+        await wait_until_async(pilot, ready, timeout, f"{texts} on the screen")
     except AssertionError:
         raise AssertionError(f"timed out waiting for {texts} (absent {absent}); the screen:\n{box['text']}")
     return box["text"]
 
 
 async def wait_exit(app, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while app.return_code is None and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert app.return_code is not None, "the app did not exit"
+    await wait_until_async(None, lambda: app.return_code is not None, timeout, "the app to exit")
 
 
 def events_of(run_dir: Path) -> list[dict]:
@@ -433,7 +422,7 @@ def scripted_app(kind: str = "digits", **kw):
 
 
 async def settle(app, pilot) -> None:
-    await wait_for(pilot, lambda: app.state == ev.RUNNING and app.query_one("SamplesPane").samples
+    await wait_until_async(pilot, lambda: app.state == ev.RUNNING and app.query_one("SamplesPane").samples
                    is not None, 20, "the scripted run")
     await wait_screen(pilot, app, "RUNNING", "step 1200")
 
@@ -490,7 +479,7 @@ def test_f_applies_the_alerts_rate_fix_and_it_is_logged():
             await settle(app, pilot)
             await pilot.press("f")
             trainer = box["trainer"]
-            await wait_for(pilot, lambda: any(e.kind == "lr_changed" for e in trainer.recorded), 30, "fix")
+            await wait_until_async(pilot, lambda: any(e.kind == "lr_changed" for e in trainer.recorded), 30, "fix")
             change = next(e for e in trainer.recorded if e.kind == "lr_changed")
             assert change.data["which"] == "d" and change.data["new"] == pytest.approx(5e-5)
             assert change.data["reason"] == "fix:d_overpowering"
@@ -508,7 +497,7 @@ def test_chart_screen_chooses_series_log_scale_and_zoom():
         async with app.run_test(size=(120, 36)) as pilot:
             await settle(app, pilot)
             await pilot.press("space")                # a pause marker for the chart
-            await wait_for(pilot, lambda: any(m.kind == "paused" for m in app.history.markers), 30, "pause")
+            await wait_until_async(pilot, lambda: any(m.kind == "paused" for m in app.history.markers), 30, "pause")
             await pilot.press("p")
             text = await wait_screen(pilot, app, "|grad D|", "|grad G|", "|grad D|/|grad G|", "sample_std",
                                      "learning rates", "FID", "KID",   # quality metrics: listed once present
@@ -568,7 +557,7 @@ def test_event_log_scrolls_back_to_the_first_event():
             for _ in range(50):
                 await pilot.press("space")
             trainer = box["trainer"]
-            await wait_for(pilot, lambda: len(trainer.recorded) >= 50, 30, "50 pause/resume events")
+            await wait_until_async(pilot, lambda: len(trainer.recorded) >= 50, 30, "50 pause/resume events")
             await wait_screen(pilot, app, "53 events", absent=("started",))   # pushed down by the newest
             assert app.focused is app.query_one("AlertsPane")
             await pilot.press("end")
@@ -577,7 +566,7 @@ def test_event_log_scrolls_back_to_the_first_event():
             wide, wide_width = pane.border_title, pane.size.width
             assert "scrolled" in wide
             await pilot.resize_terminal(80, 24)
-            await wait_for(pilot, lambda: pane.outer_size.width < len(wide) + 6, 30, "the narrow layout")
+            await wait_until_async(pilot, lambda: pane.outer_size.width < len(wide) + 6, 30, "the narrow layout")
             # The first frame at the new width, as Textual draws it when the resize lays out
             # before anything else runs: the border still holds the title made for 120 columns.
             pane.border_title, pane._title_width = wide, wide_width
@@ -613,7 +602,7 @@ def test_sample_history_steps_back_and_returns_to_live(tmp_path):
             await wait_screen(pilot, app, "step 400 · history 1/3")
             assert pane._text is not live_text
             await pilot.press("comma")                         # the oldest: stays, says so
-            await wait_for(pilot, lambda: any("oldest" in n.message for n in app._notifications), 30, "a notice")
+            await wait_until_async(pilot, lambda: any("oldest" in n.message for n in app._notifications), 30, "a notice")
             assert "step 400 · history 1/3" in screen_text(app)
             await pilot.press("full_stop")
             await wait_screen(pilot, app, "step 800 · history 2/3")
@@ -634,12 +623,12 @@ def test_quick_pause_presses_leave_no_stale_note():
             await settle(app, pilot)
             for _ in range(4):                  # what space does, four times before the engine answers
                 app.action_toggle_pause()
-            await wait_for(pilot, lambda: len(box["trainer"].recorded) >= 4, 30, "four toggles")
+            await wait_until_async(pilot, lambda: len(box["trainer"].recorded) >= 4, 30, "four toggles")
             status = (await wait_screen(pilot, app, "RUNNING", absent=("PAUSING", "RESUMING"))).splitlines()[0]
             assert "RUNNING" in status
             for _ in range(3):
                 app.action_toggle_pause()
-            await wait_for(pilot, lambda: len(box["trainer"].recorded) >= 7, 30, "three more")
+            await wait_until_async(pilot, lambda: len(box["trainer"].recorded) >= 7, 30, "three more")
             await wait_screen(pilot, app, "PAUSED", absent=("PAUSING", "RESUMING"))
     asyncio.run(main())
 
@@ -707,7 +696,7 @@ def test_a_crash_shows_the_error_and_waits_for_q():
 
         app = MonitorApp(trainer_factory=CrashingTrainer)
         async with app.run_test(size=(120, 36)) as pilot:
-            await wait_for(pilot, lambda: app.state == ev.CRASHED, 30, "the crash")
+            await wait_until_async(pilot, lambda: app.state == ev.CRASHED, 30, "the crash")
             await wait_screen(pilot, app, "RuntimeError: boom", "/runs/x/traceback.txt", "CRASHED")
             await pilot.pause(1.0)                    # a second later the screen is still there
             assert app.return_code is None
@@ -742,7 +731,7 @@ def test_an_engine_that_cannot_start_shows_why_and_saves_the_traceback(tmp_path)
 
         app = MonitorApp(None, tmp_path, trainer_factory=factory)
         async with app.run_test(size=(120, 36)) as pilot:
-            await wait_for(pilot, lambda: app.state == ev.CRASHED, 30, "the failure")
+            await wait_until_async(pilot, lambda: app.state == ev.CRASHED, 30, "the failure")
             await wait_screen(pilot, app, "CANNOT START", "no such kernel")
             await pilot.press("q")
             await wait_exit(app)
@@ -789,11 +778,11 @@ def test_keys_drive_the_real_engine(tmp_path):
 
     async def main():
         async with app.run_test(size=(120, 36)) as pilot:
-            await wait_for(pilot, lambda: app.info is not None and app.status.step >= 10, 90, "training")
+            await wait_until_async(pilot, lambda: app.info is not None and app.status.step >= 10, 90, "training")
             trainer = app.session.trainer
 
             await pilot.press("space")
-            await wait_for(pilot, lambda: trainer.state == ev.PAUSED, 30, "PAUSED")
+            await wait_until_async(pilot, lambda: trainer.state == ev.PAUSED, 30, "PAUSED")
             assert "PAUSED" in (await wait_screen(pilot, app, "PAUSED", absent=("PAUSING",))).splitlines()[0]
             step = trainer.step
             await pilot.pause(0.6)
@@ -802,20 +791,20 @@ def test_keys_drive_the_real_engine(tmp_path):
             lr_g, lr_d = trainer.lr_g, trainer.lr_d
             await pilot.press("right_square_bracket")
             await pilot.press("left_curly_bracket")
-            await wait_for(pilot, lambda: trainer.lr_g == pytest.approx(2 * lr_g)
+            await wait_until_async(pilot, lambda: trainer.lr_g == pytest.approx(2 * lr_g)
                            and trainer.lr_d == pytest.approx(lr_d / 2), 30, "rate changes")
             status = (await wait_screen(pilot, app, f"G lr {2 * lr_g:.1e} ", f"D lr {lr_d / 2:.1e} ")).splitlines()[0]
             assert f"G lr {2 * lr_g:.1e}" in status and f"D lr {lr_d / 2:.1e}" in status
 
             await pilot.press("n")
-            await wait_for(pilot, lambda: trainer.step == step + 1, 30, "one step")
+            await wait_until_async(pilot, lambda: trainer.step == step + 1, 30, "one step")
 
             await pilot.press("s")
-            await wait_for(pilot, lambda: (run_dir / "checkpoints" / f"step_{step + 1:08d}.safetensors").exists(),
+            await wait_until_async(pilot, lambda: (run_dir / "checkpoints" / f"step_{step + 1:08d}.safetensors").exists(),
                            20, "the checkpoint")
 
             await pilot.press("space")
-            await wait_for(pilot, lambda: trainer.state == ev.RUNNING and trainer.step > step + 5, 20, "resume")
+            await wait_until_async(pilot, lambda: trainer.state == ev.RUNNING and trainer.step > step + 5, 20, "resume")
 
             await pilot.press("q")
             await wait_exit(app, 30)
@@ -844,7 +833,7 @@ def test_ctrl_c_saves_and_exits_130_with_the_real_engine(tmp_path):
 
     async def main():
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: app.info is not None and app.status.step >= 5, 90, "training")
+            await wait_until_async(pilot, lambda: app.info is not None and app.status.step >= 5, 90, "training")
             await pilot.press("ctrl+c")
             await wait_exit(app, 30)
         assert app.return_code == 130
@@ -871,7 +860,7 @@ def test_divergence_shows_diverged_and_exits_3_on_q(tmp_path):
 
     async def main():
         async with app.run_test(size=(120, 36)) as pilot:
-            await wait_for(pilot, lambda: app.state == ev.DIVERGED, 90, "DIVERGED")
+            await wait_until_async(pilot, lambda: app.state == ev.DIVERGED, 90, "DIVERGED")
             text = await wait_screen(pilot, app, "DIVERGED", "NaN/Inf")
             assert app.return_code is None
             assert "DIVERGED" in text.splitlines()[0]

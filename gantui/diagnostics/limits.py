@@ -60,12 +60,6 @@ class LossRange:
             return None
         return self.floor + ns_value * ((self.chance - self.floor) / NS_CHANCE)
 
-    def d_loss_excess(self, d_loss: float) -> float | None:
-        """How far a D loss is above the floor, as a share of floor-to-chance in plain-ns nats."""
-        if self.floor is None or self.chance is None:
-            return None
-        return (d_loss - self.floor) * NS_CHANCE / (self.chance - self.floor)
-
     def gap_limit(self, share: float) -> float | None:
         """`share` of the widest gap."""
         span = self.span

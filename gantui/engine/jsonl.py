@@ -22,7 +22,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 def jsonable(value: Any) -> Any:
@@ -173,10 +173,6 @@ class Follower:
         self.offset = result.end
         self.torn = result.torn
         return result.records
-
-
-def iter_records(path: Path) -> Iterator[dict[str, Any]]:
-    yield from read(path).records
 
 
 def truncate_after(path: Path, step: int) -> tuple[int, bool]:

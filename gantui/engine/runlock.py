@@ -103,6 +103,3 @@ def holder(run_dir: Path) -> int | None:
     finally:
         os.close(fd)
 
-
-def is_live(run_dir: Path) -> bool:
-    return holder(run_dir) is not None

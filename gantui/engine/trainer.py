@@ -92,10 +92,6 @@ class Trainer:
     def n_critic(self) -> int:
         return self.rt.n_critic
 
-    @property
-    def base_lr(self) -> dict[str, float]:
-        return self.rt.base_lr
-
     # --- listeners ----------------------------------------------------------------------
     def add_listener(self, fn: ev.Listener) -> None:
         self._listeners.append(fn)
@@ -504,7 +500,4 @@ class Trainer:
         self.last_checkpoint = path
         self.record_event("checkpoint", path=str(path), reason=reason)
         return path
-
-    def _state_tensors(self):
-        return state_mod.to_tensors(self.cfg, self.parts, self.rt)
 

@@ -30,8 +30,9 @@ from textual.message import Message
 from gantui.engine import events as ev
 from gantui.engine.control import Command
 from gantui.history import History
+from gantui.humanize import format_lr
 from gantui.ui.bridge import Bridge
-from gantui.ui.format import (StatusModel, exit_lines, fmt_lr, generator_word, health_entries, short_path,
+from gantui.ui.format import (StatusModel, exit_lines, generator_word, health_entries, short_path,
                               system_text)
 from gantui.ui.session import EngineSession, real_trainer_factory
 from gantui.ui.sysinfo import ProcSampler
@@ -387,7 +388,7 @@ class MonitorApp(App[int]):
             which = str(d.get("which", ""))
             if self._pending_lr.get(which):
                 self._pending_lr[which].pop(0)
-            self.history.mark(e.step, "lr_changed", f"{which.upper()} lr {fmt_lr(d.get('new'))}")
+            self.history.mark(e.step, "lr_changed", f"{which.upper()} lr {format_lr(d.get('new'))}")
         elif e.kind in ("paused", "resumed"):
             self.history.mark(e.step, e.kind, e.kind)
         elif e.kind == "checkpoint":
