@@ -95,9 +95,9 @@ def sample_png(samples_dir: Path, step: int) -> bytes | None:
     import io
 
     from gantui import pictures
-    from gantui.engine import samplefiles
+    from gantui.engine import sample_files
 
-    s = samplefiles.load(npz)
+    s = sample_files.load(npz)
     img = pictures.grid_image(s.images) if s.images.ndim == 4 else pictures.scatter_image(s.images, s.real)
     buf = io.BytesIO()
     img.save(buf, format="PNG")

@@ -47,8 +47,8 @@ def test_run_dir_contract(ring_run):
     assert events[-1]["kind"] == "finished"
     assert sorted(p.name for p in (ring_run / "samples").iterdir()) == [
         "step_00000050.npz", "step_00000050.png", "step_00000100.npz", "step_00000100.png"]
-    from gantui.engine import samplefiles
-    s = samplefiles.load(ring_run / "samples" / "step_00000100.npz")
+    from gantui.engine import sample_files
+    s = sample_files.load(ring_run / "samples" / "step_00000100.npz")
     assert s.step == 100 and s.images.shape == (512, 2) and s.real.shape[1] == 2
     assert s.field.shape == (48, 48) and len(s.extent) == 4
     ckpts = sorted(p.name for p in (ring_run / "checkpoints").iterdir())

@@ -74,7 +74,7 @@ def events_of(run_dir: Path) -> list[dict]:
 def _stop_scripted_runs():
     """Scripted runs idle until stopped; do not leave their threads behind."""
     yield
-    from gantui.ui.replay import ScriptedTrainer
+    from gantui.ui.scripted_run import ScriptedTrainer
 
     ScriptedTrainer.stop_all()
 
@@ -101,7 +101,7 @@ def test_bridge_coalesces_state_and_keeps_every_metrics_record():
 
 
 def test_status_line_keeps_step_rates_and_state_at_80_columns():
-    from gantui.ui.format import StatusModel, status_text
+    from gantui.ui.text import StatusModel, status_text
 
     m = StatusModel(name="a_rather_long_run_name", device="cuda:0", step=1200, total=20000,
                     steps_per_s=41.3, eta_s=460, lr_g=1e-4, lr_d=2e-4, n_critic=5,
@@ -126,7 +126,7 @@ def test_key_bar_fits_and_keeps_the_contract_keys():
 
 
 def test_ratio_gauge_draws_the_verdicts_limit():
-    from gantui.ui.format import gauge
+    from gantui.ui.text import gauge
 
     ok, over = gauge(1.5, 31, limit=5.0).plain, gauge(9.0, 31, limit=5.0).plain
     assert ok.count("┃") == 1 and "┼" in ok and ok.index("┼") < ok.index("●") < ok.index("┃")
@@ -137,8 +137,8 @@ def test_ratio_gauge_draws_the_verdicts_limit():
 
 def test_gradients_pane_sizes_itself_from_what_it_draws():
     from gantui.history import History
-    from gantui.ui.format import health_entries
-    from gantui.ui.replay import demo_run
+    from gantui.ui.text import health_entries
+    from gantui.ui.scripted_run import demo_run
     from gantui.ui.widgets.metrics import GradientsPane
 
     for kind in ("digits", "ring8", "mixture1d"):
@@ -157,14 +157,14 @@ def test_gradients_pane_sizes_itself_from_what_it_draws():
 
 
 def test_readout_numbers_keep_a_space_between_columns():
-    from gantui.ui.format import fmt_num
+    from gantui.ui.text import fmt_num
 
     for v in (-3.5e-4, 3.5e-4, -12345.6, -9999.94, -99.9994, -9.99994, 1e-12, -1e300, math.nan, -math.inf, 0.0):
         assert len(fmt_num(v, 8)) == 8 and fmt_num(v, 8)[0] == " ", v
 
 
 def test_health_adapter_and_the_gauge_verdict_agree_with_the_rules():
-    from gantui.ui.format import health_entries, health_lines, ratio_verdict
+    from gantui.ui.text import health_entries, health_lines, ratio_verdict
 
     # record["health"] as the engine writes it (gantui.diagnostics.health.Health.to_record)
     record = {"step": 10, "health": {
@@ -194,7 +194,7 @@ def test_health_adapter_and_the_gauge_verdict_agree_with_the_rules():
 
 
 def test_status_line_counts_active_alerts_at_the_minimum_width():
-    from gantui.ui.format import StatusModel, status_text
+    from gantui.ui.text import StatusModel, status_text
 
     m = StatusModel(name="ring8", device="cpu", step=1200, total=20000, steps_per_s=41.3, eta_s=460,
                     lr_g=1e-4, lr_d=1e-4, n_critic=5, state=ev.RUNNING, alerts=2)
@@ -208,7 +208,7 @@ def test_status_line_counts_active_alerts_at_the_minimum_width():
 
 
 def test_exit_lines_name_the_checkpoint_and_the_next_command(tmp_path):
-    from gantui.ui.format import exit_lines
+    from gantui.ui.text import exit_lines
 
     run = tmp_path / "runs" / "ring8 a"
     ckpt = run / "checkpoints" / "latest.safetensors"
@@ -226,7 +226,7 @@ def test_exit_lines_name_the_checkpoint_and_the_next_command(tmp_path):
 
 
 def test_samples_title_keeps_the_step_at_any_width():
-    from gantui.ui.format import generator_word, samples_title
+    from gantui.ui.text import generator_word, samples_title
 
     class Cfg:
         class model:
@@ -243,7 +243,7 @@ def test_samples_title_keeps_the_step_at_any_width():
 
 
 def test_event_log_keeps_everything_up_to_its_cap_and_wraps():
-    from gantui.ui.format import alert_entry
+    from gantui.ui.text import alert_entry
     from gantui.ui.widgets.alerts import LOG_CAP, AlertsModel
 
     m = AlertsModel()
@@ -282,7 +282,7 @@ def test_system_line_reads_proc_without_torch(tmp_path):
 
 
 def test_column_chart_resamples_keeps_spikes_and_flags_nan():
-    from gantui.ui.format import column_chart, resample
+    from gantui.ui.text import column_chart, resample
 
     values = [0.0] * 100
     values[37] = 10.0
@@ -310,7 +310,7 @@ def test_alerts_model_raise_clear_and_fixable():
 
 
 def test_alert_entry_reads_without_colour():
-    from gantui.ui.format import alert_entry
+    from gantui.ui.text import alert_entry
 
     lines = alert_entry({"severity": "critical", "rule": "divergence", "message": "D overpowers G",
                          "fix": "halve D lr"}, 1200, None, 80, fix_key=True)
@@ -409,7 +409,7 @@ def test_history_stays_bounded_for_a_long_run():
 
 def scripted_app(kind: str = "digits", **kw):
     from gantui.ui.app import MonitorApp
-    from gantui.ui.replay import ScriptedTrainer
+    from gantui.ui.scripted_run import ScriptedTrainer
 
     box = {}
 
@@ -460,7 +460,7 @@ def test_no_color_draws_samples_without_colour(monkeypatch):
 
     async def main():
         from gantui.ui.app import MonitorApp
-        from gantui.ui.replay import ScriptedTrainer
+        from gantui.ui.scripted_run import ScriptedTrainer
 
         app = MonitorApp(trainer_factory=lambda ls: ScriptedTrainer(ls, "digits"))
         async with app.run_test(size=(120, 36)) as pilot:
@@ -676,7 +676,7 @@ class CrashingTrainer:
 
     def start(self):
         def run():
-            info, *_ = __import__("gantui.ui.replay", fromlist=["demo_run"]).demo_run("ring8", steps=20)
+            info, *_ = __import__("gantui.ui.scripted_run", fromlist=["demo_run"]).demo_run("ring8", steps=20)
             for fn in self.listeners:
                 fn(info)
             self.exit_code, self.state = 1, ev.CRASHED

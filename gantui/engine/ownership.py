@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gantui.engine import checkpoints, jsonl
+from gantui.engine import checkpoint_files, jsonl
 from gantui.engine.rundir import default_run_dir
 from gantui.engine.runlock import RunLock, RunLocked, holder
 from gantui.errors import UserError
@@ -48,7 +48,7 @@ def holds_run(path: Path) -> bool:
         return False
     if any((path / f).exists() for f in RUN_FILES):
         return True
-    return bool(checkpoints.step_checkpoints(path / "checkpoints")) or (path / "checkpoints" / checkpoints.LATEST).exists()
+    return bool(checkpoint_files.step_checkpoints(path / "checkpoints")) or (path / "checkpoints" / checkpoint_files.LATEST).exists()
 
 
 def _refuse_used(path: Path) -> None:
@@ -82,13 +82,13 @@ def plan(name: str, run_dir: Path | None, resume: Path | None) -> Plan:
     if resume.is_dir():
         source = resume
         try:
-            ckpt, step, notes = checkpoints.newest_complete(resume)
+            ckpt, step, notes = checkpoint_files.newest_complete(resume)
         except FileNotFoundError:
             raise UserError(f"--resume {resume}: no complete checkpoint in {resume / 'checkpoints'}") from None
     elif resume.is_file():
         try:
-            step = checkpoints.step_of(resume)
-        except checkpoints.Damaged as e:
+            step = checkpoint_files.step_of(resume)
+        except checkpoint_files.Damaged as e:
             raise UserError(f"--resume {resume}: not a usable checkpoint ({e})") from None
         ckpt, source = resume, _run_of(resume)
     else:
@@ -97,7 +97,7 @@ def plan(name: str, run_dir: Path | None, resume: Path | None) -> Plan:
     target = Path(run_dir) if run_dir is not None else (source if source is not None else default_run_dir(name))
     in_place = source is not None and target.resolve() == Path(source).resolve()
     if in_place:
-        newest = checkpoints.newest_step(source)
+        newest = checkpoint_files.newest_step(source)
         if newest is not None and step < newest:
             raise UserError(
                 f"--resume {resume}: step {step} is older than this run's newest checkpoint (step {newest}); "
@@ -142,7 +142,7 @@ class Owner:
             if holds_run(p.run_dir):
                 raise UserError(f"--run-dir {p.run_dir}: already holds a run; continue it with "
                                 f"`--resume {p.run_dir}`, or choose another --run-dir")
-        checkpoints.remove_orphans(p.run_dir)
+        checkpoint_files.remove_orphans(p.run_dir)
         if p.mode == "resume":
             dropped = {}
             for name in ("metrics.jsonl", "events.jsonl"):

@@ -70,7 +70,7 @@ class RunDir:
 
     def prune_checkpoints(self, keep: int) -> None:
         """Keep the `keep` step checkpoints of the highest step numbers (by number, not name)."""
-        from gantui.engine.checkpoints import step_checkpoints
+        from gantui.engine.checkpoint_files import step_checkpoints
 
         found = step_checkpoints(self.checkpoints)
         for _, old in found[: max(0, len(found) - keep)]:

@@ -35,13 +35,13 @@ from gantui.diagnostics import Diagnostics
 from gantui.engine import distributed
 from gantui.engine import events as ev
 from gantui.engine import parts as parts_mod
-from gantui.engine import samplefiles
+from gantui.engine import sample_files
 from gantui.engine import state as state_mod
 from gantui.engine.control import Command, Control
 from gantui.engine.quality import LiveQuality
 from gantui.engine.records import Rate, Recorder
 from gantui.engine.rundir import RunDir
-from gantui.engine.samples import SampleMaker
+from gantui.engine.fixed_samples import SampleMaker
 from gantui.engine.step import GanStep, Interrupted
 from gantui.errors import UserError
 from gantui.pictures import save_samples
@@ -470,7 +470,7 @@ class Trainer:
         self._publish(samples)
         if save:
             save_samples(self.rundir.sample_path(self.step), samples.images, samples.real)
-            samplefiles.save(samplefiles.path_for(self.rundir.samples, self.step), samples)
+            sample_files.save(sample_files.path_for(self.rundir.samples, self.step), samples)
 
     # --- checkpoints ------------------------------------------------------------------------------
     def _checkpoint(self, reason: str, collective: bool = True) -> Path | None:

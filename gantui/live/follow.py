@@ -5,7 +5,7 @@ newest samples), so a monitor opened on a resumed or running run starts with its
 `RunFollower` then follows the files as they grow and asks the run's control channel for its
 state while it is live; when no process owns the run, the state comes from its events.
 
-Reads files only (JSONL through gantui.engine.jsonl, samples through samplefiles): no torch,
+Reads files only (JSONL through gantui.engine.jsonl, samples through sample_files): no torch,
 no textual. The same messages as the in-process engine, so the same screen shows them.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gantui.engine import events as ev
-from gantui.engine import jsonl, samplefiles
+from gantui.engine import jsonl, sample_files
 from gantui.engine.runlock import holder
 from gantui.runinfo import LIFECYCLE  # one list of lifecycle events, shared with `gantui runs`
 
@@ -91,9 +91,9 @@ def replay(run_dir: Path, publish: Listener, total_steps: int, state: str = ev.S
 
 
 def newest_samples(run_dir: Path) -> ev.Samples | None:
-    for step in reversed(samplefiles.steps(Path(run_dir) / "samples")):
+    for step in reversed(sample_files.steps(Path(run_dir) / "samples")):
         try:
-            return samplefiles.load(samplefiles.path_for(Path(run_dir) / "samples", step))
+            return sample_files.load(sample_files.path_for(Path(run_dir) / "samples", step))
         except (OSError, ValueError, KeyError):
             continue  # being written, or damaged: the one before will do
     return None
@@ -189,7 +189,7 @@ class RunFollower:
         for m in self._metrics.poll():
             self._last_metrics = m
             self._publish(snapshot_of(m, info.total_steps, self.state))
-        steps = samplefiles.steps(self.run_dir / "samples")
+        steps = sample_files.steps(self.run_dir / "samples")
         if steps and steps[-1] > self._sample_step:
             s = newest_samples(self.run_dir)
             if s is not None and s.step > self._sample_step:

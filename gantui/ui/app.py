@@ -32,7 +32,7 @@ from gantui.engine.control import Command
 from gantui.history import History
 from gantui.humanize import format_lr
 from gantui.ui.bridge import Bridge
-from gantui.ui.format import (StatusModel, exit_lines, generator_word, health_entries, short_path,
+from gantui.ui.text import (StatusModel, exit_lines, generator_word, health_entries, short_path,
                               system_text)
 from gantui.ui.session import EngineSession, real_trainer_factory
 from gantui.ui.sysinfo import ProcSampler
@@ -550,11 +550,11 @@ class MonitorApp(App[int]):
 
     def action_sample_history(self, delta: int) -> None:
         """Step through the saved sample files (older: -1, newer: +1); past the newest: live."""
-        from gantui.engine import samplefiles
+        from gantui.engine import sample_files
 
         pane = self._samples_w
         folder = self.samples_dir()
-        steps = samplefiles.steps(folder) if folder is not None else []
+        steps = sample_files.steps(folder) if folder is not None else []
         if not steps:
             self.notify("no saved samples yet (every log.sample_every steps)", timeout=2)
             return
@@ -582,7 +582,7 @@ class MonitorApp(App[int]):
                     return
                 target = newer[0]
         try:
-            saved = samplefiles.load(samplefiles.path_for(folder, target))
+            saved = sample_files.load(sample_files.path_for(folder, target))
         except (OSError, ValueError, KeyError) as e:
             self.notify(f"cannot read the samples of step {target}: {e}", timeout=3)
             return

@@ -19,7 +19,7 @@ from rich.text import Text
 from textual.binding import Binding
 
 from gantui.engine import events as ev
-from gantui.ui.format import SEVERITY_GLYPHS, alert_entry, event_entry, fit_title, wrap
+from gantui.ui.text import SEVERITY_GLYPHS, alert_entry, event_entry, fit_title, wrap
 from gantui.ui.widgets.base import Pane
 
 LOG_CAP = 5000          # events kept on screen; an event is a few hundred bytes: ~1-2 MB at most

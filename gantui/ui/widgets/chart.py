@@ -4,7 +4,7 @@ and the d_overpowering limit on the gradient ratio when the health verdicts carr
 
 The list on the left chooses the series (arrows, or the digit in front of it); `l` toggles the
 log scale, `z` zooms to the last N steps (again: closer), `0` shows the whole run again, `e`
-smooths. Drawing is `gantui.ui.plot.line_chart`, a pure function.
+smooths. Drawing is `gantui.ui.charts.line_chart`, a pure function.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from gantui.history import History, ema_debiased
-from gantui.ui.plot import Curve, Mark, RefLine, line_chart
+from gantui.ui.charts import Curve, Mark, RefLine, line_chart
 from gantui.ui.widgets.metrics import SMOOTHING
 
 
@@ -95,7 +95,7 @@ class ChartState:
 
 def chart_text(history: History, choice: Choice, state: ChartState, width: int, height: int,
                color: str = "truecolor", health: Sequence | None = None) -> Text:
-    """Title line + `gantui.ui.plot.line_chart` of the chosen keys."""
+    """Title line + `gantui.ui.charts.line_chart` of the chosen keys."""
     present = [(k, w) for k, w in choice.keys if k in history and len(history.series(k))]
     last = history.last_step
     log = state.is_log(choice)

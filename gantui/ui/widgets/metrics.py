@@ -12,7 +12,7 @@ from rich.text import Text
 from gantui.ui.widgets.base import Pane
 
 from gantui.history import History, ema_debiased
-from gantui.ui.format import (LEVEL_STYLES, HealthEntry, column_chart, fmt_num, gauge,
+from gantui.ui.text import (LEVEL_STYLES, HealthEntry, column_chart, fmt_num, gauge,
                               health_lines, pack_items, ratio_verdict)
 
 SMOOTHING = 0.8          # EMA weight, debiased as TensorBoard does; per-record values are

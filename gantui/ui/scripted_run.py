@@ -96,7 +96,7 @@ def write_sample_history(run_dir, samples: ev.Samples, steps=(400, 800)) -> None
     visibly different, so that stepping back through the history shows something else."""
     from pathlib import Path
 
-    from gantui.engine import samplefiles
+    from gantui.engine import sample_files
 
     folder = Path(run_dir) / "samples"
     for k, step in enumerate(steps):
@@ -107,8 +107,8 @@ def write_sample_history(run_dir, samples: ev.Samples, steps=(400, 800)) -> None
             images = images * (0.4 + 0.3 * k)                         # toy points still huddled
         old = ev.Samples(step, images.astype(np.float32), samples.real, samples.field, samples.extent,
                          samples.labels)
-        samplefiles.save(samplefiles.path_for(folder, step), old)
-    samplefiles.save(samplefiles.path_for(folder, samples.step), samples)
+        sample_files.save(sample_files.path_for(folder, step), old)
+    sample_files.save(sample_files.path_for(folder, samples.step), samples)
 
 
 class ScriptedTrainer:
@@ -211,7 +211,7 @@ class ScriptedTrainer:
 
 
 def main(argv=None) -> int:
-    """`python -m gantui.ui.replay [digits|ring8|mixture1d] [RUN_DIR]`: the monitor over a
+    """`python -m gantui.ui.scripted_run [digits|ring8|mixture1d] [RUN_DIR]`: the monitor over a
     scripted run, to look at the layout without training anything."""
     import sys
     from pathlib import Path
