@@ -282,7 +282,7 @@ def test_system_line_reads_proc_without_torch(tmp_path):
 
 
 def test_column_chart_resamples_keeps_spikes_and_flags_nan():
-    from gantui.ui.text import column_chart, resample
+    from gantui.ui.charts import column_chart, resample
 
     values = [0.0] * 100
     values[37] = 10.0

@@ -1,4 +1,5 @@
-"""Pure text helpers for the monitor: the status line, alert lines, numbers. No textual.
+"""The monitor's words as text: the status line, alert and event lines, numbers, health verdicts,
+the exit summary. No textual. (Charts are gantui.ui.charts; pictures and sparklines gantui.render.)
 
 Kept apart from the widgets so the layout decisions (what to drop at 80 columns, how an
 alert reads without colour) are plain functions with plain tests.
@@ -343,58 +344,6 @@ def gauge(ratio: float | None, width: int, limit: float | None = None, level: st
 def short_path(path: str, keep: int = 2) -> str:
     parts = str(path).rstrip("/").split("/")
     return "/".join(parts[-keep:])
-
-
-# --- charts ------------------------------------------------------------------------------------
-
-BLOCKS = " ▁▂▃▄▅▆▇█"
-
-
-def resample(values, width: int) -> list[float]:
-    """At most `width` points; each bucket keeps whichever of its min or max lies farther
-    from its mean (as render.sparkline does), so a spike survives; NaN if it held one."""
-    vals = [float(v) for v in values]
-    n = len(vals)
-    if n <= width or width < 1:
-        return vals
-    out = []
-    for i in range(width):
-        chunk = vals[i * n // width:(i + 1) * n // width]
-        finite = [v for v in chunk if math.isfinite(v)]
-        if len(finite) < len(chunk) or not finite:
-            out.append(math.nan)
-            continue
-        mean = sum(finite) / len(finite)
-        lo, hi = min(finite), max(finite)
-        out.append(hi if hi - mean >= mean - lo else lo)
-    return out
-
-
-def column_chart(values, width: int, rows: int, lo: float | None = None,
-                 hi: float | None = None) -> list[str]:
-    """`rows` lines of `width` cells: a column per point in 1/8-cell steps, newest at the
-    right, padded on the left. A non-finite point is a column of '!'."""
-    pts = resample(values, width)
-    finite = [v for v in pts if math.isfinite(v)]
-    lines = [[" "] * width for _ in range(rows)]
-    if not pts or rows < 1:
-        return ["".join(line) for line in lines]
-    lo = min(finite) if lo is None and finite else (0.0 if lo is None else lo)
-    hi = max(finite) if hi is None and finite else (1.0 if hi is None else hi)
-    span = hi - lo
-    offset = width - len(pts)
-    for i, v in enumerate(pts):
-        x = offset + i
-        if not math.isfinite(v):
-            for r in range(rows):
-                lines[r][x] = "!"
-            continue
-        eighths = rows * 8 * (v - lo) / span if span > 0 else rows * 4
-        eighths = max(1, min(rows * 8, int(round(eighths))))  # the minimum stays visible
-        for r in range(rows):
-            below = (rows - 1 - r) * 8
-            lines[r][x] = BLOCKS[max(0, min(8, eighths - below))]
-    return ["".join(line) for line in lines]
 
 
 # --- health verdicts (one per alert rule, written by the engine into each metrics record) ------

@@ -12,8 +12,8 @@ from rich.text import Text
 from gantui.ui.widgets.base import Pane
 
 from gantui.history import History, ema_debiased
-from gantui.ui.text import (LEVEL_STYLES, HealthEntry, column_chart, fmt_num, gauge,
-                              health_lines, pack_items, ratio_verdict)
+from gantui.ui.charts import column_chart
+from gantui.ui.text import LEVEL_STYLES, HealthEntry, fmt_num, gauge, health_lines, pack_items, ratio_verdict
 
 SMOOTHING = 0.8          # EMA weight, debiased as TensorBoard does; per-record values are
                          # already means over log.every steps, so little smoothing is needed
