@@ -29,7 +29,7 @@ import contextlib
 import sys
 
 from gantui import limits, paths
-from gantui.errors import UserError
+from gantui.errors import UserError, report
 
 
 def check_args(checkpoint, n_samples: int | None, seed: int, inception_weights=None, data_root=None) -> None:
@@ -55,8 +55,7 @@ def main(checkpoint, as_json: bool = False, n_samples: int | None = None, device
             result = evaluate(checkpoint, n_samples=n_samples, device=device, seed=seed,
                               inception_weights=inception_weights, data_root=data_root)
     except UserError as e:
-        print(f"gantui: {_one_line(str(e))}", file=sys.stderr)
-        return e.exit_code
+        return report(e)
     from gantui.evaluation.report import print_table, to_json
 
     if as_json:
@@ -65,7 +64,3 @@ def main(checkpoint, as_json: bool = False, n_samples: int | None = None, device
     else:
         print_table(result)
     return 0
-
-
-def _one_line(text: str) -> str:
-    return text.replace("\n", "\\n").replace("\r", "\\r")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import TextIO
@@ -20,8 +19,9 @@ from gantui.engine import events as ev
 from gantui.errors import UserError
 from gantui.export import attach_tensorboard
 from gantui.humanize import format_duration
+from gantui.vocab import run_files
 
-CONSOLE_LOG = "console.log"
+CONSOLE_LOG = run_files.CONSOLE_LOG
 
 
 def redirect_std_fds(log_path: Path) -> None:

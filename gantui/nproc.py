@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TextIO
 
 from gantui.errors import UserError
+from gantui.vocab import run_files
 
 CHANNEL_WAIT_S = 20.0  # how long a stop request waits for the run's channel before signalling
 
@@ -69,7 +70,7 @@ def last_checkpoint(run_dir: Path) -> str | None:
     """The path of the newest `checkpoint` event in events.jsonl."""
     found = None
     try:
-        lines = (Path(run_dir) / "events.jsonl").read_text().splitlines()
+        lines = (Path(run_dir) / run_files.EVENTS).read_text().splitlines()
     except OSError:
         return None
     for line in lines:
@@ -86,7 +87,7 @@ def outcome(run_dir: Path) -> str | None:
     """The last run-ending event kind in events.jsonl (finished, stopped, diverged, error)."""
     last = None
     try:
-        text = (Path(run_dir) / "events.jsonl").read_text()
+        text = (Path(run_dir) / run_files.EVENTS).read_text()
     except OSError:
         return None
     for line in text.splitlines():
@@ -185,7 +186,7 @@ def launch(nproc: int, gantui_args: list[str], run_dir: Path, headless: bool) ->
             _signal(proc, signal.SIGTERM)
 
     def hangup(signum, frame):
-        log = open(run_dir / "console.log", "a", buffering=1)
+        log = open(run_dir / run_files.CONSOLE_LOG, "a", buffering=1)
         log.write(f"gantui: terminal hung up at {time.strftime('%Y-%m-%d %H:%M:%S')}; "
                   f"the {nproc}-process run continues\n")
         for r in relays:
@@ -225,7 +226,7 @@ def monitor(proc: subprocess.Popen, run_dir: Path, relays: list[Relay], nproc: i
     from gantui.ui.launch import run_watch
 
     print(f"gantui: starting {nproc} processes (torchrun)…", file=sys.stderr)
-    while proc.poll() is None and not (run_dir / "config.toml").exists():
+    while proc.poll() is None and not (run_dir / run_files.CONFIG).exists():
         time.sleep(0.1)
     if proc.poll() is not None:
         return
@@ -261,7 +262,7 @@ def _stop_politely(proc: subprocess.Popen, run_dir: Path, reason: str = "user") 
     while proc.poll() is None and time.monotonic() < deadline:
         if ask_stop(run_dir, reason):
             return
-        if not (run_dir / "live.json").exists():
+        if not (run_dir / run_files.LIVE).exists():
             break  # still starting (nothing trained yet): torchrun's SIGTERM ends it at once
         time.sleep(0.5)  # the channel is up but did not answer: try again
     if proc.poll() is None:

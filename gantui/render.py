@@ -10,7 +10,6 @@ without Tc) and "none" (NO_COLOR: no styles at all; shapes and glyphs carry ever
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np

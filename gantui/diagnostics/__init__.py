@@ -44,9 +44,10 @@ from __future__ import annotations
 from gantui.diagnostics import actions
 from gantui.diagnostics.alerts import Diagnostics, first_non_finite
 from gantui.diagnostics.health import ALERT, LEVELS, OFF, OK, WATCH, Gauge, Health, Verdict
-from gantui.diagnostics.loss_ranges import CRITIC_LOSSES, LOSS_KINDS, PROBABILITY_LOSSES, LossRange, loss_range
+from gantui.diagnostics.loss_ranges import LossRange, loss_range
 from gantui.diagnostics.rules import CRITICAL, WARNING, swing_stats
 from gantui.diagnostics.thresholds import Thresholds
+from gantui.vocab.losses import CRITIC_LOSSES, LOSS_KINDS, PROBABILITY_LOSSES
 
 # Non-colour marks so an alert reads the same with NO_COLOR or to a colour-blind reader.
 GLYPHS = {WARNING: "▲", CRITICAL: "✖"}

@@ -21,10 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-PROBABILITY_LOSSES = ("ns", "minimax")   # d_real / d_fake are sigmoid probabilities
-CRITIC_LOSSES = ("wgan", "wgan_gp")      # unbounded critic scores: "confidence" means nothing
-SMOOTHED_LOSSES = ("ns", "minimax", "lsgan")  # the losses whose real target label smoothing moves
-LOSS_KINDS = ("ns", "minimax", "wgan", "wgan_gp", "lsgan", "hinge")
+from gantui.vocab.losses import PROBABILITY_LOSSES, SMOOTHED_LOSSES
 
 NS_CHANCE = 2 * math.log(2)  # plain ns D loss when D(x) = D(G(z)) = 1/2: the unit limits are stated in
 

@@ -21,6 +21,7 @@ from gantui import __version__
 from gantui.engine import events as ev
 from gantui.engine.control import Command
 from gantui.engine import protocol
+from gantui.vocab.files import atomic_write
 
 MAX_CLIENTS = 32
 IDLE_TIMEOUT_S = 600.0
@@ -94,10 +95,8 @@ class ChannelServer:
 
     def _write_live(self) -> None:
         info = {"pid": os.getpid(), "socket": str(self.path), "started": time.time(), "version": __version__}
-        target = self.run_dir / protocol.LIVE_FILE
-        tmp = target.with_name(f".{protocol.LIVE_FILE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(info) + "\n")
-        os.replace(tmp, target)
+        # not durable: live.json describes this process, which a power loss ends anyway
+        atomic_write(self.run_dir / protocol.LIVE_FILE, (json.dumps(info) + "\n").encode(), durable=False)
 
     def attach(self, send: Callable[[Command], None], log: Callable[..., None] | None = None) -> None:
         """Route commands to the trainer from now on (and deliver those that came before)."""

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gantui.vocab.files import atomic_write
+
 
 def jsonable(value: Any) -> Any:
     """JSON has no NaN/Infinity: write them as strings so every line stays valid JSON."""
@@ -186,13 +188,7 @@ def truncate_after(path: Path, step: int) -> tuple[int, bool]:
     dropped = len(result.records) - len(keep)
     if not dropped and not result.torn and not result.bad_lines:
         return 0, False
-    tmp = path.with_name(f".{path.name}.truncate.tmp")
-    with open(tmp, "wb") as f:
-        for r in keep:
-            f.write(encode(r))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, b"".join(encode(r) for r in keep))
     return dropped, result.torn
 
 

@@ -27,8 +27,9 @@ from gantui.engine import checkpoint_files, jsonl
 from gantui.engine.rundir import default_run_dir
 from gantui.engine.runlock import RunLock, RunLocked, holder
 from gantui.errors import UserError
+from gantui.vocab import run_files
 
-RUN_FILES = ("config.toml", "metrics.jsonl", "events.jsonl")
+RUN_FILES = run_files.RUN_FILES
 
 
 @dataclass
@@ -48,7 +49,7 @@ def holds_run(path: Path) -> bool:
         return False
     if any((path / f).exists() for f in RUN_FILES):
         return True
-    return bool(checkpoint_files.step_checkpoints(path / "checkpoints")) or (path / "checkpoints" / checkpoint_files.LATEST).exists()
+    return bool(checkpoint_files.step_checkpoints(path / run_files.CHECKPOINTS)) or (path / run_files.CHECKPOINTS / checkpoint_files.LATEST).exists()
 
 
 def _refuse_used(path: Path) -> None:
@@ -63,7 +64,7 @@ def _refuse_used(path: Path) -> None:
 def _run_of(ckpt: Path) -> Path | None:
     """The run directory a checkpoint file belongs to (its checkpoints/ folder's parent)."""
     parent = ckpt.resolve().parent
-    if parent.name == "checkpoints" and any((parent.parent / f).exists() for f in RUN_FILES):
+    if parent.name == run_files.CHECKPOINTS and any((parent.parent / f).exists() for f in RUN_FILES):
         return parent.parent
     return None
 
@@ -145,7 +146,7 @@ class Owner:
         checkpoint_files.remove_orphans(p.run_dir)
         if p.mode == "resume":
             dropped = {}
-            for name in ("metrics.jsonl", "events.jsonl"):
+            for name in run_files.HISTORY:
                 n, torn = jsonl.truncate_after(p.run_dir / name, p.step)
                 if n or torn:
                     dropped[name] = n
@@ -162,7 +163,7 @@ class Owner:
         """The new run starts with the history of the one it forks, up to the fork point."""
         p = self.plan
         if p.source_dir is not None:
-            for name in ("metrics.jsonl", "events.jsonl"):
+            for name in run_files.HISTORY:
                 records = [r for r in jsonl.read(p.source_dir / name).records if _step(r) <= p.step]
                 if records:
                     with open(p.run_dir / name, "wb") as f:
@@ -206,7 +207,7 @@ def _step(record: dict) -> int:
 
 def _append_event(run_dir: Path, record: dict) -> None:
     os.makedirs(run_dir, exist_ok=True)
-    app = jsonl.Appender(Path(run_dir) / "events.jsonl")
+    app = jsonl.Appender(Path(run_dir) / run_files.EVENTS)
     try:
         app.append(record)
     finally:

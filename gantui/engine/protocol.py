@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from gantui.limits import MAX_N_CRITIC  # the one bound on n_critic, with its reason
+from gantui.vocab import run_files
 
 MAX_LINE = 64 * 1024
-LIVE_FILE = "live.json"
+LIVE_FILE = run_files.LIVE
 SIMPLE = ("pause", "resume", "toggle_pause", "step", "save")
 COMMANDS = ("ping", "status", "stop", "scale_lr", "set_lr", "set_n_critic", "set") + SIMPLE
 LIVE_KEYS = ("loss.n_critic", "loss.label_smoothing", "loss.instance_noise", "loss.gp_lambda")

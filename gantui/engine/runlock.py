@@ -15,7 +15,9 @@ import fcntl
 import os
 from pathlib import Path
 
-LOCK_NAME = ".gantui.lock"
+from gantui.vocab import run_files
+
+LOCK_NAME = run_files.LOCK
 
 
 class RunLocked(Exception):

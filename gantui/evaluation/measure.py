@@ -20,7 +20,8 @@ from gantui.devices import pick_device
 from gantui.errors import DataError
 from gantui.evaluation.features import log_stderr
 
-DEFAULT_TOY_SAMPLES = 2500     # DESIGN: the toy metrics are defined on 2,500 samples
+TOY_SAMPLES = 2500             # DESIGN: the toy metrics are defined on 2,500 samples (eval's default, live quality's count)
+DEFAULT_TOY_SAMPLES = TOY_SAMPLES
 DEFAULT_IMAGE_SAMPLES = 10000  # "FID-10k": small enough for a CPU, large enough for a usable bias
 REAL_SEED_BASE = 10_000        # real draws never share a seed with the generated z or the classifier's data
 
@@ -64,17 +65,41 @@ def evaluate(checkpoint, *, n_samples: int | None = None, device: str | None = "
 
 # --- toy data ------------------------------------------------------------------------------
 
-def toy_metrics(cfg, fake, seed: int) -> dict:
-    from gantui.data import load_dataset, toy
+def toy_figures(data_cfg, fake, real_1d=None):
+    """The toy figures of generated points, the one computation behind `gantui eval` and live quality:
+    (mode report, exact 1-D Wasserstein-1 to `real_1d` for mixture1d, else None)."""
+    from gantui.data import toy
     from gantui.evaluation import toy_metrics as tm
 
-    name = cfg.data.name
-    report = tm.mode_report(fake, toy.means(name, cfg.data.modes), toy.std(name))
+    name = data_cfg.name
+    report = tm.mode_report(fake, toy.means(name, data_cfg.modes), toy.std(name))
+    w1 = tm.wasserstein1_1d(fake, real_1d) if name == "mixture1d" and real_1d is not None else None
+    return report, w1
+
+
+def image_figures(real_f, fake_f, probs, space, *, seed: int, kid_subsets: int | None = None) -> dict:
+    """FID, KID and (with the space's classifier) the class report of two feature sets: the one
+    computation behind `gantui eval` and live quality. {"fid", "kid": KidReport, "classes": ClassReport|None}."""
+    from gantui.evaluation import image_metrics as im
+
+    fid = im.frechet_distance(real_f, fake_f)
+    kid = (im.kernel_inception_distance(real_f, fake_f, seed=seed) if kid_subsets is None
+           else im.kernel_inception_distance(real_f, fake_f, subsets=kid_subsets, seed=seed))
+    classes = im.class_report(probs) if probs is not None and space.classifier is not None else None
+    return {"fid": fid, "kid": kid, "classes": classes}
+
+
+def toy_metrics(cfg, fake, seed: int) -> dict:
+    from gantui.data import load_dataset
+
+    real = None
+    if cfg.data.name == "mixture1d":
+        real, _ = load_dataset(cfg.data, "cpu", cfg.run.seed).real_batch(len(fake), REAL_SEED_BASE + seed)
+    report, w1 = toy_figures(cfg.data, fake, real)
     out = report.to_dict()
     out["mode_histogram"] = out.pop("histogram")
-    if name == "mixture1d":
-        real, _ = load_dataset(cfg.data, "cpu", cfg.run.seed).real_batch(len(fake), REAL_SEED_BASE + seed)
-        out["wasserstein1"] = tm.wasserstein1_1d(fake, real)
+    if w1 is not None:
+        out["wasserstein1"] = w1
     return out
 
 
@@ -162,8 +187,9 @@ def compare_images(real, fake, space, *, fake_labels=None, seed: int = 0) -> dic
     real_f, _ = space.embed(real)
     fake_f, probs = space.embed(fake)
     out: dict = {"feature_extractor": space.name, "feature_dim": space.dim, "n_real": len(real)}
-    out["fid"] = im.frechet_distance(real_f, fake_f)
-    kid = im.kernel_inception_distance(real_f, fake_f, seed=seed)
+    figures = image_figures(real_f, fake_f, probs, space, seed=seed)
+    out["fid"] = figures["fid"]
+    kid = figures["kid"]
     out.update(kid=kid.kid, kid_std=kid.kid_std, kid_subset_size=kid.subset_size, kid_subsets=kid.subsets)
     manifold = im.manifold_metrics(real_f, fake_f)
     out.update(precision=manifold.precision, recall=manifold.recall, density=manifold.density,
@@ -172,8 +198,8 @@ def compare_images(real, fake, space, *, fake_labels=None, seed: int = 0) -> dic
                manifold_sets=manifold.sets)
     if len(real) != len(fake):
         out["sizes_note"] = sizes_note(len(real), len(fake), manifold.sets)
-    if probs is not None and space.classifier is not None:
-        out.update(im.class_report(probs).to_dict())
+    if figures["classes"] is not None:
+        out.update(figures["classes"].to_dict())
         out["classifier"] = space.classifier.name
         out["classifier_accuracy"] = space.classifier.accuracy
         if fake_labels is not None:

@@ -30,6 +30,7 @@ from textual.message import Message
 from gantui.engine import events as ev
 from gantui.engine.control import Command
 from gantui.history import History
+from gantui.vocab.losses import is_critic
 from gantui.humanize import format_lr
 from gantui.ui.bridge import Bridge
 from gantui.ui.text import (StatusModel, exit_lines, generator_word, health_entries, short_path,
@@ -42,6 +43,7 @@ from gantui.ui.widgets.alerts import AlertsModel
 from gantui.ui.widgets.chart import ChartScreen, ChartState
 from gantui.ui.widgets.help import HelpScreen
 from gantui.ui.widgets.samples import color_mode
+from gantui.vocab import run_files
 
 MIN_WIDTH, MIN_HEIGHT = 60, 16      # below this the panes give way to a message
 POLL_S = 0.25                       # 4 Hz: status line, events, state
@@ -112,7 +114,7 @@ class MonitorApp(App[int]):
             self.session = session_factory([self.bridge])
         else:
             factory = trainer_factory or real_trainer_factory(cfg, self.run_dir, device, resume)
-            resumed = resume is not None and self.run_dir is not None and (self.run_dir / "metrics.jsonl").exists()
+            resumed = resume is not None and self.run_dir is not None and (self.run_dir / run_files.METRICS).exists()
             total = int(getattr(getattr(cfg, "run", None), "steps", 0) or 0)
             self.session = EngineSession(factory, [self.bridge], self.run_dir,
                                          history_total=total if resumed else None)
@@ -350,7 +352,7 @@ class MonitorApp(App[int]):
         st.n_critic = info.n_critic
         st.phase = ""
         self._lr = {"g": info.lr_g, "d": info.lr_d}
-        critic = info.loss_kind in ("wgan", "wgan_gp")
+        critic = is_critic(info.loss_kind)
         self._losses_w.critic = critic
         self._grads_w.critic = critic
         self._samples_w.placeholder = "waiting for the first samples…"
@@ -538,7 +540,7 @@ class MonitorApp(App[int]):
         if isinstance(self.screen, ChartScreen):
             self.pop_screen()
             return
-        critic = self.info is not None and self.info.loss_kind in ("wgan", "wgan_gp")
+        critic = self.info is not None and is_critic(self.info.loss_kind)
         self.push_screen(ChartScreen(self.history, color=self._samples_w.color, critic=critic,
                                      health=lambda: self.health, state=self.chart_state))
 
@@ -546,7 +548,7 @@ class MonitorApp(App[int]):
         self._alerts_w.toggle_alerts_only()
 
     def samples_dir(self) -> Path | None:
-        return None if self.run_dir is None else self.run_dir / "samples"
+        return None if self.run_dir is None else self.run_dir / run_files.SAMPLES
 
     def action_sample_history(self, delta: int) -> None:
         """Step through the saved sample files (older: -1, newer: +1); past the newest: live."""
@@ -671,12 +673,12 @@ class MonitorApp(App[int]):
             running = session.alive()
         trainer = session.trainer
         ckpt = getattr(trainer, "last_checkpoint", None) or self.last_checkpoint_path
-        latest = self.run_dir / "checkpoints" / "latest.safetensors"
+        latest = self.run_dir / run_files.CHECKPOINTS / run_files.LATEST
         state = str(getattr(trainer, "state", self.state)) if trainer is not None else self.state
         if ckpt and state != ev.DIVERGED and latest.exists():
             ckpt = latest          # what --resume RUN_DIR takes; the step file may be pruned later
         step = int(getattr(trainer, "step", self.status.step) or self.status.step)
-        config = self.run_dir / "config.toml"
+        config = self.run_dir / run_files.CONFIG
         return exit_lines(state=state, step=step, total=self.status.total, run_dir=self.run_dir,
                           checkpoint=ckpt, config_path=config if config.exists() else None,
                           running=running, code=self.return_code or 0)

@@ -12,6 +12,7 @@ import numpy as np
 
 from gantui.engine import events as ev
 from gantui.engine.control import Control
+from gantui.vocab import run_files
 
 
 def demo_run(kind: str = "digits", steps: int = 1200, every: int = 10, total: int = 20000):
@@ -98,7 +99,7 @@ def write_sample_history(run_dir, samples: ev.Samples, steps=(400, 800)) -> None
 
     from gantui.engine import sample_files
 
-    folder = Path(run_dir) / "samples"
+    folder = Path(run_dir) / run_files.SAMPLES
     for k, step in enumerate(steps):
         images = np.asarray(samples.images)
         if images.ndim == 4:

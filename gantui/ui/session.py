@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from gantui.engine import events as ev
 from gantui.errors import UserError
+from gantui.vocab import run_files
 
 TrainerFactory = Callable[[list], Any]
 """listeners -> an object with `.control`, `.start() -> Thread`, `.exit_code`, `.state`
@@ -90,7 +91,7 @@ class EngineSession:
             if self.run_dir is not None:
                 try:
                     Path(self.run_dir).mkdir(parents=True, exist_ok=True)
-                    self.traceback_path = Path(self.run_dir) / "traceback.txt"
+                    self.traceback_path = Path(self.run_dir) / run_files.TRACEBACK
                     self.traceback_path.write_text(traceback.format_exc())
                 except OSError:
                     self.traceback_path = None
@@ -173,7 +174,7 @@ class EngineSession:
             return
         line = json.dumps({"step": int(getattr(t, "step", 0) or 0), "kind": kind, **data}) + "\n"
         Path(run_dir).mkdir(parents=True, exist_ok=True)
-        fd = os.open(Path(run_dir) / "events.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(Path(run_dir) / run_files.EVENTS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             os.write(fd, line.encode())
         finally:

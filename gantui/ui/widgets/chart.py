@@ -24,6 +24,7 @@ from textual.widgets.option_list import Option
 from gantui.history import History, ema_debiased
 from gantui.ui.charts import Curve, Mark, RefLine, line_chart
 from gantui.ui.widgets.metrics import SMOOTHING
+from gantui.vocab.metrics import FIGURES
 
 
 @dataclass(frozen=True)
@@ -47,16 +48,7 @@ BASE_CHOICES = (
     Choice("lr", "learning rates", (("lr_g", "G lr"), ("lr_d", "D lr")), log=True),
     Choice("speed", "steps/s", (("steps_per_s", "steps/s"),)),
 )
-QUALITY_CHOICES = (
-    Choice("fid", "FID", (("fid", "FID"),), optional=True),
-    Choice("kid", "KID", (("kid", "KID"),), optional=True),
-    Choice("modes_captured", "modes captured", (("modes_captured", "modes captured"),), optional=True),
-    Choice("hq_fraction", "high quality", (("hq_fraction", "high-quality fraction"),), optional=True),
-    Choice("w1", "W1 (1-D)", (("w1", "W1 to the real data"),), optional=True),
-    Choice("class_coverage", "class coverage", (("class_coverage", "class coverage"),), optional=True),
-    Choice("is", "Inception score", (("is", "IS"),), optional=True),
-    Choice("d_acc", "D accuracy", (("d_acc", "D accuracy"),), optional=True),
-)
+QUALITY_CHOICES = tuple(Choice(f.key, f.chart, ((f.key, f.legend),), optional=True) for f in FIGURES)
 CRITIC_LABELS = {"d_real": "critic(x)", "d_fake": "critic(G(z))", "d_out": "critic scores"}
 MARKS = {"paused": ("paused", "┊", "‖"), "lr_changed": ("lr change", "╎", "↕")}
 ZOOM_STEPS = (1_000_000, 500_000, 200_000, 100_000, 50_000, 20_000, 10_000, 5_000, 2_000, 1_000,
