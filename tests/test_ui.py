@@ -488,6 +488,50 @@ def test_f_applies_the_alerts_rate_fix_and_it_is_logged():
     asyncio.run(main())
 
 
+def test_n_while_paused_steps_once_through_the_engine_double():
+    async def main():
+        app, box = scripted_app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("space")
+            await wait_screen(pilot, app, "PAUSED", "step 1200/20000")
+            await pilot.press("n")
+            # the double applies the Step command as the engine does: one step, still paused
+            text = await wait_screen(pilot, app, "step 1201/20000", "PAUSED")
+            assert "step 1201/20000" in text.splitlines()[0]
+            assert box["trainer"].step == 1201 and box["trainer"].paused
+    asyncio.run(main())
+
+
+def test_f_applies_a_live_setting_fix_and_set_n_critic_reaches_the_screen():
+    async def main():
+        from gantui.engine.control import SetNCritic
+
+        app, box = scripted_app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(app, pilot)
+            trainer = box["trainer"]
+            await wait_screen(pilot, app, "n_critic 5")
+            # a newer alert whose fix is a live loss setting: `f` sends it as the engine's `set`
+            trainer.record_event("alert", rule="oscillation", state="raised", severity="warning",
+                                 message="the losses swing", fix="label_smoothing -> 0.1",
+                                 action={"kind": "set", "key": "loss.label_smoothing", "value": 0.1})
+            await wait_until_async(pilot, lambda: "oscillation" in app.alerts.active, 30, "the alert")
+            await pilot.press("f")
+            await wait_until_async(pilot, lambda: any(e.kind == "setting_changed" for e in trainer.recorded),
+                                   30, "the setting change")
+            change = next(e for e in trainer.recorded if e.kind == "setting_changed")
+            assert change.data == {"key": "loss.label_smoothing", "old": 0.0, "new": 0.1,
+                                   "reason": "fix:oscillation"}
+            # set_n_critic, as the socket's {"cmd": "set_n_critic"} arrives: the screen shows what
+            # the engine confirmed
+            app.session.control.send(SetNCritic(value=2, reason="remote"))
+            text = await wait_screen(pilot, app, "n_critic 2")
+            assert "n_critic 2" in text.splitlines()[0] and trainer.n_critic == 2
+            assert any(e.kind == "n_critic_changed" and e.data["new"] == 2 for e in trainer.recorded)
+    asyncio.run(main())
+
+
 def test_chart_screen_chooses_series_log_scale_and_zoom():
     async def main():
         from gantui.ui.widgets.chart import ChartScreen

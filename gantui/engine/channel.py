@@ -196,25 +196,14 @@ class ChannelServer:
     def handle(self, line: bytes) -> dict[str, Any]:
         """One request line -> one reply. Never raises."""
         try:
-            req = protocol.validate(protocol.decode(line))
+            command = protocol.parse(line)
         except protocol.BadRequest as e:
             self._note_refusal(str(e))
             return {"ok": False, "error": str(e)}
-        cmd = req["cmd"]
-        if cmd == "ping":
+        if command == "ping":
             return {"ok": True, "pid": os.getpid(), "run_dir": str(self.run_dir.resolve()), "version": __version__}
-        if cmd == "status":
+        if command == "status":
             return {"ok": True, **self.status.current}
-        if cmd == "stop":
-            command = Command("stop", value=1.0 if req["save"] else 0.0, reason=req["reason"] or "remote")
-        elif cmd in ("scale_lr", "set_lr"):
-            command = Command(cmd, which=req["which"], value=req["value"], reason=req["reason"] or "remote")
-        elif cmd == "set_n_critic":
-            command = Command(cmd, value=req["value"], reason=req["reason"] or "remote")
-        elif cmd == "set":
-            command = Command(cmd, which=req["key"], value=req["value"], reason=req["reason"] or "remote")
-        else:
-            command = Command(cmd, reason=req["reason"] or "remote")
         with self._lock:
             if self._send is None:
                 self._pending.append(command)

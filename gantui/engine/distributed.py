@@ -48,7 +48,6 @@ import json
 import os
 import re
 import sys
-from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
@@ -56,7 +55,7 @@ import torch
 import torch.distributed as dist
 
 from gantui import devices
-from gantui.engine.control import Command, Control
+from gantui.engine.control import Command, Control, Stop, from_record, to_record
 from gantui.engine.rundir import RunDir
 
 COMMAND_BYTES = 2048            # commands carried per exchange (a few dozen); the rest wait for the next
@@ -250,13 +249,13 @@ class DDP(Local):
             buf[1] = len(payload)
             if payload:
                 buf[2:2 + len(payload)] = torch.frombuffer(bytearray(payload), dtype=torch.uint8).to(torch.int32)
-        elif any(c.name == "stop" for c in local):
+        elif any(isinstance(c, Stop) for c in local):
             buf[0] = 1
         dist.all_reduce(buf)
         n = int(buf[1])
         cmds = _decode(bytes(buf[2:2 + n].to(torch.uint8).tolist())) if n else []
-        if int(buf[0]) and not any(c.name == "stop" for c in cmds):
-            cmds.append(Command("stop", value=1.0, reason="interrupted"))
+        if int(buf[0]) and not any(isinstance(c, Stop) for c in cmds):
+            cmds.append(Stop(save=True, reason="interrupted"))
         return cmds
 
     def wait_paused(self, control: Control) -> None:
@@ -334,11 +333,11 @@ class DDP(Local):
 
 
 def _encode(commands: list[Command]) -> bytes:
-    return json.dumps([asdict(c) for c in commands], separators=(",", ":")).encode()
+    return json.dumps([to_record(c) for c in commands], separators=(",", ":")).encode()
 
 
 def _decode(data: bytes) -> list[Command]:
-    return [Command(**c) for c in json.loads(data.decode())]
+    return [from_record(c) for c in json.loads(data.decode())]
 
 
 class NullRunDir(RunDir):

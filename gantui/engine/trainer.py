@@ -37,7 +37,9 @@ from gantui.engine import events as ev
 from gantui.engine import parts as parts_mod
 from gantui.engine import sample_files
 from gantui.engine import state as state_mod
-from gantui.engine.control import Command, Control
+from gantui.engine.control import (Command, Control, Pause, Resume, Save, ScaleLr, SetLive, SetLr, SetNCritic, Step, Stop,
+                                   TogglePause)
+from gantui.engine.protocol import LIVE_KEYS
 from gantui.engine.quality import LiveQuality
 from gantui.engine.records import Rate, Recorder
 from gantui.engine.rundir import RunDir
@@ -48,7 +50,7 @@ from gantui.pictures import save_samples
 
 
 STOP = "stop"
-LIVE_LOSS_KEYS = ("loss.label_smoothing", "loss.instance_noise", "loss.gp_lambda")
+LIVE_LOSS_KEYS = tuple(k for k in LIVE_KEYS if k != "loss.n_critic")  # n_critic is SetNCritic's
 
 
 class Trainer:
@@ -326,7 +328,7 @@ class Trainer:
         for i, cmd in enumerate(pending):
             if self._apply(cmd) == STOP:
                 return STOP
-            if cmd.name == "step" and self._single:
+            if isinstance(cmd, Step) and self._single:
                 self.control.put_back(pending[i + 1:])
                 break
         return None
@@ -336,7 +338,7 @@ class Trainer:
         True when the step goes on as a single step (`n` while paused here): it must record."""
         if not self.control.pending():
             return False
-        if self._single and not self.control.has("stop"):
+        if self._single and not self.control.has(Stop):
             return False  # a step asked for with `n` runs whole; what was sent after it waits for it
         self.rt.critic_done = done  # a checkpoint taken now records where in the step it is
         while True:
@@ -349,45 +351,47 @@ class Trainer:
         return bool(self._single)
 
     def _apply(self, cmd: Command) -> str | None:
-        name = cmd.name
-        self.applied.append((self.step, name))
-        if name == "toggle_pause":
-            name = "resume" if self.paused else "pause"
-        if name == "pause" and not self.paused:
-            self.paused = True
-            self.record_event("paused")
-            self._set_state(ev.PAUSED)
-        elif name == "resume" and self.paused:
-            self.paused = False
-            self.record_event("resumed")
-            self.rate.restart(self.step)  # a pause must not read as a slow interval
-            self._set_state(ev.RUNNING)
-        elif name == "step":
+        """The one place a command takes effect (typed at the edges: keys, socket, fixes)."""
+        self.applied.append((self.step, cmd.name))
+        if isinstance(cmd, TogglePause):
+            cmd = Resume(reason=cmd.reason) if self.paused else Pause(reason=cmd.reason)
+        if isinstance(cmd, Pause):
+            if not self.paused:
+                self.paused = True
+                self.record_event("paused")
+                self._set_state(ev.PAUSED)
+        elif isinstance(cmd, Resume):
+            if self.paused:
+                self.paused = False
+                self.record_event("resumed")
+                self.rate.restart(self.step)  # a pause must not read as a slow interval
+                self._set_state(ev.RUNNING)
+        elif isinstance(cmd, Step):
             if self.paused:
                 self._single += 1
-        elif name in ("scale_lr", "set_lr"):
+        elif isinstance(cmd, (ScaleLr, SetLr)):
             for which in ("g", "d") if cmd.which == "both" else (cmd.which,):
                 if which not in self.rt.base_lr:
                     continue
                 old = self.rt.base_lr[which]
-                new = old * cmd.value if name == "scale_lr" else cmd.value
+                new = old * cmd.factor if isinstance(cmd, ScaleLr) else cmd.value
                 if not (math.isfinite(new) and new > 0):
                     continue
                 self.rt.base_lr[which] = new
                 self._set_lrs()
                 self.record_event("lr_changed", which=which, old=old, new=new, reason=cmd.reason or "user")
             self._set_state(self.state)
-        elif name == "set_n_critic" or (name == "set" and cmd.which == "loss.n_critic"):
+        elif isinstance(cmd, SetNCritic) or (isinstance(cmd, SetLive) and cmd.key == "loss.n_critic"):
             old, self.rt.n_critic = self.n_critic, min(limits.MAX_N_CRITIC, max(1, int(cmd.value)))
             self.diagnostics.configure(n_critic=self.n_critic)
             self.record_event("n_critic_changed", old=old, new=self.n_critic, reason=cmd.reason or "user")
             self._set_state(self.state)
-        elif name == "set" and cmd.which in LIVE_LOSS_KEYS:
-            self._set_live(cmd.which, cmd.value, cmd.reason or "user")
-        elif name == "save":
+        elif isinstance(cmd, SetLive) and cmd.key in LIVE_LOSS_KEYS:
+            self._set_live(cmd.key, cmd.value, cmd.reason or "user")
+        elif isinstance(cmd, Save):
             self._checkpoint(reason=cmd.reason or "user")
-        elif name == "stop":
-            if cmd.value:
+        elif isinstance(cmd, Stop):
+            if cmd.save:
                 self._checkpoint(reason=cmd.reason or "stop")
             self.exit_code = 130 if cmd.reason == "interrupted" else 0
             self.record_event("stopped", reason=cmd.reason or "user")

@@ -28,7 +28,7 @@ from textual.events import Resize
 from textual.message import Message
 
 from gantui.engine import events as ev
-from gantui.engine.control import Command
+from gantui.engine.control import Save, ScaleLr, Step, TogglePause, command_of_fix
 from gantui.history import History
 from gantui.vocab.losses import is_critic
 from gantui.humanize import format_lr
@@ -129,7 +129,7 @@ class MonitorApp(App[int]):
         self.info: ev.RunInfo | None = None
         self.state = ev.STARTING
         self._lr: dict[str, float | None] = {"g": None, "d": None}
-        self._pending_lr: dict[str, list[float]] = {"g": [], "d": []}
+        self._unconfirmed_lr = {"g": 0, "d": 0}   # rate changes sent, not yet confirmed by an lr_changed
         self.quitting = False
         self._quit_at = 0.0
         self._want_paused: bool | None = None   # what the pause presses so far ask for
@@ -388,8 +388,8 @@ class MonitorApp(App[int]):
         d = e.data
         if e.kind == "lr_changed":
             which = str(d.get("which", ""))
-            if self._pending_lr.get(which):
-                self._pending_lr[which].pop(0)
+            if self._unconfirmed_lr.get(which):
+                self._unconfirmed_lr[which] -= 1
             self.history.mark(e.step, "lr_changed", f"{which.upper()} lr {format_lr(d.get('new'))}")
         elif e.kind in ("paused", "resumed"):
             self.history.mark(e.step, e.kind, e.kind)
@@ -425,15 +425,11 @@ class MonitorApp(App[int]):
         banner.set_class(not error, "-ok")
 
     def _sync_lr(self) -> None:
+        """The rates the engine confirmed (never a prediction), marked while a change is on its way."""
         st = self.status
         for which in ("g", "d"):
-            value = self._lr[which]
-            pending = self._pending_lr[which]
-            if value is not None:
-                for f in pending:
-                    value *= f
-            setattr(st, f"lr_{which}", value)
-            setattr(st, f"pending_{which}", bool(pending))
+            setattr(st, f"lr_{which}", self._lr[which])
+            setattr(st, f"pending_{which}", self._unconfirmed_lr[which] > 0)
 
     def _check_lifecycle(self) -> None:
         s = self.session
@@ -480,7 +476,7 @@ class MonitorApp(App[int]):
         ctrl = self._control()
         if ctrl is None:
             return
-        ctrl.toggle_pause()
+        ctrl.send(TogglePause())
         # Presses can outrun the engine: the note follows what the presses so far ask for
         want = not (self._want_paused if self._want_paused is not None else self.state == ev.PAUSED)
         self._want_paused = want
@@ -493,21 +489,21 @@ class MonitorApp(App[int]):
         if self.state != ev.PAUSED:
             self.notify("n steps once while paused (space pauses)", timeout=2)
             return
-        ctrl.step_once()
+        ctrl.send(Step())
 
     def action_lr(self, which: str, factor: float) -> None:
         ctrl = self._control()
         if ctrl is None:
             return
-        ctrl.scale_lr(which, factor)
-        self._pending_lr[which].append(factor)
+        ctrl.send(ScaleLr(which=which, factor=factor))
+        self._unconfirmed_lr[which] += 1
         self._note(self.status.state_note)
 
     def action_save(self) -> None:
         ctrl = self._control()
         if ctrl is None:
             return
-        ctrl.save(reason="user")
+        ctrl.send(Save(reason="user"))
         self._note("SAVING…")
 
     def action_apply_fix(self) -> None:
@@ -523,14 +519,11 @@ class MonitorApp(App[int]):
         if act is None:
             self.notify("no active alert with a fix that can be applied live", timeout=2)
             return
-        reason = f"fix:{alert.rule}"
-        if act["kind"] == "scale_lr":
-            which, factor = act["which"], float(act["factor"])
-            ctrl.send(Command("scale_lr", which=which, value=factor, reason=reason))
-            for w in (("g", "d") if which == "both" else (which,)):
-                self._pending_lr[w].append(factor)
-        else:
-            ctrl.send(Command("set", which=act["key"], value=act["value"], reason=reason))
+        command = command_of_fix(act, reason=f"fix:{alert.rule}")
+        ctrl.send(command)
+        if isinstance(command, ScaleLr):
+            for w in (("g", "d") if command.which == "both" else (command.which,)):
+                self._unconfirmed_lr[w] += 1
         self.alerts.mark_applied(alert)
         self._alerts_w.refresh()
         self._note(self.status.state_note)
