@@ -21,7 +21,7 @@ from typing import Annotated, Optional
 import typer
 
 from gantui import __version__, limits, paths
-from gantui.errors import UserError, report
+from gantui.errors import UserError, one_line, report
 
 app = typer.Typer(
     name="gantui",

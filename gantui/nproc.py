@@ -140,11 +140,12 @@ def terminal_alive() -> bool:
 
 def ask_stop(run_dir: Path, reason: str) -> bool:
     """The stop request of `gantui stop`, sent to rank 0's control channel. False if no answer."""
+    from gantui.engine.control import Stop
     from gantui.live.client import LiveClient, NotLive
 
     try:
         with LiveClient.connect(run_dir, timeout=5.0) as client:
-            return bool(client.request("stop", save=True, reason=reason).get("ok"))
+            return bool(client.send(Stop(save=True, reason=reason)).get("ok"))
     except (NotLive, OSError):
         return False
 
