@@ -7,7 +7,7 @@ digits when they are not installed. Run it, then watch it from another terminal:
     python examples/dcgan_loop.py --run-dir runs/my-dcgan
     gantui watch runs/my-dcgan        # space pauses, ] doubles G's rate, s saves, x stops
 
-Tiny and quick (what the tests run):  --niter 1 --max-iters 40 --ngf 8 --ndf 8 --batchSize 16
+Tiny and quick (what the tests run):  --niter 1 --n-images 400 --batchSize 8 --ngf 4 --ndf 4
 """
 
 import argparse
@@ -33,14 +33,13 @@ parser.add_argument("--nz", type=int, default=100, help="size of the latent z ve
 parser.add_argument("--ngf", type=int, default=64)
 parser.add_argument("--ndf", type=int, default=64)
 parser.add_argument("--niter", type=int, default=25, help="number of epochs to train for")
-parser.add_argument("--max-iters", type=int, default=0, help="stop after this many iterations (0: no limit)")
 parser.add_argument("--lr", type=float, default=0.0002, help="learning rate, default=0.0002")
 parser.add_argument("--lrG", type=float, default=None, help="G's learning rate (default: --lr)")
 parser.add_argument("--lrD", type=float, default=None, help="D's learning rate (default: --lr)")
 parser.add_argument("--beta1", type=float, default=0.5, help="beta1 for adam. default=0.5")
 parser.add_argument("--cuda", action="store_true", help="enables cuda")
 parser.add_argument("--manualSeed", type=int, default=None, help="manual seed")
-parser.add_argument("--run-dir", default="runs/dcgan-loop", help="gantui's run directory")
+parser.add_argument("--run-dir", default="runs/dcgan-loop", help="gantui's run directory")  # gantui
 opt = parser.parse_args()
 print(opt)
 
@@ -135,8 +134,7 @@ real_label, fake_label = 1.0, 0.0
 optimizerD = optim.Adam(netD.parameters(), lr=opt.lrD or opt.lr, betas=(opt.beta1, 0.999))
 optimizerG = optim.Adam(netG.parameters(), lr=opt.lrG or opt.lr, betas=(opt.beta1, 0.999))
 
-iters = 0
-with gantui.track(opt.run_dir, G=netG, D=netD, opt_g=optimizerG, opt_d=optimizerD, loss="ns", config=vars(opt), real=images[:512]) as run:  # gantui
+with gantui.track(opt.run_dir, G=netG, D=netD, opt_g=optimizerG, opt_d=optimizerD, loss="ns", config=vars(opt), real=images[:512], steps=opt.niter * len(dataloader)) as run:  # gantui
     for epoch in range(opt.niter):
         for i, data in enumerate(dataloader, 0):
             ############################
@@ -182,8 +180,7 @@ with gantui.track(opt.run_dir, G=netG, D=netD, opt_g=optimizerG, opt_d=optimizer
             if i % 100 == 0:
                 with torch.no_grad():
                     run.samples(netG(fixed_noise))  # gantui
-            iters += 1
-            if run.should_stop or iters == opt.max_iters:  # gantui
+            if run.should_stop:  # gantui
                 break  # gantui
-        if run.should_stop or iters == opt.max_iters:  # gantui
+        if run.should_stop:  # gantui
             break  # gantui

@@ -1,0 +1,201 @@
+"""`gantui.track`: a user's own training loop under gantui (examples/dcgan_loop.py as a real process,
+and small loops in this process), its run directory, its controls, its ends and its verdict."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+
+import gantui
+from conftest import REPO, gantui as gantui_cli, run_cli, wait_until
+from gantui import checkpoint, runinfo
+from gantui.engine import jsonl
+from gantui.engine.runlock import holder
+from gantui.live.client import LiveClient
+
+EXAMPLE = REPO / "examples" / "dcgan_loop.py"
+TINY = ["--n-images", "400", "--batchSize", "8", "--ngf", "4", "--ndf", "4", "--manualSeed", "1"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def events_of(run_dir: Path) -> list[dict]:
+    return jsonl.read(run_dir / "events.jsonl").records
+
+
+def metrics_of(run_dir: Path) -> list[dict]:
+    return jsonl.read(run_dir / "metrics.jsonl").records
+
+
+def kinds(run_dir: Path, kind: str) -> list[dict]:
+    return [e for e in events_of(run_dir) if e.get("kind") == kind]
+
+
+def start_example(run_dir: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(EXAMPLE), *TINY, "--run-dir", str(run_dir), *args], cwd=REPO,
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_example_script_runs_under_the_real_control_channel_and_gantui_stop(tmp_path, capsys):
+    run_dir = tmp_path / "dcgan"
+    proc = start_example(run_dir, "--niter", "1000")
+    try:
+        wait_until(lambda: len(metrics_of(run_dir)) >= 2 or proc.poll() is not None, 120, "the script's records")
+        assert proc.poll() is None, proc.stdout.read()
+        assert holder(run_dir) == proc.pid  # the script owns the run's lock
+        assert runinfo.run_state(run_dir).state == runinfo.RUNNING
+        record = metrics_of(run_dir)[-1]
+        for key in ("d_loss", "g_loss", "d_real", "d_fake", "grad_norm_g", "grad_norm_d", "sample_std",
+                    "sample_pdist", "lr_g", "lr_d", "health"):
+            assert key in record, key
+        assert "d_overpowering" in record["health"]["levels"]
+
+        with LiveClient.connect(run_dir) as client:
+            assert client.request("pause")["ok"]
+            wait_until(lambda: kinds(run_dir, "paused"), 60, "the paused event")
+            paused = kinds(run_dir, "paused")[-1]
+            assert client.request("scale_lr", which="g", factor=2.0)["ok"]  # what `]` sends
+            wait_until(lambda: kinds(run_dir, "lr_changed"), 60, "the lr_changed event")
+            assert client.request("save")["ok"]  # what `s` sends
+            wait_until(lambda: kinds(run_dir, "checkpoint"), 60, "the checkpoint event")
+            change = kinds(run_dir, "lr_changed")[-1]
+            assert change["which"] == "g" and change["new"] == pytest.approx(2 * change["old"])
+            # blocked inside run.step: the commands were obeyed at the step it paused on, no record after it
+            assert change["step"] == paused["step"] == kinds(run_dir, "checkpoint")[-1]["step"]
+            assert metrics_of(run_dir)[-1]["step"] <= paused["step"]
+            assert client.request("resume")["ok"]
+        wait_until(lambda: metrics_of(run_dir)[-1]["step"] > paused["step"], 60, "records after resuming")
+        assert metrics_of(run_dir)[-1]["lr_g"] == pytest.approx(2 * change["old"])
+
+        r = gantui_cli("stop", str(run_dir), "--wait", "60")
+        assert r.returncode == 0, r.stderr
+        assert proc.wait(60) == 0  # run.should_stop ended the script's loop
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert runinfo.run_state(run_dir).state == runinfo.STOPPED
+    assert holder(run_dir) is None
+    # the checkpoint holds G, D and the script's own optimisers, its G rate doubled
+    path = Path(kinds(run_dir, "checkpoint")[-1]["path"])
+    tensors, meta = checkpoint.read(path)
+    assert any(k.startswith("generator.") for k in tensors) and any(k.startswith("discriminator.") for k in tensors)
+    assert any(k.startswith("optim_g.") for k in tensors) and any(k.startswith("optim_d.") for k in tensors)
+    groups = __import__("json").loads(meta["optim_g.param_groups"])
+    assert groups[0]["lr"] == pytest.approx(2 * 2e-4)
+    assert int(meta["step"]) == kinds(run_dir, "stopped")[-1]["step"]
+
+    code, out, _ = run_cli(capsys, "runs", str(tmp_path))
+    assert code == 0 and "dcgan" in out and "stopped" in out
+    code, out, err = run_cli(capsys, "export", str(run_dir), "--tensorboard", str(tmp_path / "tb"))
+    assert code == 0, err
+    ea = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    acc = ea.EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    scalars = acc.Tags()["scalars"]
+    assert any("d_loss" in t for t in scalars), scalars
+
+
+class TinyG(nn.Module):
+    def __init__(self, nz: int = 8) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(nz, 64), nn.ReLU(), nn.Linear(64, 2))
+
+    def forward(self, z):
+        return self.net(z)
+
+
+def tiny_loop(run_dir: Path, steps: int, *, crash_at: int | None = None, interrupt_at: int | None = None,
+              lr_g: float = 1e-3, lr_d: float = 1e-3, seed: int = 0, **options):
+    """A plain non-saturating GAN loop on a 2-D Gaussian, tracked."""
+    torch.manual_seed(seed)
+    G, D = TinyG(), nn.Sequential(nn.Linear(2, 64), nn.LeakyReLU(0.2), nn.Linear(64, 1))
+    opt_g = torch.optim.Adam(G.parameters(), lr_g, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr_d, betas=(0.5, 0.999))
+    bce = nn.BCEWithLogitsLoss()
+    real_all = torch.randn(512, 2) * 0.5 + 2.0
+    with gantui.track(run_dir, G=G, D=D, opt_g=opt_g, opt_d=opt_d, real=real_all, **options) as run:
+        for i in range(steps):
+            real = real_all[torch.randint(0, 512, (64,))]
+            fake = G(torch.randn(64, 8))
+            d_real, d_fake = D(real), D(fake.detach())
+            d_loss = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            g_loss = bce(D(fake), torch.ones_like(d_fake))
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+            run.step(d_loss=d_loss, g_loss=g_loss, d_real=torch.sigmoid(d_real).mean(),
+                     d_fake=torch.sigmoid(d_fake).mean())
+            if i + 1 == crash_at:
+                raise RuntimeError("the script's own bug")
+            if i + 1 == interrupt_at:
+                raise KeyboardInterrupt
+            if run.should_stop:
+                break
+    return run
+
+
+def test_a_crash_or_an_interrupt_in_the_loop_leaves_a_readable_run_that_says_so(tmp_path):
+    with pytest.raises(RuntimeError, match="own bug"):
+        tiny_loop(tmp_path / "crashed", 30, crash_at=25, log_every=5)
+    state = runinfo.run_state(tmp_path / "crashed")
+    assert state.state == runinfo.CRASHED and "own bug" in state.note
+    assert [m["step"] for m in metrics_of(tmp_path / "crashed")] == [5, 10, 15, 20, 25]
+    assert (tmp_path / "crashed" / "traceback.txt").is_file()
+    assert kinds(tmp_path / "crashed", "checkpoint")[-1]["step"] == 25
+
+    with pytest.raises(KeyboardInterrupt):
+        tiny_loop(tmp_path / "interrupted", 30, interrupt_at=12, log_every=5)
+    assert runinfo.run_state(tmp_path / "interrupted").state == runinfo.INTERRUPTED
+    checkpoint.read(checkpoint.resolve(tmp_path / "interrupted"))  # a whole, readable checkpoint
+
+    run = tiny_loop(tmp_path / "done", 20, log_every=5)
+    assert runinfo.run_state(tmp_path / "done").state == runinfo.FINISHED
+    assert run.should_stop and holder(tmp_path / "done") is None
+    assert runinfo.summarize(tmp_path / "done").step == 20
+
+
+def test_a_killed_script_is_reported_as_crashed_with_its_history(tmp_path):
+    run_dir = tmp_path / "killed"
+    proc = start_example(run_dir, "--niter", "1000")
+    try:
+        wait_until(lambda: len(metrics_of(run_dir)) >= 1 or proc.poll() is not None, 120, "the first record")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    state = runinfo.run_state(run_dir)
+    assert state.state == runinfo.CRASHED and "final event" in state.note
+    records = metrics_of(run_dir)
+    assert records and runinfo.summarize(run_dir).step >= records[-1]["step"] > 0
+    assert "health" in records[-1]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_d_rate_tenfold_against_a_nearly_frozen_g_raises_d_overpowering(tmp_path, seed):
+    run_dir = tmp_path / f"provoked{seed}"
+    tiny_loop(run_dir, 120, lr_g=1e-7, lr_d=1e-2, seed=seed, log_every=2)
+    records = metrics_of(run_dir)
+    # the figures themselves, not the rule: D tells real from fake almost surely, G has not moved
+    late = records[-10:]
+    assert all(m["d_real"] > 0.95 and m["d_fake"] < 0.05 for m in late), [(m["d_real"], m["d_fake"]) for m in late]
+    raised = [e for e in kinds(run_dir, "alert") if e["rule"] == "d_overpowering" and e["state"] == "raised"]
+    assert raised, [m["health"]["levels"]["d_overpowering"] for m in records]
+    assert records[-1]["health"]["levels"]["d_overpowering"] == "alert"
+
+
+def test_import_gantui_stays_light():
+    code = "import sys, gantui; assert callable(gantui.track); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
