@@ -95,11 +95,9 @@ def test_example_script_runs_under_the_real_control_channel_and_gantui_stop(tmp_
     assert code == 0 and "dcgan" in out and "stopped" in out
     code, out, err = run_cli(capsys, "export", str(run_dir), "--tensorboard", str(tmp_path / "tb"))
     assert code == 0, err
-    ea = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
-    acc = ea.EventAccumulator(str(tmp_path / "tb"))
-    acc.Reload()
-    scalars = acc.Tags()["scalars"]
-    assert any("d_loss" in t for t in scalars), scalars
+    from test_export import accumulate, assert_mirrors_run  # skips here when tensorboard is not installed
+
+    assert_mirrors_run(accumulate(tmp_path / "tb" / run_dir.name), run_dir)
 
 
 class TinyG(nn.Module):
@@ -199,3 +197,40 @@ def test_import_gantui_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.tmux
+@pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux is not installed")
+def test_watch_in_a_real_terminal_shows_the_script_and_pauses_it(tmp_path):
+    from test_tmux import Tmux, step_of, wait
+
+    run_dir = tmp_path / "watched"
+    proc = start_example(run_dir, "--niter", "1000")
+    term = Tmux()
+    try:
+        wait_until(lambda: len(metrics_of(run_dir)) >= 1 or proc.poll() is not None, 120, "the script's first record")
+        assert proc.poll() is None, proc.stdout.read()
+        term.start(f"cd {REPO} && env -u COLUMNS -u LINES TERM=xterm-256color OMP_NUM_THREADS=1 "
+                   f"{sys.executable} -m gantui watch {run_dir}; sleep 60", 120, 36)
+        wait(lambda: (step_of(term.status()) or 0) >= metrics_of(run_dir)[0]["step"], 60, "watch to show the run")
+        wait(lambda: "waiting for the first metrics record" not in term.screen(), 60, "the loss chart")
+        screen = term.screen()
+        print(screen)
+        assert "D " in screen and "Gradients & health" in screen
+        term.keys("Space")
+        wait(lambda: "PAUSED" in term.status(), 30, "PAUSED on the watcher")
+        paused = kinds(run_dir, "paused")[-1]
+        term.keys("]")
+        wait(lambda: kinds(run_dir, "lr_changed"), 30, "the lr_changed event from ]")
+        change = kinds(run_dir, "lr_changed")[-1]
+        assert change["which"] == "g" and change["new"] == pytest.approx(2 * change["old"])
+        assert change["step"] == paused["step"] and metrics_of(run_dir)[-1]["step"] <= paused["step"]
+        term.keys("q")
+        wait(lambda: "python" not in term("list-panes", "-F", "#{pane_current_command}", check=False),
+             30, "watch to leave")
+        assert proc.poll() is None and holder(run_dir) == proc.pid  # q leaves; the script goes on (paused)
+    finally:
+        term.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
