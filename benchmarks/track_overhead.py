@@ -129,8 +129,8 @@ def main() -> None:
     print(f"DCGAN 64px ngf={args.ngf} batch={args.batch} on {args.device} ({args.threads} thread(s)): "
           f"plain {plain_t / n * 1000:.1f} ms/step, run.step {inside_t / n * 1000:.2f} ms/step = {inside:.2f}% "
           f"of the tracked loop (a/b: {ab:+.1f}%), log every {args.log_every}, load {load:.1f}")
-    print(json.dumps({"plain_ms": plain_t / n * 1000, "inside_ms": inside_t / n * 1000, "inside_pct": inside,
-                      "ab_pct": ab, "steps": n, "load": load, **vars(args)}))
+    print(json.dumps({**vars(args), "plain_ms": plain_t / n * 1000, "inside_ms": inside_t / n * 1000,
+                      "inside_pct": inside, "ab_pct": ab, "total_steps": n, "load": load}))
 
 
 if __name__ == "__main__":

@@ -234,3 +234,46 @@ def test_watch_in_a_real_terminal_shows_the_script_and_pauses_it(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+class HostCopyForbidden(Exception):
+    pass
+
+
+@pytest.fixture
+def no_host_copies(monkeypatch):
+    """While on, every tensor -> host copy (item, tolist, cpu, numpy, float(), bool()) raises."""
+    def forbid(*args, **kwargs):
+        raise HostCopyForbidden
+
+    names = ("item", "tolist", "cpu", "numpy", "__float__", "__bool__", "__int__")
+    saved = {name: getattr(torch.Tensor, name) for name in names}
+
+    class Switch:
+        def __enter__(self):
+            for name in names:
+                monkeypatch.setattr(torch.Tensor, name, forbid)
+
+        def __exit__(self, *exc):
+            for name, fn in saved.items():
+                monkeypatch.setattr(torch.Tensor, name, fn)
+
+    return Switch()
+
+
+def test_run_step_makes_no_host_copy_between_log_steps(tmp_path, no_host_copies):
+    G, D = TinyG(), nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+    opt_g, opt_d = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+    with gantui.track(tmp_path / "r", G=G, D=D, opt_g=opt_g, opt_d=opt_d, log_every=4, signals=False) as run:
+        for i in range(1, 9):
+            loss = D(G(torch.randn(8, 8))).mean()
+            loss.backward()
+            figures = dict(d_loss=loss, g_loss=-loss, d_real=loss.sigmoid(), d_fake=(-loss).sigmoid())
+            if i % 4:
+                with no_host_copies:
+                    run.step(**figures)
+            else:
+                run.step(**figures)  # the log step: its one host copy
+        with no_host_copies, pytest.raises(HostCopyForbidden):
+            run._log()  # the switch does catch the log step's copy
+    assert [m["step"] for m in metrics_of(tmp_path / "r")] == [4, 8]
