@@ -40,7 +40,7 @@ from gantui.errors import UserError
 from gantui.pictures import save_samples
 from gantui.tracking import figures as fig
 
-DEFAULTS = {"steps": limits.MAX_STEPS, "name": None, "log_every": 10, "sample_every": 250,
+DEFAULTS = {"steps": limits.MAX_STEPS, "name": None, "log_every": 20, "sample_every": 250,
             "checkpoint_every": 1000, "keep": 3, "n_samples": 16, "latent_dim": None, "latent_shape": "auto",
             "seed": 0, "signals": True}
 OPTIONS = tuple(DEFAULTS)
