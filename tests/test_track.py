@@ -16,6 +16,7 @@ import torch.nn as nn
 import gantui
 from conftest import REPO, gantui as gantui_cli, run_cli, wait_until
 from gantui import checkpoint, runinfo
+from gantui import errors as gantui_errors
 from gantui.engine import jsonl
 from gantui.engine.runlock import holder
 from gantui.live.client import LiveClient
@@ -142,7 +143,7 @@ def tiny_loop(run_dir: Path, steps: int, *, crash_at: int | None = None, interru
     return run
 
 
-def test_a_crash_or_an_interrupt_in_the_loop_leaves_a_readable_run_that_says_so(tmp_path):
+def test_a_crash_or_an_interrupt_in_the_loop_leaves_a_readable_run_that_says_so(tmp_path, capsys):
     with pytest.raises(RuntimeError, match="own bug"):
         tiny_loop(tmp_path / "crashed", 30, crash_at=25, log_every=5)
     state = runinfo.run_state(tmp_path / "crashed")
@@ -156,10 +157,15 @@ def test_a_crash_or_an_interrupt_in_the_loop_leaves_a_readable_run_that_says_so(
     assert runinfo.run_state(tmp_path / "interrupted").state == runinfo.INTERRUPTED
     checkpoint.read(checkpoint.resolve(tmp_path / "interrupted"))  # a whole, readable checkpoint
 
-    run = tiny_loop(tmp_path / "done", 20, log_every=5)
+    run = tiny_loop(tmp_path / "done", 20, log_every=5, config={"device": torch.device("cpu"), "lr": 1e-3})
     assert runinfo.run_state(tmp_path / "done").state == runinfo.FINISHED
     assert run.should_stop and holder(tmp_path / "done") is None
     assert runinfo.summarize(tmp_path / "done").step == 20
+    assert kinds(tmp_path / "done", "started")[0]["script_config"] == {"device": "cpu", "lr": 1e-3}
+    code, out, err = run_cli(capsys, "compare", tmp_path / "crashed", tmp_path / "done", "--metric", "d_loss")
+    assert code == 0 and "crashed" in out and "done" in out, err
+    with pytest.raises(gantui_errors.UserError, match="already holds a run"):
+        tiny_loop(tmp_path / "done", 5)
 
 
 def test_a_killed_script_is_reported_as_crashed_with_its_history(tmp_path):

@@ -32,7 +32,7 @@ import torch
 from gantui import __version__, checkpoint, config, limits
 from gantui.diagnostics import Diagnostics
 from gantui.engine import events as ev
-from gantui.engine import ownership, samplefiles
+from gantui.engine import ownership, runlock, samplefiles
 from gantui.engine.control import Command, Control
 from gantui.engine.records import Rate, mean_pdist
 from gantui.engine.rundir import RunDir, default_run_dir
@@ -49,6 +49,17 @@ OPTIONS = tuple(DEFAULTS)
 def _name_of(run_dir: Path) -> str:
     name = "".join(c if c.isalnum() or c in "-_." else "-" for c in run_dir.name)[: limits.MAX_RUN_NAME]
     return name.strip(".") or "track"
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """The script's config as JSON can hold it: unknown objects by their str(), nesting bounded."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if depth < 8 and isinstance(value, dict):
+        return {str(k): _plain(v, depth + 1) for k, v in list(value.items())[:1000]}
+    if depth < 8 and isinstance(value, (list, tuple)):
+        return [_plain(v, depth + 1) for v in list(value)[:1000]]
+    return str(value)[:1000]
 
 
 def _first_lr(opt) -> float | None:
@@ -88,6 +99,9 @@ class TrackedRun:
         self.diagnostics = Diagnostics(self.cfg.diagnostics, self.cfg.loss.kind, self.real_std)
 
         target = Path(run_dir) if run_dir is not None else default_run_dir(name)
+        if ownership.holds_run(target) and runlock.holder(target) is None:
+            raise UserError(f"gantui.track(): {target} already holds a run; give each run a new directory "
+                            f"(nothing was changed)")
         self.owner = ownership.Owner(ownership.plan(name, target, None))
         self.owner.__enter__()  # the lock and the control channel: from before the first write
         try:
@@ -102,7 +116,7 @@ class TrackedRun:
             self._publish(self.info)
             self.record_event("started", resumed_from=None, device=str(self.device), total_steps=self.cfg.run.steps,
                               source="track", script=os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else None,
-                              script_config=config, modules=self._module_names())
+                              script_config=_plain(config), modules=self._module_names())
             self._set_state(ev.RUNNING)
             if o["signals"]:
                 self._take_sigterm()
