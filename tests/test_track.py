@@ -274,7 +274,8 @@ def test_run_step_makes_no_host_copy_between_log_steps(tmp_path, no_host_copies)
         for i in range(1, 9):
             loss = D(G(torch.randn(8, 8))).mean()
             loss.backward()
-            figures = dict(d_loss=loss, g_loss=-loss, d_real=loss.sigmoid(), d_fake=(-loss).sigmoid())
+            figures = dict(d_loss=loss, g_loss=-loss, d_real=loss.sigmoid(), d_fake=(-loss).sigmoid(),
+                           aug_p=__import__("numpy").float32(0.25))
             if i % 4:
                 with no_host_copies:
                     run.step(**figures)
@@ -282,4 +283,24 @@ def test_run_step_makes_no_host_copy_between_log_steps(tmp_path, no_host_copies)
                 run.step(**figures)  # the log step: its one host copy
         with no_host_copies, pytest.raises(HostCopyForbidden):
             run._log()  # the switch does catch the log step's copy
+    records = metrics_of(tmp_path / "r")
+    assert [m["step"] for m in records] == [4, 8] and records[-1]["aug_p"] == 0.25
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+def test_run_step_never_synchronises_the_gpu_between_log_steps(tmp_path):
+    dev = torch.device("cuda")
+    G, D = TinyG().to(dev), nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1)).to(dev)
+    with gantui.track(tmp_path / "r", G=G, D=D, log_every=4, signals=False) as run:
+        for i in range(1, 9):
+            loss = D(G(torch.randn(8, 8, device=dev))).mean()
+            loss.backward()
+            if i % 4:
+                torch.cuda.set_sync_debug_mode("error")  # any synchronising call raises
+                try:
+                    run.step(d_loss=loss, g_loss=-loss, d_fake=loss.sigmoid())
+                finally:
+                    torch.cuda.set_sync_debug_mode("default")
+            else:
+                run.step(d_loss=loss, g_loss=-loss, d_fake=loss.sigmoid())
     assert [m["step"] for m in metrics_of(tmp_path / "r")] == [4, 8]

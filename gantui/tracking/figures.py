@@ -13,6 +13,7 @@ other figure is its value at the logged step, as in a `gantui run` record.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import torch
@@ -36,7 +37,7 @@ class Figures:
         for key, value in figures.items():
             if isinstance(value, torch.Tensor):
                 value = value.detach()
-            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            elif isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise TypeError(f"gantui: run.step({key}=...): expected a number or a tensor, "
                                 f"got {type(value).__name__}")
             if is_mean_key(key):
