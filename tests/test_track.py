@@ -184,6 +184,11 @@ def test_d_rate_tenfold_against_a_nearly_frozen_g_raises_d_overpowering(tmp_path
     assert raised, [m["health"]["levels"]["d_overpowering"] for m in records]
     assert records[-1]["health"]["levels"]["d_overpowering"] == "alert"
 
+    # the same loop with both rates at 1e-3 is a fair game: no alert at all (no crying wolf)
+    tiny_loop(tmp_path / f"balanced{seed}", 120, seed=seed, log_every=2)
+    fair = metrics_of(tmp_path / f"balanced{seed}")[-1]
+    assert abs(fair["d_real"] - fair["d_fake"]) < 0.3 and kinds(tmp_path / f"balanced{seed}", "alert") == []
+
 
 def test_import_gantui_stays_light():
     code = "import sys, gantui; assert callable(gantui.track); print('torch' in sys.modules)"
