@@ -303,3 +303,18 @@ def test_run_step_never_synchronises_the_gpu_between_log_steps(tmp_path):
             else:
                 run.step(d_loss=loss, g_loss=-loss, d_fake=loss.sigmoid())
     assert [m["step"] for m in metrics_of(tmp_path / "r")] == [4, 8]
+
+
+def test_a_nan_figure_is_divergence_the_run_ends_and_the_script_is_told(tmp_path):
+    G = TinyG()
+    with gantui.track(tmp_path / "nan", G=G, log_every=2, signals=False) as run:
+        steps = 0
+        for i in range(10):
+            steps += 1
+            run.step(d_loss=torch.tensor(0.5 if i < 5 else float("nan")), g_loss=0.7)
+            if run.should_stop:
+                break
+    assert steps == 6  # told at the first log step that saw the NaN
+    assert runinfo.run_state(tmp_path / "nan").state == runinfo.DIVERGED
+    assert [e["rule"] for e in kinds(tmp_path / "nan", "alert")] == ["divergence"]
+    assert kinds(tmp_path / "nan", "checkpoint") == []  # nothing saved after it
