@@ -20,6 +20,7 @@ from gantui import errors as gantui_errors
 from gantui.engine import jsonl
 from gantui.engine.runlock import holder
 from gantui.live.client import LiveClient
+from gantui.vocab import run_files
 
 EXAMPLE = REPO / "examples" / "dcgan_loop.py"
 TINY = ["--n-images", "400", "--batchSize", "8", "--ngf", "4", "--ndf", "4", "--manualSeed", "1"]
@@ -27,11 +28,11 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
 def events_of(run_dir: Path) -> list[dict]:
-    return jsonl.read(run_dir / "events.jsonl").records
+    return jsonl.read(run_dir / run_files.EVENTS).records
 
 
 def metrics_of(run_dir: Path) -> list[dict]:
-    return jsonl.read(run_dir / "metrics.jsonl").records
+    return jsonl.read(run_dir / run_files.METRICS).records
 
 
 def kinds(run_dir: Path, kind: str) -> list[dict]:
@@ -153,7 +154,7 @@ def test_a_crash_or_an_interrupt_in_the_loop_leaves_a_readable_run_that_says_so(
     state = runinfo.run_state(tmp_path / "crashed")
     assert state.state == runinfo.CRASHED and "own bug" in state.note
     assert [m["step"] for m in metrics_of(tmp_path / "crashed")] == [5, 10, 15, 20, 25]
-    assert (tmp_path / "crashed" / "traceback.txt").is_file()
+    assert (tmp_path / "crashed" / run_files.TRACEBACK).is_file()
     assert kinds(tmp_path / "crashed", "checkpoint")[-1]["step"] == 25
 
     with pytest.raises(KeyboardInterrupt):

@@ -32,8 +32,9 @@ import torch
 from gantui import __version__, checkpoint, config, limits
 from gantui.diagnostics import Diagnostics
 from gantui.engine import events as ev
-from gantui.engine import ownership, runlock, samplefiles
-from gantui.engine.control import Command, Control
+from gantui.engine import ownership, runlock, sample_files
+from gantui.engine.control import (Command, Control, Pause, Resume, Save, ScaleLr, SetLive, SetLr, SetNCritic, Step,
+                                   Stop, TogglePause)
 from gantui.engine.records import Rate, mean_pdist
 from gantui.engine.rundir import RunDir, default_run_dir
 from gantui.errors import UserError
@@ -328,33 +329,35 @@ class TrackedRun:
             self._set_state(ev.RUNNING)
 
     def _apply(self, cmd: Command) -> None:
-        name = cmd.name
-        if name == "toggle_pause":
-            name = "resume" if self.paused else "pause"
-        if name == "pause" and not self.paused:
-            self.paused = True
-            self.record_event("paused")
-            self._set_state(ev.PAUSED)
-        elif name == "resume" and self.paused:
-            self.paused = False
-            self.record_event("resumed")
-            self.rate.restart(self.step_count)  # a pause must not read as a slow interval
-            self._set_state(ev.RUNNING)
-        elif name == "step":
+        """A command from the channel (typed at its edge), applied on the script's thread."""
+        if isinstance(cmd, TogglePause):
+            cmd = Resume(reason=cmd.reason) if self.paused else Pause(reason=cmd.reason)
+        if isinstance(cmd, Pause):
+            if not self.paused:
+                self.paused = True
+                self.record_event("paused")
+                self._set_state(ev.PAUSED)
+        elif isinstance(cmd, Resume):
+            if self.paused:
+                self.paused = False
+                self.record_event("resumed")
+                self.rate.restart(self.step_count)  # a pause must not read as a slow interval
+                self._set_state(ev.RUNNING)
+        elif isinstance(cmd, Step):
             if self.paused:
                 self._single += 1
-        elif name in ("scale_lr", "set_lr"):
-            self._rates(name, cmd)
-        elif name in ("set_n_critic", "set"):
-            what = "n_critic" if name == "set_n_critic" else cmd.which
+        elif isinstance(cmd, (ScaleLr, SetLr)):
+            self._rates(cmd)
+        elif isinstance(cmd, (SetNCritic, SetLive)):
+            what = "n_critic" if isinstance(cmd, SetNCritic) else cmd.key
             self.record_event("note", message=f"{what} is your script's own setting: gantui cannot change it in "
                                               f"your loop (reason: {cmd.reason or 'user'})")
-        elif name == "save":
+        elif isinstance(cmd, Save):
             self.save(reason=cmd.reason or "user")
-        elif name == "stop":
-            self._end("stopped", save=bool(cmd.value), reason=cmd.reason or "user")
+        elif isinstance(cmd, Stop):
+            self._end("stopped", save=cmd.save, reason=cmd.reason or "user")
 
-    def _rates(self, name: str, cmd: Command) -> None:
+    def _rates(self, cmd: ScaleLr | SetLr) -> None:
         for which in ("g", "d") if cmd.which == "both" else (cmd.which,):
             opt = {"g": self.opt_g, "d": self.opt_d}.get(which)
             if opt is None:
@@ -362,7 +365,7 @@ class TrackedRun:
                                                   f"its rate cannot be changed")
                 continue
             old = _first_lr(opt)
-            new = old * cmd.value if name == "scale_lr" else cmd.value
+            new = old * cmd.factor if isinstance(cmd, ScaleLr) else cmd.value
             if not (math.isfinite(new) and new > 0):
                 continue
             for group in opt.param_groups:  # every group keeps its ratio to the first
@@ -420,7 +423,7 @@ class TrackedRun:
         samples = ev.Samples(self.step_count, arr, generator="live")
         self._publish(samples)
         save_samples(self.rundir.sample_path(self.step_count), samples.images, None)
-        samplefiles.save(samplefiles.path_for(self.rundir.samples, self.step_count), samples)
+        sample_files.save(sample_files.path_for(self.rundir.samples, self.step_count), samples)
 
     # --- ends ----------------------------------------------------------------------------------------
     def _end(self, how: str, exc: BaseException | None = None, *, save: bool = True, reason: str = "") -> None:
