@@ -23,6 +23,10 @@ def track(run_dir, *, G=None, D=None, opt_g=None, opt_d=None, loss="ns", config=
     name, log_every, sample_every, checkpoint_every, keep, n_samples, latent_dim, latent_shape,
     seed, signals. See the README's "Your loop".
     """
-    from gantui.tracking import track as _track
+    # Every room imports this package (for __version__), so it must not depend on a shell room:
+    # the tracking room (which owns a run's lock and channel) is looked up by name when called.
+    import importlib
 
-    return _track(run_dir, G=G, D=D, opt_g=opt_g, opt_d=opt_d, loss=loss, config=config, real=real, **options)
+    tracking = importlib.import_module("gantui.tracking")
+    return tracking.track(run_dir, G=G, D=D, opt_g=opt_g, opt_d=opt_d, loss=loss, config=config, real=real,
+                          **options)
