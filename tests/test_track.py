@@ -201,7 +201,9 @@ def test_import_gantui_stays_light():
 @pytest.mark.tmux
 @pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux is not installed")
 def test_watch_in_a_real_terminal_shows_the_script_and_pauses_it_and_kill_9_leaves_it_readable(tmp_path):
-    from test_tmux import Tmux, step_of, wait
+    from test_tmux import Tmux, step_of
+
+    wait = wait_until
 
     run_dir = tmp_path / "watched"
     proc = start_example(run_dir, "--niter", "1000")
