@@ -169,6 +169,8 @@ def test_a_crash_or_an_interrupt_in_the_loop_leaves_a_readable_run_that_says_so(
     assert kinds(tmp_path / "done", "started")[0]["script_config"] == {"device": "cpu", "lr": 1e-3}
     code, out, err = run_cli(capsys, "compare", tmp_path / "crashed", tmp_path / "done", "--metric", "d_loss")
     assert code == 0 and "crashed" in out and "done" in out, err
+    code, _, err = run_cli(capsys, "eval", tmp_path / "done")  # not a preset's run: one line, exit 2
+    assert code == 2 and "gantui.track" in err and err.count("\n") == 1
     with pytest.raises(gantui_errors.UserError, match="already holds a run"):
         tiny_loop(tmp_path / "done", 5)
 
