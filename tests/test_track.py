@@ -75,6 +75,9 @@ def test_example_script_runs_under_the_real_control_channel_and_gantui_stop(tmp_
             # blocked inside run.step: the commands were obeyed at the step it paused on, no record after it
             assert change["step"] == paused["step"] == kinds(run_dir, "checkpoint")[-1]["step"]
             assert metrics_of(run_dir)[-1]["step"] <= paused["step"]
+            assert client.request("step")["ok"]  # `n`: one step through, recorded, then paused again
+            wait_until(lambda: metrics_of(run_dir)[-1]["step"] == paused["step"] + 1, 60, "the single step's record")
+            assert client.request("status")["state"] == "PAUSED"
             assert client.request("resume")["ok"]
         wait_until(lambda: metrics_of(run_dir)[-1]["step"] > paused["step"], 60, "records after resuming")
         assert metrics_of(run_dir)[-1]["lr_g"] == pytest.approx(2 * change["old"])
