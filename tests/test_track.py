@@ -326,3 +326,27 @@ def test_a_nan_figure_is_divergence_the_run_ends_and_the_script_is_told(tmp_path
     assert runinfo.run_state(tmp_path / "nan").state == runinfo.DIVERGED
     assert [e["rule"] for e in kinds(tmp_path / "nan", "alert")] == ["divergence"]
     assert kinds(tmp_path / "nan", "checkpoint") == []  # nothing saved after it
+
+
+class LabelledG(nn.Module):
+    """A conditional G: it needs labels, so gantui cannot draw it on noise alone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Linear(8 + 3, 2)
+
+    def forward(self, z, y):
+        return self.net(torch.cat([z, nn.functional.one_hot(y, 3).float()], 1))
+
+
+def test_a_g_gantui_cannot_draw_is_said_once_and_the_loop_still_trains(tmp_path, capsys):
+    G = LabelledG()
+    with gantui.track(tmp_path / "cond", G=G, log_every=2, signals=False) as run:
+        for _ in range(4):
+            out = G(torch.randn(4, 8), torch.randint(0, 3, (4,)))
+            out.pow(2).mean().backward()
+            run.step(g_loss=out.pow(2).mean())
+    assert "no fixed-noise samples" in capsys.readouterr().err
+    assert any("no fixed-noise samples" in e["message"] for e in kinds(tmp_path / "cond", "note"))
+    records = metrics_of(tmp_path / "cond")
+    assert [m["step"] for m in records] == [2, 4] and "grad_norm_g" in records[-1] and "sample_std" not in records[-1]

@@ -92,6 +92,7 @@ class TrackedRun:
         self._previous_sigterm = None
 
         self.device = self._device()
+        self._no_samples: str | None = None   # why G's fixed-noise batch cannot be drawn
         self.fixed_z, images = self._fixed_noise(o)
         self.real_std, self.real_pdist = self._real_reference(real)
         name = o["name"] or _name_of(Path(run_dir) if run_dir is not None else Path("track"))
@@ -119,6 +120,12 @@ class TrackedRun:
                               source="track", script=os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else None,
                               script_config=_plain(config), modules=self._module_names())
             self._set_state(ev.RUNNING)
+            if self._no_samples:
+                # the training matters more than this measurement: go on without it, and say so once
+                note = (f"gantui.track: no fixed-noise samples or sample spread from G ({self._no_samples}); "
+                        f"pass latent_dim=Z and latent_shape=\"flat\"|\"spatial\", or show your own with run.samples()")
+                print(note, file=sys.stderr)
+                self.record_event("note", message=note)
             if o["signals"]:
                 self._take_sigterm()
         except BaseException:
@@ -144,8 +151,8 @@ class TrackedRun:
         if o["latent_shape"] != "auto":
             shape = o["latent_shape"]
         if dim is None:
-            raise UserError("gantui.track(): cannot tell the size of G's latent from its layers; "
-                            "pass latent_dim=Z (and latent_shape=\"flat\" or \"spatial\")")
+            self._no_samples = "cannot tell the size of G's latent from its layers"
+            return None, None
         n = int(o["n_samples"])
         tried = [shape] if o["latent_shape"] != "auto" else [shape, "flat" if shape == "spatial" else "spatial"]
         problem = ""
@@ -158,8 +165,9 @@ class TrackedRun:
                 continue
             self.latent_shape = s
             return z, tuple(out.shape[1:])
-        raise UserError(f"gantui.track(): G does not take a latent of size {dim} ({' or '.join(tried)}): "
-                        f"{problem.splitlines()[0][:200] if problem else '?'}; pass latent_dim=Z and latent_shape")
+        self._no_samples = (f"G does not take a latent of size {dim} ({' or '.join(tried)}): "
+                            f"{problem.splitlines()[0][:200] if problem else '?'}")
+        return None, None
 
     def _real_reference(self, real) -> tuple[float, float]:
         """The real data's spread (the collapse reference) from a batch of real images, or 0 = unknown."""
