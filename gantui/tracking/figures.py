@@ -22,6 +22,10 @@ from gantui.engine.records import MEAN_KEYS, mean_pdist
 from gantui.engine.step import grad_norm
 
 
+# keys of a record gantui writes itself (the script's figures must not overwrite them)
+RESERVED = frozenset({"step", "time", "health", "steps_per_s", "lr_g", "lr_d", "sample_std", "sample_pdist"})
+
+
 def is_mean_key(key: str) -> bool:
     return key in MEAN_KEYS or key.endswith("_loss")
 
@@ -35,6 +39,8 @@ class Figures:
 
     def add(self, figures: dict[str, Any]) -> None:
         for key, value in figures.items():
+            if key in RESERVED:
+                raise TypeError(f"gantui: run.step({key}=...): {key!r} is written by gantui itself; name it otherwise")
             if isinstance(value, torch.Tensor):
                 value = value.detach()
             elif isinstance(value, bool) or not isinstance(value, numbers.Real):
