@@ -350,3 +350,10 @@ def test_a_g_gantui_cannot_draw_is_said_once_and_the_loop_still_trains(tmp_path,
     assert any("no fixed-noise samples" in e["message"] for e in kinds(tmp_path / "cond", "note"))
     records = metrics_of(tmp_path / "cond")
     assert [m["step"] for m in records] == [2, 4] and "grad_norm_g" in records[-1] and "sample_std" not in records[-1]
+
+
+def test_the_end_does_not_save_a_step_twice(tmp_path):
+    tiny_loop(tmp_path / "r", 20, log_every=5, checkpoint_every=10, signals=False)
+    saved = [(e["step"], e["reason"]) for e in kinds(tmp_path / "r", "checkpoint")]
+    assert saved == [(10, "scheduled"), (20, "scheduled")]
+    assert runinfo.run_state(tmp_path / "r").state == runinfo.FINISHED

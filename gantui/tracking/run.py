@@ -90,6 +90,7 @@ class TrackedRun:
         self._given: set[str] = set()
         self._user_samples: torch.Tensor | None = None
         self._previous_sigterm = None
+        self._saved_at: int | None = None
 
         self.device = self._device()
         self._no_samples: str | None = None   # why G's fixed-noise batch cannot be drawn
@@ -304,8 +305,14 @@ class TrackedRun:
         finally:
             self._set_state(previous)
         self.last_checkpoint = path
+        self._saved_at = self.step_count
         self.record_event("checkpoint", path=str(path), reason=reason)
         return path
+
+    def _save_once(self, reason: str) -> None:
+        """The end's checkpoint, unless this very step was saved already (a schedule, `s`)."""
+        if self._saved_at != self.step_count:
+            self.save(reason=reason)
 
     def close(self) -> None:
         """The run ends here: the last record, samples and a checkpoint, then `finished`."""
@@ -445,7 +452,7 @@ class TrackedRun:
                     return
                 if self.step_count % self.cfg.log.sample_every != 0:
                     self._save_samples()
-                self.save(reason="finished")
+                self._save_once(reason="finished")
                 self.record_event("finished", total_steps=self.step_count)
                 self._set_state(ev.FINISHED)
             elif how == "interrupted":
@@ -454,7 +461,7 @@ class TrackedRun:
                 self._end_stopped(reason, save=save)
             else:
                 with contextlib.suppress(Exception):
-                    self.save(reason="crash")
+                    self._save_once(reason="crash")
                 where = None
                 with contextlib.suppress(Exception):
                     where = str(self.rundir.save_traceback(exc))
@@ -465,7 +472,7 @@ class TrackedRun:
 
     def _end_stopped(self, reason: str, save: bool) -> None:
         if save:
-            self.save(reason=reason)
+            self._save_once(reason=reason)
         self.record_event("stopped", reason=reason)
         self._set_state(ev.STOPPED)
 
