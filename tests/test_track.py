@@ -357,3 +357,32 @@ def test_the_end_does_not_save_a_step_twice(tmp_path):
     saved = [(e["step"], e["reason"]) for e in kinds(tmp_path / "r", "checkpoint")]
     assert saved == [(10, "scheduled"), (20, "scheduled")]
     assert runinfo.run_state(tmp_path / "r").state == runinfo.FINISHED
+
+
+def test_live_quality_of_a_tracked_loop_against_its_real_images_leaves_its_rng_alone(tmp_path, monkeypatch):
+    from gantui.data.glyphs import render_digits
+    from gantui.evaluation import features
+
+    monkeypatch.setenv("GANTUI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(features, "DEFAULT_AE_RECIPE", features.AERecipe(steps=15, width=8, batch_size=32))
+    monkeypatch.setattr(features, "find_inception_weights", lambda explicit: None)
+    monkeypatch.setattr("gantui.tracking.quality.IMAGE_SAMPLES", 250)  # 1,000 as shipped
+    real, _ = render_digits(200, seed=3, size=28)
+    G = nn.Sequential(nn.Linear(8, 28 * 28), nn.Tanh(), nn.Unflatten(1, (1, 28, 28)))
+    opt_g = torch.optim.Adam(G.parameters(), 1e-3)
+    torch.manual_seed(5)
+    with gantui.track(tmp_path / "q", G=G, opt_g=opt_g, real=real, eval_every=4, log_every=2, signals=False) as run:
+        drawn = torch.rand(3)  # the feature network trained at track(): the script's RNG must not have moved
+        for _ in range(8):
+            loss = G(torch.randn(16, 8)).mean()
+            opt_g.zero_grad()
+            loss.backward()
+            opt_g.step()
+            run.step(g_loss=loss)
+    torch.manual_seed(5)
+    assert torch.equal(drawn, torch.rand(3))
+    records = metrics_of(tmp_path / "q")
+    measured = [m["step"] for m in records if "fid" in m]
+    assert measured == [4, 8], measured
+    assert all(m["fid"] > 0 and isinstance(m["kid"], float) for m in records if "fid" in m)
+    assert any("live quality every 4 steps" in e["message"] for e in kinds(tmp_path / "q", "note"))

@@ -43,7 +43,7 @@ from gantui.tracking import figures as fig
 
 DEFAULTS = {"steps": limits.MAX_STEPS, "name": None, "log_every": 20, "sample_every": 250,
             "checkpoint_every": 1000, "keep": 3, "n_samples": 16, "latent_dim": None, "latent_shape": "auto",
-            "seed": 0, "signals": True}
+            "seed": 0, "signals": True, "eval_every": 0}
 OPTIONS = tuple(DEFAULTS)
 
 
@@ -91,11 +91,13 @@ class TrackedRun:
         self._user_samples: torch.Tensor | None = None
         self._previous_sigterm = None
         self._saved_at: int | None = None
+        self.quality = None
 
         self.device = self._device()
         self._no_samples: str | None = None   # why G's fixed-noise batch cannot be drawn
         self.fixed_z, images = self._fixed_noise(o)
-        self.real_std, self.real_pdist = self._real_reference(real)
+        self.real_images = self._real_images(real)
+        self.real_std, self.real_pdist = self._real_reference(self.real_images)
         name = o["name"] or _name_of(Path(run_dir) if run_dir is not None else Path("track"))
         self.cfg = self._config(o, name, images)
         self.every = self.cfg.log.every
@@ -127,6 +129,7 @@ class TrackedRun:
                         f"pass latent_dim=Z and latent_shape=\"flat\"|\"spatial\", or show your own with run.samples()")
                 print(note, file=sys.stderr)
                 self.record_event("note", message=note)
+            self.quality = self._quality(int(o["eval_every"]))
             if o["signals"]:
                 self._take_sigterm()
         except BaseException:
@@ -170,13 +173,18 @@ class TrackedRun:
                             f"{problem.splitlines()[0][:200] if problem else '?'}")
         return None, None
 
+    @staticmethod
+    def _real_images(real) -> torch.Tensor | None:
+        """A tensor of real data (a DataLoader gives its first batch)."""
+        if real is None or isinstance(real, torch.Tensor):
+            return real
+        batch = next(iter(real))
+        return batch[0] if isinstance(batch, (tuple, list)) else batch
+
     def _real_reference(self, real) -> tuple[float, float]:
         """The real data's spread (the collapse reference) from a batch of real images, or 0 = unknown."""
         if real is None:
             return 0.0, 0.0
-        if not isinstance(real, torch.Tensor):
-            batch = next(iter(real))
-            real = batch[0] if isinstance(batch, (tuple, list)) else batch
         with torch.no_grad():
             flat = real[:512].detach().float().flatten(1).cpu()
             return float(flat.std(0).mean()), float(mean_pdist(flat))
@@ -198,11 +206,29 @@ class TrackedRun:
             "optim": {k: v for k, v in (("g_lr", lr_g), ("d_lr", lr_d)) if v},
             "log": {"every": int(o["log_every"]), "sample_every": int(o["sample_every"]),
                     "checkpoint_every": int(o["checkpoint_every"]), "keep": int(o["keep"]),
-                    "n_samples": int(o["n_samples"]), "eval_every": 0},
+                    "n_samples": int(o["n_samples"]), "eval_every": int(o["eval_every"])},
         }
         if self.fixed_z is not None:
             raw["model"] = {"latent_dim": int(self.fixed_z.shape[1])}
         return config.from_dict(raw, source="gantui.track()")
+
+    def _quality(self, every: int):
+        """Live quality (FID/KID) when asked for with eval_every and G can be drawn against real images."""
+        if every <= 0:
+            return None
+        real = self.real_images
+        if real is None or real.dim() != 4 or self.fixed_z is None:
+            self._say("live quality needs real images (real=, N x C x H x W) and a G gantui can draw: it is off")
+            return None
+        from gantui.tracking.quality import TrackQuality
+
+        return TrackQuality(self.G, real, int(self.fixed_z.shape[1]), self.latent_shape, self.device, every,
+                            log=self._say)
+
+    def _say(self, message: str) -> None:
+        """A line for the script's terminal and the run's event log."""
+        print(f"gantui.track: {message}", file=sys.stderr)
+        self.record_event("note", message=message)
 
     def _module_names(self) -> dict[str, str]:
         return {k: f"{type(m).__module__}:{type(m).__qualname__}" for k, m in (("G", self.G), ("D", self.D))
@@ -407,6 +433,9 @@ class TrackedRun:
             if opt is not None:
                 metrics[f"lr_{which}"] = _first_lr(opt)
         metrics["steps_per_s"] = self.rate.update(self.step_count)
+        if self.quality is not None and self.quality.due(self.step_count):
+            metrics.update(self.quality.measure())
+            self.rate.restart(self.step_count)  # the measurement's time is not the training's
         alerts = self.diagnostics.update(metrics)
         finite = all(math.isfinite(v) for v in metrics.values() if isinstance(v, float))
         if finite and not weights_ok:
