@@ -260,6 +260,9 @@ def parse_meta(metadata: dict[str, str], path: Path | str) -> Meta:
     version = metadata.get("gantui_version", "")
     if len(version) > 64:
         raise CheckpointError(f"{path}: metadata gantui_version is not a version ({_show(version)})")
+    if metadata.get("source") == "track":  # written by gantui.track (docs/checkpoints.md)
+        raise CheckpointError(f"{path}: a checkpoint of your own training loop (gantui.track): load its "
+                              f"generator.* tensors into your own class; eval, sample and --resume take runs of a preset")
     step = step_of(metadata, path)
     cfg = config_of(metadata, path)
     info = data_info_of(metadata, path)
