@@ -59,7 +59,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 @app.command()
 def run(
-    preset: Annotated[str, typer.Argument(metavar="PRESET", help="A preset TOML file, or a bundled preset name (see `gantui presets`).")],
+    preset: Annotated[Optional[str], typer.Argument(metavar="[PRESET]", help="A preset TOML file, or a bundled preset name (see `gantui presets`); with --resume, default: the run's own config.")] = None,
     headless: Annotated[bool, typer.Option("--headless", help="No monitor: progress lines only.")] = False,
     steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", help="Total G steps (overrides run.steps).")] = None,
     # str, not Path: Typer turns "" into Path("."), and `--run-dir ""` must be refused, not mean "here"
@@ -73,14 +73,25 @@ def run(
     """Train a GAN from a preset; opens the live monitor on a terminal, runs headless otherwise."""
     from gantui import config, memory
     from gantui.engine.ownership import Owner
+    from gantui.identity import as_event as identity_event
     from gantui.engine.ownership import plan as plan_run
 
-    cfg = config.load(preset, set_ or [])
     if steps is not None:
         limits.check_int("--steps", steps, 1, limits.MAX_STEPS)
-        cfg = cfg.replace("run", steps=steps)
-    device = _check_device(device)
     resume_path = paths.check_input_path(resume, "--resume") if resume is not None else None
+    if resume_path is None:
+        if preset is None:
+            raise UserError("missing PRESET: gantui run PRESET (see `gantui presets`), "
+                            "or continue a run with gantui run --resume RUN_DIR")
+        cfg = config.load(preset, set_ or [])
+        if steps is not None:
+            cfg = cfg.replace("run", steps=steps)
+    else:
+        from gantui import resuming
+
+        resumed = resuming.resolve(preset, set_ or [], steps, resume_path)
+        cfg = resumed.cfg
+    device = _check_device(device)
     run_path = paths.check_run_dir(run_dir, "--run-dir") if run_dir is not None else None
     from gantui import nproc as multi
 
@@ -91,6 +102,11 @@ def run(
     if nproc is not None and nproc > 1:
         multi.check_devices(nproc, device or cfg.run.device)
     plan = plan_run(cfg.run.name, run_path, resume_path)
+    if resume_path is not None:
+        if plan.mode == "resume":  # a fork is a new run: it may change anything
+            resuming.refuse_identity_change(resumed, resume_path, preset, set_ or [], steps)
+        resuming.refuse_nothing_to_do(resumed, resume_path, steps is not None)
+        plan.config_changes = identity_event(resumed.changes)
     if run_path is None:
         # the default runs/<name>-<stamp>, or the resumed run's own directory
         paths.check_run_dir(plan.run_dir, "run directory")
@@ -102,14 +118,14 @@ def run(
     if nproc is not None and nproc != 1:
         if detach:
             raise UserError("--detach with --nproc: not supported yet; run it with --headless under nohup or tmux")
-        args = ["run", preset, "--headless", "--run-dir", str(plan.run_dir)]
+        args = ["run"] + ([preset] if preset else []) + ["--headless", "--run-dir", str(plan.run_dir)]
         args += (["--steps", str(steps)] if steps else []) + (["--device", device] if device else [])
         args += sum((["--set", s] for s in set_ or []), []) + (["--resume", str(resume_path)] if resume_path else [])
         raise typer.Exit(multi.launch(nproc, args, plan.run_dir, headless or not sys.stdout.isatty()))
     if detach:
         from gantui.live.detach import detach_run
 
-        args = [preset] + [a for s in (set_ or []) for a in ("--set", s)]
+        args = ([preset] if preset else []) + [a for s in (set_ or []) for a in ("--set", s)]
         args += ["--steps", str(steps)] if steps is not None else []
         args += ["--device", device] if device is not None else []
         args += ["--resume", str(resume)] if resume is not None else []

@@ -46,7 +46,7 @@ def in_tmp(tmp_path, monkeypatch):
 @pytest.mark.parametrize("args, words", [
     (["run", "ring8", "--steps", "abc"], ["--steps", "valid integer"]),
     (["run", "ring8", "--bogus"], ["No such option: --bogus"]),
-    (["run"], ["Missing argument"]),
+    (["run"], ["missing PRESET", "gantui run --resume RUN_DIR"]),
     (["run", "ring8", "--set"], ["'--set' requires an argument"]),
     (["eval"], ["Missing argument"]),
     (["sample", "x", "--n", "1e10"], ["--n", "valid integer"]),

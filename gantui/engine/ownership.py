@@ -39,6 +39,7 @@ class Plan:
     step: int = 0                      # the checkpoint's step
     source_dir: Path | None = None     # the run a fork or resume comes from
     notes: list[str] = field(default_factory=list)   # told to the user (fallbacks taken)
+    config_changes: dict = field(default_factory=dict)  # {key: {"from", "to"}}: a `config_changed` event
 
 
 def holds_run(path: Path) -> bool:
@@ -157,6 +158,8 @@ class Owner:
                                           "notes": p.notes})
         elif p.mode == "fork":
             self._copy_history()
+        if p.mode in ("resume", "fork") and p.config_changes:
+            _append_event(p.run_dir, {"step": p.step, "kind": "config_changed", "changes": p.config_changes})
 
     def _copy_history(self) -> None:
         """The new run starts with the history of the one it forks, up to the fork point."""

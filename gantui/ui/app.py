@@ -31,7 +31,7 @@ from gantui.engine import events as ev
 from gantui.engine.control import Command
 from gantui.history import History
 from gantui.ui.bridge import Bridge
-from gantui.ui.format import (StatusModel, exit_lines, fmt_lr, generator_word, health_entries, short_path,
+from gantui.ui.format import (StatusModel, exit_lines, folder_root, fmt_lr, generator_word, health_entries, short_path,
                               system_text)
 from gantui.ui.session import EngineSession, real_trainer_factory
 from gantui.ui.sysinfo import ProcSampler
@@ -678,4 +678,4 @@ class MonitorApp(App[int]):
         config = self.run_dir / "config.toml"
         return exit_lines(state=state, step=step, total=self.status.total, run_dir=self.run_dir,
                           checkpoint=ckpt, config_path=config if config.exists() else None,
-                          running=running, code=self.return_code or 0)
+                          running=running, code=self.return_code or 0, data_root=folder_root(self.cfg))

@@ -605,11 +605,18 @@ def _shown_path(path: Any, cwd: str | None = None) -> str:
     return shlex.quote(p)
 
 
+def folder_root(cfg: Any) -> str | None:
+    """The image folder of a `data.name = "folder"` run (what `eval --data-root` must name), else None."""
+    data = getattr(cfg, "data", None)
+    return str(data.root) if getattr(data, "name", None) == "folder" else None
+
+
 def exit_lines(*, state: str, step: int, total: int, run_dir: Any, checkpoint: Any = None,
                config_path: Any = None, running: bool = False, code: int = 0,
-               cwd: str | None = None) -> list[str]:
+               cwd: str | None = None, data_root: str | None = None) -> list[str]:
     """What the terminal shows after the monitor closes: where the final checkpoint is and
-    the command to resume (or to watch, when the run goes on). Plain words, no colour."""
+    the command to resume (or to watch, when the run goes on). Plain words, no colour.
+    `data_root`: a folder run's images, which `eval` needs named (it never takes a path from a run)."""
     if run_dir is None:
         return []
     rd = _shown_path(run_dir, cwd)
@@ -619,17 +626,20 @@ def exit_lines(*, state: str, step: int, total: int, run_dir: Any, checkpoint: A
                 f"  watch it: gantui watch {rd}   stop it: gantui stop {rd}"]
     ckpt = _shown_path(checkpoint, cwd) if checkpoint else None
     cfg = _shown_path(config_path, cwd) if config_path else None
-    resume = f"  resume: gantui run {cfg or 'PRESET'} --resume {rd}"
+    del cfg  # the run's own config is what `--resume` alone continues with
+    resume = f"  resume: gantui run --resume {rd}"
     if state == ev.FINISHED:
         lines = [f"gantui: finished at {where}; final checkpoint: {ckpt or 'none'}"]
         if ckpt:
-            lines.append(f"  samples: gantui sample {rd} --ansi   judge it: gantui eval {rd}")
+            root = f" --data-root {_shown_path(data_root, cwd)}" if data_root else ""
+            lines.append(f"  samples: gantui sample {rd} --ansi   judge it: gantui eval {rd}{root}")
         return lines
     if state == ev.DIVERGED:
         if not ckpt:
             return [f"gantui: diverged at {where}; no good checkpoint was written."]
         return [f"gantui: diverged at {where}; last good checkpoint: {ckpt}",
-                f"  resume from it (with lower rates): gantui run {cfg or 'PRESET'} --resume {ckpt}"]
+                f"  resume from it (with lower rates): gantui run --resume {ckpt} "
+                f"--set optim.g_lr=LR --set optim.d_lr=LR"]
     word = {ev.STOPPED: "interrupted" if code == 130 else "stopped",
             ev.CRASHED: "crashed"}.get(state, "stopped")
     if not ckpt:
