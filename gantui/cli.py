@@ -147,11 +147,17 @@ def run(
 @app.command()
 def watch(
     run_dir: Annotated[Optional[Path], typer.Argument(help="A run directory (default: the newest under runs/).")] = None,
+    follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Output not a terminal: follow a live run with progress lines until it ends (default), or print one line and leave.")] = True,
 ) -> None:
-    """Open the monitor on a live or finished run; q leaves, the run goes on."""
+    """Open the monitor on a live or finished run; q leaves, the run goes on. Output not a terminal: progress lines."""
+    target = _run_dir_arg(run_dir)
+    if not sys.stdout.isatty():  # never the full screen into a pipe or a file
+        from gantui.live.lines import watch_lines
+
+        raise typer.Exit(watch_lines(target, follow=follow))
     from gantui.ui.launch import run_watch
 
-    raise typer.Exit(run_watch(_run_dir_arg(run_dir)))
+    raise typer.Exit(run_watch(target))
 
 
 @app.command()
