@@ -390,8 +390,12 @@ class MonitorApp(App[int]):
             self.history.mark(e.step, "lr_changed", f"{which.upper()} lr {fmt_lr(d.get('new'))}")
         elif e.kind in ("paused", "resumed"):
             self.history.mark(e.step, e.kind, e.kind)
+        elif e.kind == "config_changed":
+            self.history.mark(e.step, "config_changed", "config changed")
         elif e.kind == "checkpoint":
             self.status.last_checkpoint = f"@{e.step}"
+            if d.get("reason") == "user":  # `s`: the status line says so at once, at any width
+                self.status.saved_at = time.monotonic()
             self.last_checkpoint_path = str(d.get("path") or "") or self.last_checkpoint_path
             if self.status.state_note == "SAVING…":
                 self.status.state_note = ""

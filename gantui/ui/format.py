@@ -124,6 +124,7 @@ class StatusModel:
     phase: str = ""                 # "importing torch" while starting
     alerts: int = 0                 # active alerts (counted here too: the pane may not fit)
     alert_severity: str = "warning"  # of the most severe active alert
+    saved_at: float | None = None   # time.monotonic() of the last manual (`s`) checkpoint
 
 
 def status_parts(m: StatusModel) -> list[Part]:
@@ -141,12 +142,22 @@ def status_parts(m: StatusModel) -> list[Part]:
         Part(f"G lr {fmt_lr(m.lr_g)}{'…' if m.pending_g else ''}", 9),
         Part(f"D lr {fmt_lr(m.lr_d)}{'…' if m.pending_d else ''}", 9),
         Part(f"n_critic {m.n_critic}" if m.n_critic else "", 4),
+        Part(f"saved ckpt {m.last_checkpoint}", 9, "bold") if _just_saved(m) else
         Part(f"ckpt {m.last_checkpoint}" if m.last_checkpoint else "", 1),
         Part(alert_count(m.alerts, m.alert_severity), 10, SEVERITY_STYLES.get(m.alert_severity, "bold"),
              short=alert_count(m.alerts, m.alert_severity, short=True)),
         Part(word, 10, STATE_STYLES.get(m.state, "bold") if not m.state_note else "bold reverse"),
     ]
     return [p for p in parts if p.text]
+
+
+SAVED_SHOW_S = 20.0   # a manual checkpoint stays on the status line (over ETA and rates) this long
+
+
+def _just_saved(m: StatusModel) -> bool:
+    import time
+
+    return bool(m.last_checkpoint) and m.saved_at is not None and time.monotonic() - m.saved_at < SAVED_SHOW_S
 
 
 def alert_count(n: int, severity: str = "warning", short: bool = False) -> str:
