@@ -559,7 +559,7 @@ class MonitorApp(App[int]):
         folder = self.samples_dir()
         steps = samplefiles.steps(folder) if folder is not None else []
         if not steps:
-            self.notify("no saved samples yet (every log.sample_every steps)", timeout=2)
+            self._sample_answer("no saved samples yet (every log.sample_every steps)")
             return
         shown = pane.samples.step if pane.samples is not None else None
         if pane.position is None:
@@ -567,7 +567,7 @@ class MonitorApp(App[int]):
             older = [s for s in steps if shown is None or s < shown] if delta < 0 else []
             if not older:
                 if delta < 0:
-                    self.notify("no older saved samples", timeout=2)
+                    self._sample_answer("no older saved samples")
                 return
             target = older[-1]
         else:
@@ -575,7 +575,7 @@ class MonitorApp(App[int]):
             if delta < 0:
                 older = [s for s in steps if s < current]
                 if not older:
-                    self.notify("this is the oldest saved grid", timeout=2)
+                    self._sample_answer("this is the oldest saved grid")
                     return
                 target = older[-1]
             else:
@@ -590,6 +590,10 @@ class MonitorApp(App[int]):
             self.notify(f"cannot read the samples of step {target}: {e}", timeout=3)
             return
         pane.show_saved(saved, (steps.index(target) + 1, len(steps)))
+
+    def _sample_answer(self, text: str) -> None:
+        self.notify(text, timeout=3)
+        self._samples_w.say(text)
 
     def action_samples_live(self) -> None:
         if self._samples_w.position is not None:

@@ -452,6 +452,7 @@ class HealthEntry:
     value: float | None = None
     limit: float | None = None
     glyph: str = "·"
+    by: dict | None = None   # d_overpowering: the signal that set the verdict, when not the ratio
 
 
 def health_entries(record: dict[str, Any] | None) -> list[HealthEntry]:
@@ -466,10 +467,10 @@ def health_entries(record: dict[str, Any] | None) -> list[HealthEntry]:
         return []
     out = []
     for rule, v in h.verdicts.items():
-        value = limit = None
+        value = limit = by = None
         if rule == "d_overpowering":
-            value, limit = h.gauge.ratio, h.gauge.limit
-        out.append(HealthEntry(rule, v.level, v.word, value, limit, v.glyph))
+            value, limit, by = h.gauge.ratio, h.gauge.limit, h.gauge.by
+        out.append(HealthEntry(rule, v.level, v.word, value, limit, v.glyph, by))
     return out
 
 
@@ -536,6 +537,46 @@ class RatioVerdict:
     level: str               # ok | watch | alert | off
     word: str                # what the screen says next to the gauge ("" = nothing to say)
     glyph: str = "·"
+    by: dict | None = None   # the signal that set a watch/alert verdict, when not the ratio
+
+
+def ratio_gauge_line(v: RatioVerdict, w: int) -> Text:
+    """The gauge line. Its marker shows the signal that set the verdict: the gradient ratio
+    `|grad D| / |grad G|` against the rule's limit, or, when another signal did (D's loss, the
+    D(x) - D(G(z)) gap, D's accuracy), that signal, named, with its limit on the same mark, so an
+    OVERPOWERING dot always sits past the limit at the strong-D end."""
+    label, limit_text, value, limit = "D/G ratio ", "", v.value, v.limit
+    shown = "--" if value is None or not math.isfinite(value) else f"{value:.2g}×"
+    if v.by:
+        by_value, by_limit, op = float(v.by["value"]), float(v.by["limit"]), str(v.by["op"])
+        label, shown = f"{v.by['label']} ", f"{by_value:.2g}"
+        scale = limit if limit and limit > 1 else 5.0   # where the limit mark sits on the gauge
+        if by_value > 0 and by_limit > 0:   # how far past its limit, strong-D side to the right
+            severity = by_limit / by_value if op in ("below", "at most") else by_value / by_limit
+            value, limit = severity * scale, scale
+        else:
+            value, limit = None, scale
+        limit_text = f" ┃{'<' if op in ('below', 'at most') else '>'}{by_limit:.3g}"
+    elif v.limit:
+        limit_text = f" ┃{v.limit:.3g}×"
+    shown = shown.rjust(6)
+    verdict = Text(no_wrap=True)
+    if v.word:
+        verdict.append(" ")
+        verdict.append(v.glyph + " " + v.word, LEVEL_STYLES.get(v.level, "bold"))
+    gw = w - len(label) - len(shown) - 1 - len(limit_text) - verdict.cell_len
+    if gw < 9 and limit_text:
+        limit_text = ""
+        gw = w - len(label) - len(shown) - 1 - verdict.cell_len
+    line = Text(no_wrap=True, overflow="crop")
+    line.append(label, "bold")
+    line.append(shown)
+    if gw >= 5:
+        line.append(" ")
+        line.append_text(gauge(value, gw, limit, v.level))
+        line.append(limit_text, "dim")
+    line.append_text(verdict)
+    return line
 
 
 def ratio_verdict(entries: list[HealthEntry], ratio: float | None, active_rules) -> RatioVerdict:
@@ -543,7 +584,8 @@ def ratio_verdict(entries: list[HealthEntry], ratio: float | None, active_rules)
     otherwise the alert's state (raised or not). The screen never judges the ratio itself."""
     for e in entries:
         if e.rule == "d_overpowering":
-            return RatioVerdict(e.value if e.value is not None else ratio, e.limit, e.level, e.word, e.glyph)
+            return RatioVerdict(e.value if e.value is not None else ratio, e.limit, e.level, e.word, e.glyph,
+                                e.by if e.level in ("watch", "alert") else None)
     if "d_overpowering" in active_rules:
         from gantui.diagnostics.health import ALERT, glyph, word
 
