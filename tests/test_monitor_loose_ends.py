@@ -66,7 +66,9 @@ def test_the_step_0_grid_is_saved_and_comma_with_nothing_older_says_so(ring_run)
             await wait_screen(pilot, app, "step 0")
             await pilot.press("comma")
             await wait_for(pilot, lambda: "oldest" in str(app._samples_w.border_subtitle), 30, "the answer")
-            assert "this is the oldest saved grid" in screen_text(app)
+            screen = screen_text(app)
+            assert "this is the oldest saved grid" in screen
+            assert "x stop run" in screen and "q leave" in screen  # watch's key bar
             await pilot.press("q")
             await wait_exit(app, 30)
 
