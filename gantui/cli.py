@@ -59,7 +59,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 @app.command()
 def run(
-    preset: Annotated[Optional[str], typer.Argument(metavar="[PRESET]", help="A preset TOML file, or a bundled preset name (see `gantui presets`); with --resume, default: the run's own config.")] = None,
+    preset: Annotated[Optional[str], typer.Argument(metavar="PRESET", help="A preset TOML file, or a bundled preset name (see `gantui presets`); with --resume, default: the run's own config.")] = None,
     headless: Annotated[bool, typer.Option("--headless", help="No monitor: progress lines only.")] = False,
     steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", help="Total G steps (overrides run.steps).")] = None,
     # str, not Path: Typer turns "" into Path("."), and `--run-dir ""` must be refused, not mean "here"
@@ -326,9 +326,26 @@ def save_traceback(exc: BaseException) -> Path | None:
     return None
 
 
+def _suggest_command(argv: list[str]) -> None:
+    """`gantui rn`: one line with the close command (click names no suggestion), exit 2."""
+    if not argv or argv[0].startswith("-"):
+        return
+    names = [c.name or c.callback.__name__.rstrip("_") for c in app.registered_commands]
+    if argv[0] in names:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(argv[0], names, n=1, cutoff=0.5)
+    hint = f"did you mean `gantui {close[0]}`? " if close else ""
+    print(f"gantui: no such command {one_line(argv[0], 60)!r}; {hint}(commands: {', '.join(names)}; "
+          f"gantui --help says more)", file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console script. Always ends in SystemExit with the command's exit code."""
     _note_run_dir(None)  # main may run more than once in a process (tests, the fuzz suite)
+    _suggest_command(sys.argv[1:] if argv is None else argv)
     try:
         # standalone mode: Typer prints usage errors its own way and exits 2, and turns Ctrl-C into 130
         app(args=argv, standalone_mode=True)

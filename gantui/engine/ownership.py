@@ -29,6 +29,7 @@ from gantui.engine.runlock import RunLock, RunLocked, holder
 from gantui.errors import UserError
 
 RUN_FILES = ("config.toml", "metrics.jsonl", "events.jsonl")
+LEFT_BY_A_REFUSED_START = {".gantui.lock", "live.json"}   # what Owner itself writes before the run does
 
 
 @dataclass
@@ -118,6 +119,10 @@ class Owner:
         self.want_channel = channel
         self.channel = None
         self.status = None
+        # a directory this run creates is removed again if the start is refused before the run
+        # wrote anything (a missing data.root): only the lock and the channel's note are then in it
+        run_dir = Path(plan.run_dir)
+        self._made = [d for d in (run_dir, *run_dir.parents) if not d.exists()]   # deepest first
 
     def __enter__(self) -> "Owner":
         p = self.plan
@@ -198,8 +203,23 @@ class Owner:
         try:
             if self.channel is not None:
                 self.channel.close()
+            self._remove_if_unused()
         finally:
             self.lock.release()
+
+    def _remove_if_unused(self) -> None:
+        p = self.plan
+        if not self._made or p.mode != "new":
+            return
+        try:
+            names = set(os.listdir(p.run_dir))
+            if names <= LEFT_BY_A_REFUSED_START:
+                for name in names:
+                    os.unlink(p.run_dir / name)
+                for folder in self._made:   # the run directory, then the parents made for it
+                    os.rmdir(folder)
+        except OSError:
+            pass  # a file appeared meanwhile, or it is gone already: leave it as it is
 
 
 def _step(record: dict) -> int:
