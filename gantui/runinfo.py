@@ -319,16 +319,33 @@ def format_value(v: Any) -> str:
 
 
 QUALITY_LABELS = {"fid": "fid", "kid": "kid", "hq_fraction": "hq", "w1": "w1", "class_coverage": "classes",
-                  "is": "IS", "d_acc": "d_acc"}
+                  "is": "IS"}
+# One format per figure, whatever its value: `classes 1.000` beside `classes 0.200`, never `classes 1`.
+FIGURE_FORMATS = {"fid": ".2f", "kid": ".4f", "hq_fraction": ".3f", "w1": ".3f", "class_coverage": ".3f",
+                  "is": ".2f", "d_acc": ".3f", "d_loss": ".4f", "g_loss": ".4f", "modes_captured": ".0f",
+                  "modes_total": ".0f"}
+
+
+def format_figure(key: str, v: Any) -> str:
+    """A figure in its own format (FIGURE_FORMATS); huge or tiny values in scientific notation."""
+    f = number(v)
+    if f is None:
+        return "-"
+    if not math.isfinite(f):
+        return str(f)
+    spec = FIGURE_FORMATS.get(key)
+    if spec is None or abs(f) >= 1e5 or (f != 0 and abs(f) < 1e-4 and spec != ".0f"):
+        return format_value(f)
+    return format(f, spec)
 
 
 def format_quality(quality: dict[str, Any]) -> str:
     parts = []
     if "modes_captured" in quality:
         total = quality.get("modes_total")
-        parts.append(f"modes {format_value(quality['modes_captured'])}"
-                     + (f"/{format_value(total)}" if total is not None else ""))
-    parts += [f"{label} {format_value(quality[k])}" for k, label in QUALITY_LABELS.items() if k in quality]
+        parts.append(f"modes {format_figure('modes_captured', quality['modes_captured'])}"
+                     + (f"/{format_figure('modes_total', total)}" if total is not None else ""))
+    parts += [f"{label} {format_figure(k, quality[k])}" for k, label in QUALITY_LABELS.items() if k in quality]
     return " ".join(parts) or "-"
 
 
@@ -339,15 +356,16 @@ def format_alerts(alerts: list[dict[str, Any]]) -> str:
 
 def table(summaries: list[RunSummary]) -> str:
     """`gantui runs` as plain aligned text: one row per run, then one line per run that needs words."""
-    head = ("NAME", "STATE", "STEP", "D LOSS", "G LOSS", "QUALITY", "ALERTS", "AGE")
+    head = ("NAME", "STATE", "STEP", "D LOSS", "G LOSS", "D ACC", "QUALITY", "ALERTS", "AGE")
     rows = []
     for s in summaries:
         state = s.state + (" (paused)" if s.paused else "")
         step = "-" if s.step is None else str(s.step)
         if s.total_steps is not None:
             step += f"/{s.total_steps}"
-        rows.append((s.name, state, step, format_value(s.losses.get("d_loss")),
-                     format_value(s.losses.get("g_loss")), format_quality(s.quality),
+        rows.append((s.name, state, step, format_figure("d_loss", s.losses.get("d_loss")),
+                     format_figure("g_loss", s.losses.get("g_loss")), format_figure("d_acc", s.quality.get("d_acc")),
+                     format_quality(s.quality),
                      format_alerts(s.alerts), format_age(s.age_s)))
     widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in (head, *rows)]
