@@ -21,7 +21,7 @@ from typing import Annotated, Optional
 import typer
 
 from gantui import __version__, limits, paths
-from gantui.errors import UserError
+from gantui.errors import UserError, one_line, report
 
 app = typer.Typer(
     name="gantui",
@@ -73,7 +73,7 @@ def run(
     """Train a GAN from a preset; opens the live monitor on a terminal, runs headless otherwise."""
     from gantui import config, memory
     from gantui.engine.ownership import Owner
-    from gantui.identity import as_event as identity_event
+    from gantui.vocab.config_keys import as_event as identity_event
     from gantui.engine.ownership import plan as plan_run
 
     if steps is not None:
@@ -87,7 +87,7 @@ def run(
         if steps is not None:
             cfg = cfg.replace("run", steps=steps)
     else:
-        from gantui import resuming
+        from gantui.engine import resume_config as resuming
 
         resumed = resuming.resolve(preset, set_ or [], steps, resume_path)
         cfg = resumed.cfg
@@ -96,7 +96,7 @@ def run(
     from gantui import nproc as multi
 
     if multi.torchrun_world() > 1:  # a rank started by torchrun: rank 0 owns the run directory
-        from gantui.engine.distributed import run_rank
+        from gantui.nproc import run_rank
 
         raise typer.Exit(run_rank(cfg, run_path, resume_path, device))
     if nproc is not None and nproc > 1:
@@ -252,7 +252,7 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="Print the series aligned by step as JSON.")] = False,
 ) -> None:
     """Overlay one metric of several runs in the terminal, aligned by step."""
-    from gantui.compare import main as compare_main
+    from gantui.ui.compare_view import main as compare_main
 
     raise typer.Exit(compare_main(runs, metric, as_json))
 
@@ -287,12 +287,6 @@ _run_dir: Path | None = None  # the current run's directory, once known: where a
 def _note_run_dir(path: Path | None) -> None:
     global _run_dir
     _run_dir = path
-
-
-def one_line(text: str, width: int = 600) -> str:
-    """A message as one line: newlines and other control characters (from file names) escaped."""
-    out = "".join(c if c >= " " or c == "\t" else repr(c)[1:-1] for c in str(text))
-    return out if len(out) <= width else out[: width - 3] + "..."
 
 
 def cache_dir() -> Path:
@@ -351,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, standalone_mode=True)
     except UserError as e:
         if os.environ.get("RANK", "0") in ("", "0"):  # the ranks of a torchrun launch say it once
-            print(f"gantui: {one_line(str(e))}", file=sys.stderr)
+            report(e)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -2,9 +2,8 @@
 
 Reads `metrics.jsonl` only (no torch). The default metric is the first quality key
 (`runinfo.QUALITY_KEYS`, best first) that every run has recorded; without one, both losses.
-The chart is the monitor's own (gantui.ui.plot): one colour per run (and one marker glyph per run
-under `NO_COLOR`, so the legend never relies on colour alone), the legend above the plot, whole
-step numbers on the x axis; then a table of each run's last and best value per metric.
+The chart is the monitor's own, drawn by gantui.ui.compare_view (this module never imports the UI);
+then a table of each run's last and best value per metric.
 """
 
 from __future__ import annotations
@@ -21,10 +20,8 @@ from typing import Any
 from gantui import runinfo
 from gantui.engine import jsonl
 from gantui.errors import UserError
+from gantui.vocab import run_files
 
-# The monitor's chart colours and, without colour, its marker glyphs (gantui.ui.plot).
-PALETTE = ((214, 80, 80), (55, 125, 215), (40, 155, 85), (160, 90, 210), (215, 125, 25), (20, 150, 160))
-MARKERS = "●×+○◆□"
 # Which side of a quality figure is better (the table's BEST); the others get MIN and MAX.
 BETTER = {"fid": "lower", "kid": "lower", "w1": "lower", "modes_captured": "higher", "hq_fraction": "higher",
           "class_coverage": "higher", "is": "higher", "d_acc": None}
@@ -56,7 +53,7 @@ def load(paths: list[Path]) -> list[RunSeries]:
         if not runinfo.is_run_dir(p):
             raise UserError(f"{p}: not a run directory (no config.toml or events.jsonl)")
         records: dict[int, dict[str, Any]] = {}
-        for r in jsonl.read(p / "metrics.jsonl").records:
+        for r in jsonl.read(p / run_files.METRICS).records:
             step = r.get("step")
             if isinstance(step, int) and not isinstance(step, bool):
                 records[step] = r  # a step written twice (an old resume): the newest counts
@@ -101,31 +98,6 @@ def aligned(runs: list[RunSeries], metrics: list[str]) -> dict[str, Any]:
     }
 
 
-def chart(runs: list[RunSeries], metric: str, width: int, height: int, color: bool) -> str:
-    """One metric of every run overlaid, as terminal text (ANSI colours unless `color` is False):
-    the monitor's own chart (gantui.ui.plot): the legend on its own lines above the plot, never over
-    a point, and whole step numbers on the x axis."""
-    from rich.console import Console
-
-    from gantui.ui.plot import Curve, line_chart
-
-    curves = []
-    for r in runs:
-        pts = [(s, runinfo.number(v)) for s, v in sorted(r.series(metric).items())]
-        pts = [(s, v) for s, v in pts if v is not None and math.isfinite(v)]
-        curves.append(Curve(r.name, [s for s, _ in pts], [v for _, v in pts]))
-    if not any(c.steps for c in curves):
-        return f"{metric}: no finite values to draw"
-    text = line_chart(curves, width, height - 1, color="truecolor" if color else "none",
-                      legend_lines=max(1, min(len(runs), 4)))
-    console = Console(width=width, force_terminal=color, no_color=not color, color_system="truecolor" if color else None,
-                      highlight=False, legacy_windows=False)
-    with console.capture() as out:
-        console.print(f"{metric} by step")
-        console.print(text)
-    return out.get().rstrip("\n")
-
-
 def summary_table(runs: list[RunSeries], metrics: list[str]) -> str:
     """Per metric, one row per run: its last value and its best (quality: lower FID/KID/W1, higher
     coverage, modes, IS), or its min and max for a figure with no better side (the losses), each
@@ -158,7 +130,9 @@ def fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
-def main(paths: list[Path], metric: str | None, as_json: bool) -> int:
+def main(paths: list[Path], metric: str | None, as_json: bool, draw=None) -> int:
+    """JSON, or per metric a chart (`draw(runs, metric, width, height, color)`: the CLI passes the
+    monitor's, gantui.ui.compare_view.chart; this module never imports the UI) and then the table."""
     runs = load(paths)
     metrics = choose_metrics(runs, metric)
     if as_json:
@@ -167,8 +141,8 @@ def main(paths: list[Path], metric: str | None, as_json: bool) -> int:
     size = shutil.get_terminal_size((100, 30))
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     height = max(10, (size.lines - 2) // len(metrics))
-    for m in metrics:
-        print(chart(runs, m, size.columns, height, color))
+    for m in metrics if draw is not None else ():
+        print(draw(runs, m, size.columns, height, color))
     print(summary_table(runs, metrics))
     missing = [r.name for r in runs for m in metrics if not r.series(m)]
     if missing:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gantui import compare
+from gantui.ui import compare_view
 from gantui.errors import UserError
 from tests.conftest import gantui
 from tests.test_runinfo import START, make_run
@@ -44,15 +45,15 @@ def test_same_named_runs_get_telling_labels(tmp_path):
 
 def test_chart_gives_each_run_its_colour_and_legend_entry(short_runs):
     runs = compare.load(short_runs)
-    coloured = compare.chart(runs, "d_loss", 80, 20, color=True)
+    coloured = compare_view.chart(runs, "d_loss", 80, 20, color=True)
     assert all(r.name in coloured for r in runs)
-    for rgb in compare.PALETTE[:2]:
+    for rgb in compare_view.PALETTE[:2]:
         assert "\x1b[38;2;{};{};{}m".format(*rgb) in coloured
-    plain = compare.chart(runs, "d_loss", 80, 20, color=False)
+    plain = compare_view.chart(runs, "d_loss", 80, 20, color=False)
     assert "\x1b[" not in plain
     # without colour, each run has its own marker character, shown in the legend beside its name
     for i, r in enumerate(runs):
-        assert f"{compare.MARKERS[i]} {r.name}" in plain
+        assert f"{compare_view.MARKERS[i]} {r.name}" in plain
 
 
 def test_cli_json_is_the_runs_series_aligned(short_runs):
@@ -106,7 +107,7 @@ def test_a_table_of_last_and_best_values_and_a_chart_with_whole_steps_and_its_le
     assert table[4] == "d_loss" and table[5].split()[3:6] == ["MIN", "STEP", "MAX"]
     assert table[6].split() == ["wgan_gp", "0.5", "@1500", "0.5", "@1500", "1", "@1499"]
 
-    lines = compare.chart(runs, "fid", 80, 16, color=False).splitlines()
+    lines = compare_view.chart(runs, "fid", 80, 16, color=False).splitlines()
     assert lines[0] == "fid by step"
     axis = next(i for i, line in enumerate(lines) if "└" in line)
     ticks = lines[axis + 1].split()

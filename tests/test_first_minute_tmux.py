@@ -11,7 +11,8 @@ import re
 import shlex
 import sys
 
-from test_tmux import REPO, tmux, wait  # noqa: F401 - `tmux` is the fixture
+from test_tmux import REPO, tmux  # noqa: F401 - `tmux` is the fixture
+from test_tmux import wait_until as wait
 
 SAMPLES_STEP = re.compile(r"Samples[^\n]*?step (\d+)")
 

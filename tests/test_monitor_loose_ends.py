@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import REPO  # noqa: F401 - conftest's sys.path for the helpers below
+from conftest import wait_until_async as wait_for
 from gantui import config
 from gantui.engine import events as ev
 from test_provoke import provoke, sets
-from test_ui import screen_text, wait_exit, wait_for, wait_screen
+from test_ui import screen_text, wait_exit, wait_screen
 
 
 def test_a_provoked_overpowering_shows_a_gauge_whose_marker_agrees_with_its_verdict(tmp_path, capsys):
-    from gantui.ui.format import health_entries, ratio_gauge_line, ratio_verdict
+    from gantui.ui.text import health_entries, ratio_gauge_line, ratio_verdict
 
     # a fast D against a frozen G: D's loss pins near 0 while its gradient (and so the ratio) is tiny
     raised, metrics = provoke(capsys, tmp_path, "vanilla", 100, *sets(
@@ -40,7 +40,7 @@ def test_a_provoked_overpowering_shows_a_gauge_whose_marker_agrees_with_its_verd
 
 
 def test_note_and_config_changed_events_read_as_words():
-    from gantui.ui.format import event_line
+    from gantui.ui.text import event_line
 
     note = event_line(ev.Event(500, "note", {"message": "live quality: preparing the feature network"}))
     assert note.plain.startswith("· note: live quality: preparing the feature network") and "step 500" in note.plain

@@ -28,6 +28,6 @@ def test_runs_prints_one_format_per_figure_and_d_accuracy_outside_quality(tmp_pa
     head = lines[0].split("  ")
     assert [h.strip() for h in head if h.strip()][3:7] == ["D LOSS", "G LOSS", "D ACC", "QUALITY"]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
-    assert rows["a"][3:8] == ["1.0000", "0.2500", "0.500", "classes", "1.000"]
-    assert rows["b"][3:8] == ["0.5000", "2.0000", "1.000", "classes", "0.200"]
+    assert rows["a"][3:8] == ["1.0000", "0.2500", "0.50", "classes", "1.00"]
+    assert rows["b"][3:8] == ["0.5000", "2.0000", "1.00", "classes", "0.20"]
     assert "d_acc" not in "\n".join(lines)

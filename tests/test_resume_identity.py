@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import TINY_RING, run_cli
-from gantui import config, identity
+from gantui import config
 from gantui.engine import jsonl
+from gantui.vocab import config_keys as identity
 
 
 def tree(folder: Path) -> dict[str, str]:
@@ -30,7 +31,7 @@ def events(run_dir: Path, kind: str) -> list[dict]:
 def stopped(tmp_path_factory) -> Path:
     """A ring8 run of run.steps 40 stopped at step 20 (as `q` stops it): its checkpoint says 40."""
     from gantui.engine import events as ev
-    from gantui.engine.control import Command
+    from gantui.engine.control import Stop
     from gantui.engine.trainer import Trainer
 
     cfg = config.load("ring8", TINY_RING[1::2]).replace("run", steps=40)
@@ -39,7 +40,7 @@ def stopped(tmp_path_factory) -> Path:
 
     def stop_at_20(m):
         if isinstance(m, ev.Snapshot) and m.step >= 20:
-            t.control.send(Command("stop", value=1.0, reason="user"))  # save, then stop (as `q`)
+            t.control.send(Stop(save=True, reason="user"))  # save, then stop (as `q`)
 
     t.add_listener(stop_at_20)
     t.setup()
@@ -48,7 +49,7 @@ def stopped(tmp_path_factory) -> Path:
 
 
 def test_every_config_key_is_classified_identity_or_mutable():
-    # a key added to the config without a line in gantui.identity's table fails here, naming it
+    # a key added to the config without a line in gantui.vocab.config_keys' table fails here, naming it
     keys = identity.flatten(config.Config().to_dict())
     assert [k for k in keys if not identity.is_classified(k)] == []
     assert identity.key_class("loss.kind") == identity.IDENTITY and identity.key_class("model.g_width") == identity.IDENTITY

@@ -3,7 +3,7 @@
 The run's own config is the one its checkpoint holds. `gantui run --resume RUN` takes it as is
 (`--set` and `--steps` on top); `gantui run PRESET --resume RUN` takes the preset's. Either way
 `run.steps` stays the run's own unless `--steps` (or `--set run.steps=`) says otherwise, and the
-keys gantui.identity calls the run's identity may change only in a fork (`--run-dir NEW`).
+keys gantui.vocab.config_keys calls the run's identity may change only in a fork (`--run-dir NEW`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gantui import config, identity
-from gantui.engine import checkpoints
+from gantui import config
+from gantui.engine import checkpoint_files as checkpoints
 from gantui.errors import UserError
+from gantui.vocab import config_keys as identity
 
 
 @dataclass
