@@ -93,20 +93,27 @@ def run(
         cfg = resumed.cfg
     device = _check_device(device)
     run_path = paths.check_run_dir(run_dir, "--run-dir") if run_dir is not None else None
+
+    def check_plan(plan) -> None:
+        """A resume: refused when it would change what the run is (in place) or train nothing;
+        otherwise its changes become a `config_changed` event. Before anything is written."""
+        if resume_path is None:
+            return
+        if plan.mode == "resume":  # a fork is a new run: it may change anything
+            resuming.refuse_identity_change(resumed, resume_path, preset, set_ or [], steps)
+        resuming.refuse_nothing_to_do(resumed, resume_path, steps is not None)
+        plan.config_changes = identity_event(resumed.changes)
+
     from gantui import nproc as multi
 
     if multi.torchrun_world() > 1:  # a rank started by torchrun: rank 0 owns the run directory
         from gantui.nproc import run_rank
 
-        raise typer.Exit(run_rank(cfg, run_path, resume_path, device))
+        raise typer.Exit(run_rank(cfg, run_path, resume_path, device, on_plan=check_plan))
     if nproc is not None and nproc > 1:
         multi.check_devices(nproc, device or cfg.run.device)
     plan = plan_run(cfg.run.name, run_path, resume_path)
-    if resume_path is not None:
-        if plan.mode == "resume":  # a fork is a new run: it may change anything
-            resuming.refuse_identity_change(resumed, resume_path, preset, set_ or [], steps)
-        resuming.refuse_nothing_to_do(resumed, resume_path, steps is not None)
-        plan.config_changes = identity_event(resumed.changes)
+    check_plan(plan)
     if run_path is None:
         # the default runs/<name>-<stamp>, or the resumed run's own directory
         paths.check_run_dir(plan.run_dir, "run directory")
