@@ -34,7 +34,7 @@ from gantui.history import History
 from gantui.vocab.losses import is_critic
 from gantui.humanize import format_lr
 from gantui.ui.bridge import Bridge
-from gantui.ui.text import (StatusModel, exit_lines, generator_word, health_entries, short_path,
+from gantui.ui.text import (StatusModel, exit_lines, folder_root, generator_word, health_entries, short_path,
                               system_text)
 from gantui.ui.session import EngineSession, real_trainer_factory
 from gantui.ui.sysinfo import ProcSampler
@@ -414,8 +414,12 @@ class MonitorApp(App[int]):
             self.history.mark(e.step, "lr_changed", f"{which.upper()} lr {format_lr(d.get('new'))}")
         elif e.kind in ("paused", "resumed"):
             self.history.mark(e.step, e.kind, e.kind)
+        elif e.kind == "config_changed":
+            self.history.mark(e.step, "config_changed", "config changed")
         elif e.kind == "checkpoint":
             self.status.last_checkpoint = f"@{e.step}"
+            if d.get("reason") == "user":  # `s`: the status line says so at once, at any width
+                self.status.saved_at = time.monotonic()
             self.last_checkpoint_path = str(d.get("path") or "") or self.last_checkpoint_path
             if self.status.state_note == "SAVING…":
                 self.status.state_note = ""
@@ -572,7 +576,7 @@ class MonitorApp(App[int]):
         folder = self.samples_dir()
         steps = sample_files.steps(folder) if folder is not None else []
         if not steps:
-            self.notify("no saved samples yet (every log.sample_every steps)", timeout=2)
+            self._sample_answer("no saved samples yet (every log.sample_every steps)")
             return
         shown = pane.samples.step if pane.samples is not None else None
         if pane.position is None:
@@ -580,7 +584,7 @@ class MonitorApp(App[int]):
             older = [s for s in steps if shown is None or s < shown] if delta < 0 else []
             if not older:
                 if delta < 0:
-                    self.notify("no older saved samples", timeout=2)
+                    self._sample_answer("no older saved samples")
                 return
             target = older[-1]
         else:
@@ -588,7 +592,7 @@ class MonitorApp(App[int]):
             if delta < 0:
                 older = [s for s in steps if s < current]
                 if not older:
-                    self.notify("this is the oldest saved grid", timeout=2)
+                    self._sample_answer("this is the oldest saved grid")
                     return
                 target = older[-1]
             else:
@@ -603,6 +607,10 @@ class MonitorApp(App[int]):
             self.notify(f"cannot read the samples of step {target}: {e}", timeout=3)
             return
         pane.show_saved(saved, (steps.index(target) + 1, len(steps)))
+
+    def _sample_answer(self, text: str) -> None:
+        self.notify(text, timeout=3)
+        self._samples_w.say(text)
 
     def action_samples_live(self) -> None:
         if self._samples_w.position is not None:
@@ -695,4 +703,4 @@ class MonitorApp(App[int]):
         config = self.run_dir / run_files.CONFIG
         return exit_lines(state=state, step=step, total=self.status.total, run_dir=self.run_dir,
                           checkpoint=ckpt, config_path=config if config.exists() else None,
-                          running=running, code=self.return_code or 0)
+                          running=running, code=self.return_code or 0, data_root=folder_root(self.cfg))
