@@ -114,6 +114,10 @@ def run(
         multi.check_devices(nproc, device or cfg.run.device)
     plan = plan_run(cfg.run.name, run_path, resume_path)
     check_plan(plan)
+    if cfg.data.name == "folder" and not Path(cfg.data.root).is_dir():
+        # torch-free and before anything is written: one line, no run directory
+        raise UserError(f"[data] root {cfg.data.root!r}: no such folder; set data.root to a folder of images "
+                        f"(png, jpg, ...; README: \"Your own images\"), or train offline with --set data.name=digits")
     if run_path is None:
         # the default runs/<name>-<stamp>, or the resumed run's own directory
         paths.check_run_dir(plan.run_dir, "run directory")
