@@ -127,8 +127,7 @@ class MonitorApp(App[int]):
         watches (the training process; this one by default)."""
         super().__init__(driver_class=driver_class)
         self.cfg = cfg
-        # what the screen needs of the config, run and watch alike (not `self.run`: that is App.run)
-        self.described = RunDescription.of(cfg)
+        self.description = RunDescription.of(cfg)    # what the screen needs of the config, run and watch alike
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self._wake_pending = False
         self.bridge = Bridge(wake=self._wake)
@@ -139,14 +138,14 @@ class MonitorApp(App[int]):
             factory = trainer_factory or real_trainer_factory(cfg, self.run_dir, device, resume)
             resumed = resume is not None and self.run_dir is not None and (self.run_dir / run_files.METRICS).exists()
             self.session = EngineSession(factory, [self.bridge], self.run_dir,
-                                         history_total=self.described.total_steps if resumed else None)
+                                         history_total=self.description.total_steps if resumed else None)
         self.start_engine = start_engine
         self.color = color             # truecolor | 256 | none; None: from the terminal
         self.history = History(capacity=512)
         self.alerts = AlertsModel()
         self.status = StatusModel(
-            name=self.described.name,
-            total=self.described.total_steps,
+            name=self.description.name,
+            total=self.description.total_steps,
             phase="")
         self.info: ev.RunInfo | None = None
         self.state = ev.STARTING
@@ -202,8 +201,8 @@ class MonitorApp(App[int]):
         self._samples_w = samples = self.query_one(SamplesPane)
         samples.color = self.color or color_mode(self.no_color)
         samples.placeholder = "starting… importing torch"
-        samples.generator = self.described.generator
-        samples.conditional = self.described.conditional
+        samples.generator = self.description.generator
+        samples.conditional = self.description.conditional
         samples.update_title()
         self._alerts_w.focus()          # arrows scroll the event log; Tab moves to the samples
         self._apply_size(self.size.width, self.size.height)
@@ -361,7 +360,7 @@ class MonitorApp(App[int]):
     def _phase_words(self, phase: str) -> str:
         if phase != "setting up":
             return phase
-        data = self.described.data_name
+        data = self.description.data_name
         if data == "digits":
             return "drawing digits"          # the offline data set is drawn at start-up
         return f"loading {data}" if data else "building the data and models"
