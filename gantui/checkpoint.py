@@ -591,18 +591,22 @@ class LoadedGenerator:
         return torch.cat(out), y
 
 
-def load_generator(path_or_run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
-    from gantui import models
+def load_generator(path_or_run_dir: str | Path, device: str | torch.device = "cpu", *,
+                   trust_code: bool = False, command: str = "eval") -> LoadedGenerator:
+    """The generator a checkpoint holds. A checkpoint that names code (your own models or data set)
+    is refused unless `trust_code` (gantui.usercode): nothing is imported before that check."""
+    from gantui import models, usercode
 
     path = resolve(path_or_run_dir)
     tensors, metadata = read(path)
     meta = parse_meta(metadata, path)
     cfg, info = meta.config, meta.info
+    usercode.refuse_untrusted(cfg, trust_code, str(path), command)
     # The embedded config decides the model's size; the file's own tensors bound it, so a tampered
     # config cannot make this allocate more than the file holds (BatchNorm counters aside).
     g_params, _, d_params, _ = model_counts(cfg, info.shape)
     held = sum(t.numel() for t in tensors.values())
-    if g_params + d_params > held:
+    if g_params + d_params > held and not cfg.model.custom:
         raise CheckpointError(
             f"{path}: the embedded config builds {g_params + d_params:,} weights but the file holds "
             f"{held:,} values; the checkpoint was altered or is damaged")

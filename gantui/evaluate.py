@@ -56,13 +56,13 @@ def check_args(checkpoint, n_samples: int | None, seed: int, inception_weights=N
 
 
 def main(checkpoint, as_json: bool = False, n_samples: int | None = None, device: str | None = "auto",
-         seed: int = 0, inception_weights=None, data_root: str | None = None) -> int:
+         seed: int = 0, inception_weights=None, data_root: str | None = None, trust_code: bool = False) -> int:
     try:
         check_args(checkpoint, n_samples, seed, inception_weights, data_root)
         # Anything a library prints while we work must not end up in the JSON on stdout.
         with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
             result = evaluate(checkpoint, n_samples=n_samples, device=device, seed=seed,
-                              inception_weights=inception_weights, data_root=data_root)
+                              inception_weights=inception_weights, data_root=data_root, trust_code=trust_code)
     except UserError as e:
         print(f"gantui: {_one_line(str(e))}", file=sys.stderr)
         return e.exit_code
@@ -82,7 +82,7 @@ def _one_line(text: str) -> str:
 
 def evaluate(checkpoint, *, n_samples: int | None = None, device: str | None = "auto", seed: int = 0,
              inception_weights=None, log: Callable[[str], None] = log_stderr, recipe=None,
-             data_root: str | None = None) -> dict:
+             data_root: str | None = None, trust_code: bool = False) -> dict:
     """The result dict that `--json` prints (flat: scripts read `.fid` or `.modes_captured` directly).
     Real images come from `data_root` (default `data/`), never from a path the checkpoint names."""
     import torch
@@ -95,7 +95,7 @@ def evaluate(checkpoint, *, n_samples: int | None = None, device: str | None = "
     from gantui.engine.devices import pick_device
 
     dev = pick_device(device)
-    loaded = load_generator(checkpoint, dev)
+    loaded = load_generator(checkpoint, dev, trust_code=trust_code, command="eval")
     info = loaded.info
     # The checkpoint says which data set; the user says where it is (and nothing is downloaded).
     cfg = dataclasses.replace(loaded.config, data=local_data_config(loaded.config.data, data_root))

@@ -56,6 +56,10 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.x)
 
+    def nbytes(self) -> int:
+        """Bytes the set holds on its device (labels included)."""
+        return self.x.numel() * self.x.element_size() + (0 if self.y is None else self.y.numel() * 8)
+
     def __bool__(self) -> bool:  # never empty; toy mixtures have no length at all
         return True
 
