@@ -58,6 +58,8 @@ def describe_event(event: ev.Event) -> str | None:
         return f"error: {d.get('message')}" + (f" (traceback: {d['traceback']})" if d.get("traceback") else "")
     if event.kind in ("paused", "resumed", "stopped", "finished", "hangup"):
         return event.kind
+    if event.kind == "note":  # setup's progress: reading a folder, training the feature network
+        return str(d.get("message"))
     return None
 
 

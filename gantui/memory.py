@@ -32,6 +32,8 @@ TOY_DIMS = {"ring8": 2, "grid25": 2, "mixture1d": 1}
 SET_SIZES = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}  # training images
 SET_CHANNELS = {"digits": 1, "mnist": 1, "fashion_mnist": 1, "cifar10": 3}
 N_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+U8 = 1  # bytes: a folder's images are held as uint8 (gantui.data.UnitView)
 REAL_REFERENCE = 256  # the engine draws max(log.n_samples, 256) real samples once, for the alerts
 
 
@@ -45,10 +47,25 @@ def data_shape(data_cfg) -> tuple[int, ...]:
 
 
 def data_count(data_cfg) -> int:
-    """Samples the data set holds on the device (0: toy mixtures are formulas; a folder is not counted)."""
+    """Samples the data set holds on the device (0: toy mixtures are formulas, a data.dataset is
+    measured once loaded; a folder's image files are counted)."""
     if data_cfg.name == "digits":
         return data_cfg.n_samples
+    if data_cfg.name == "folder":
+        return count_images(Path(data_cfg.root))
     return SET_SIZES.get(data_cfg.name, 0)
+
+
+def count_images(folder: Path) -> int:
+    """Image files under `folder` (as gantui.data.vision.image_files finds them), by name only."""
+    n = 0
+    for _dir, _subdirs, names in os.walk(folder):
+        n += sum(1 for f in names if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES)
+    return n
+
+
+def data_item_bytes(data_cfg) -> int:
+    return U8 if data_cfg.name == "folder" else F32
 
 
 # --- parameter and activation counts per arch (elements, per sample for activations) ---------------
@@ -153,7 +170,7 @@ def estimate(cfg, shape: tuple[int, ...], counts: tuple[int, int, int, int] | No
     per_weight = 2 if cfg.optim.name == "adam" else 1
     optimizer = per_weight * (g_params + d_params) * F32
     sample = math.prod(shape)
-    held = data_count(cfg.data) * sample * F32 if data_bytes is None else data_bytes
+    held = data_count(cfg.data) * sample * data_item_bytes(cfg.data) if data_bytes is None else data_bytes
     data = held + (max(cfg.log.n_samples, REAL_REFERENCE) * sample
             + cfg.log.n_samples * (cfg.model.latent_dim + sample)) * F32
     # D step: D forward on real and on fake, kept for backward; a gradient penalty runs D a third time

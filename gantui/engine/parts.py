@@ -84,7 +84,7 @@ def autocast_dtype(cfg: Config, device: torch.device) -> torch.dtype | None:
     return dtype
 
 
-def build(cfg: Config, requested_device: str | torch.device) -> Parts:
+def build(cfg: Config, requested_device: str | torch.device, progress=None) -> Parts:
     """Everything the loop needs, seeded from `cfg.run.seed` (torch's global RNG)."""
     device = pick_device(requested_device)
     # Refuse, with how much it needs, a configuration that cannot fit on this device (before
@@ -92,7 +92,7 @@ def build(cfg: Config, requested_device: str | torch.device) -> Parts:
     memory.check_fits(cfg, memory.data_shape(cfg.data), memory.available_bytes(device), str(device))
     speed_switches(device)
     torch.manual_seed(cfg.run.seed)
-    data = load_dataset(cfg.data, device, cfg.run.seed)
+    data = load_dataset(cfg.data, device, cfg.run.seed, progress)
     info = data.info
     G, D = models.build(cfg, info)
     if cfg.model.custom:
