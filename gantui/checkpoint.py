@@ -234,13 +234,15 @@ def data_info_of(metadata: dict[str, str], path: Path | str = "checkpoint"):
         raise CheckpointError(f"{bad} name {_show(name)} is not a data set gantui knows")
     if not isinstance(is_toy, bool) or is_toy != (name in config_mod.TOY_DATASETS):
         raise CheckpointError(f"{bad} is_toy {_show(is_toy)} does not fit data set {name!r}")
-    if not _is_int(n_classes) or n_classes != N_CLASSES.get(name, 0):
+    # folders (class subfolders) and data.dataset sets carry their own number of classes
+    own_classes = name in ("folder", "dataset") and _is_int(n_classes) and 0 <= n_classes <= limits.MAX_CLASSES
+    if not own_classes and (not _is_int(n_classes) or n_classes != N_CLASSES.get(name, 0)):
         raise CheckpointError(f"{bad} n_classes {_show(n_classes)} does not fit data set {name!r}")
     ok_shape = isinstance(shape, list) and all(_is_int(s) for s in shape)
     if ok_shape and is_toy:
         ok_shape = shape == [TOY_DIMS[name]]
     elif ok_shape:
-        ok_shape = len(shape) == 3 and shape[0] in (1, 3) and shape[1] == shape[2] and shape[1] in (28, 32, 64)
+        ok_shape = len(shape) == 3 and shape[0] in (1, 3) and shape[1] == shape[2] and shape[1] in config_mod.IMAGE_SIZES
     if not ok_shape:
         raise CheckpointError(f"{bad} shape {_show(shape)} is not a shape gantui trains on for {name!r}")
     return DataInfo(name=name, shape=tuple(shape), n_classes=n_classes, is_toy=is_toy)

@@ -40,7 +40,10 @@ def load_user_dataset(cfg, device: torch.device, progress=None) -> Dataset:
         except Exception as e:  # noqa: BLE001 - the user's __getitem__ failed
             raise DataError(f"{key} = {spec!r}: ds[{i}] failed: {type(e).__name__}: {usercode.first_line(e)}") \
                 from None
-        x, y = (item[0], item[1]) if isinstance(item, (tuple, list)) else (item, None)
+        if isinstance(item, (tuple, list)):  # (image,) as TensorDataset gives it, or (image, label)
+            x, y = (item[0], item[1] if len(item) > 1 else None) if item else (None, None)
+        else:
+            x, y = item, None
         if not torch.is_tensor(x) or x.dim() != 3:
             raise DataError(f"{key} = {spec!r}: ds[{i}] gave {_what(x)}; expected an image tensor (C, H, W) "
                             f"in [-1, 1] (or a pair (image, label))")

@@ -18,6 +18,7 @@ channel open for `watch`, `stop` and `--nproc`'s monitor.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -117,6 +118,8 @@ class Owner:
         self.want_channel = channel
         self.channel = None
         self.status = None
+        # folders this owner makes: removed again when the run leaves nothing in them (refused at setup)
+        self._made = [d for d in (plan.run_dir, *plan.run_dir.parents[:1]) if not d.exists()]
 
     def __enter__(self) -> "Owner":
         p = self.plan
@@ -196,7 +199,22 @@ class Owner:
             if self.channel is not None:
                 self.channel.close()
         finally:
+            empty = self._made and self._only_lock()
+            if empty:  # unlinked while still held: no other process can have taken it meanwhile
+                with contextlib.suppress(OSError):
+                    self.lock.path.unlink()
             self.lock.release()
+            if empty:
+                for d in self._made:  # the run directory, then runs/ if this run made it
+                    with contextlib.suppress(OSError):
+                        d.rmdir()
+
+    def _only_lock(self) -> bool:
+        """The run wrote nothing (a bad model or data refused before the first write)."""
+        try:
+            return {p.name for p in self.plan.run_dir.iterdir()} <= {self.lock.path.name}
+        except OSError:
+            return False
 
 
 def _step(record: dict) -> int:
