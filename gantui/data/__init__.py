@@ -59,6 +59,13 @@ class UnitView:
     def nbytes(self) -> int:
         return self.raw.numel()
 
+    def __getattr__(self, name: str):
+        """Any other tensor method (`.min()`, `.mean(...)`) on the whole set as float32: a copy, for
+        inspection, never on the training path."""
+        if name.startswith("_") or name == "raw":
+            raise AttributeError(name)
+        return getattr(self.float(), name)
+
 
 class Dataset:
     """A finite set held as one tensor on the device (images in [-1, 1]), labels optional; or as uint8
@@ -111,6 +118,8 @@ def feature_std(x: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
     width = 1
     for d in x.shape[1:]:
         width *= d
+    if isinstance(x, UnitView):  # converted per chunk: keep the float64 copy near 128 MB, not 4 bytes x 8 x N
+        chunk = max(1, min(chunk, (1 << 24) // width))
     s = torch.zeros(width, dtype=torch.float64, device=x.device)
     s2 = torch.zeros_like(s)
     for i in range(0, n, chunk):

@@ -178,7 +178,9 @@ class MonitorApp(App[int]):
         samples.color = self.color or color_mode(self.no_color)
         samples.placeholder = "starting… importing torch"
         samples.generator = generator_word(self.cfg)
-        samples.conditional = getattr(getattr(self.cfg, "model", None), "arch", "") == "conditional"
+        model = getattr(self.cfg, "model", None)
+        samples.conditional = (getattr(model, "arch", "") == "conditional" and not getattr(model, "custom", False)) \
+            or bool(getattr(model, "conditional", False))
         samples.update_title()
         self._alerts_w.focus()          # arrows scroll the event log; Tab moves to the samples
         self._apply_size(self.size.width, self.size.height)
