@@ -22,6 +22,7 @@ from typing import Any, Callable
 from gantui import limits
 from gantui.diagnostics import Thresholds
 from gantui.errors import ConfigError
+from gantui.vocab.losses import LOSS_KINDS, PROBABILITY_LOSSES, is_critic
 
 
 def _presets_dir() -> Path:
@@ -35,11 +36,8 @@ PRESETS_DIR = _presets_dir()
 
 DATASETS = ("digits", "ring8", "grid25", "mixture1d", "mnist", "fashion_mnist", "cifar10", "folder", "dataset")
 TOY_DATASETS = ("ring8", "grid25", "mixture1d")
-LOSSES = ("ns", "minimax", "wgan", "wgan_gp", "lsgan", "hinge")
-CRITIC_LOSSES = ("wgan", "wgan_gp")
 IMAGE_SIZES = (28, 32, 64, 128)
 BUILTIN_IMAGE_SIZES = (28, 32, 64)   # gantui's own conv models; a user's models may take 128
-MARGIN_LOSSES = ("wgan", "wgan_gp", "hinge", "lsgan")  # need D's raw scores, not probabilities
 
 
 # --- checks: each returns None when fine, else the words "expected ..." -------------------
@@ -60,12 +58,6 @@ def non_negative(v) -> str | None:
 
 def unit_interval(v) -> str | None:
     return None if 0 <= v < 1 else "a number in [0, 1)"
-
-
-def at_least(n: int) -> Callable[[Any], str | None]:
-    def check(v):
-        return None if v >= n else f"an integer >= {n}"
-    return check
 
 
 def int_range(lo: int, hi: int) -> Callable[[Any], str | None]:
@@ -179,7 +171,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    kind: str = _f("wgan_gp", one_of(*LOSSES))
+    kind: str = _f("wgan_gp", one_of(*LOSS_KINDS))
     # Bounded above: every G step runs n_critic D steps, and past the WGAN paper's largest schedule (100)
     # G hardly learns while one step takes minutes (see gantui.limits.MAX_N_CRITIC).
     n_critic: int = _f(1, int_range(1, limits.MAX_N_CRITIC), "D steps per G step, 1 to 100")
@@ -231,7 +223,7 @@ class Config:
 
     @property
     def is_critic(self) -> bool:
-        return self.loss.kind in CRITIC_LOSSES
+        return is_critic(self.loss.kind)
 
     def replace(self, section: str, **changes) -> "Config":
         return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **changes)})
@@ -381,7 +373,7 @@ def _own_gan_checks(cfg: Config, source: str) -> None:
             if getattr(m, key) != default:
                 raise ConfigError(f"{source}: [model] {key}: applies to your own models; set model.generator "
                                   f"and model.discriminator (\"package.module:Name\") or remove it")
-    if m.d_output == "probabilities" and cfg.loss.kind not in ("ns", "minimax"):
+    if m.d_output == "probabilities" and cfg.loss.kind not in PROBABILITY_LOSSES:
         raise ConfigError(
             f"{source}: [model] d_output = 'probabilities' with [loss] kind = {cfg.loss.kind!r}: a D that ends in "
             f"a sigmoid trains with the BCE losses only ('ns' or 'minimax'); for {cfg.loss.kind} remove the "
