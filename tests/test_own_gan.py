@@ -335,3 +335,17 @@ def test_a_wrong_model_or_data_gets_one_line_and_exit_2_before_training(capsys, 
     for w in words:
         assert w in err, (case, w, err)
     assert not (work / "wrong-run").exists() and not (work / "runs").exists()
+
+
+def test_live_quality_trains_its_feature_network_before_step_1(capsys, work, monkeypatch):
+    from gantui.evaluation import features
+
+    monkeypatch.setattr(features, "DEFAULT_AE_RECIPE", features.AERecipe(steps=10, batch_size=16, width=8))
+    p = preset(work / "lq.toml", WGAN_GP_32.replace("eval_every = 0", "eval_every = 2").replace("steps = 6", "steps = 2"))
+    code, out, err = run_cli(capsys, "run", p, "--headless", "--run-dir", "lq")
+    assert code == 0, err
+    lines = out.splitlines()
+    started = next(i for i, line in enumerate(lines) if line.startswith("gantui "))
+    prepared = next(i for i, line in enumerate(lines) if "live quality: gantui-folder-ae" in line)  # ready
+    assert prepared < started, out  # trained at setup, before the run's first line and step 1
+    assert records(work / "lq")[-1]["fid"] > 0
