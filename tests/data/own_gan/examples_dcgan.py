@@ -1,5 +1,6 @@
+# Structure and interface of the Generator/Discriminator in pytorch/examples dcgan/main.py (BSD-3-Clause,
+# Copyright (c) 2017 PyTorch contributors), retyped with tiny widths; see README.md here.
 # The user's module: the globals the classes read, as the user would set them, then the classes.
-import torch
 import torch.nn as nn
 
 nz = 16   # size of the latent z vector

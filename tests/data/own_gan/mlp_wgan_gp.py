@@ -1,3 +1,5 @@
+# Structure and interface of the classes in eriklindernoren/PyTorch-GAN implementations/wgan_gp (MIT,
+# Copyright (c) 2018 Erik Linder-Norén), retyped with tiny widths; see README.md here.
 # The user's module: the script's `opt` (its argparse result) and img_shape, then its classes.
 from types import SimpleNamespace
 
