@@ -19,7 +19,7 @@ import importlib
 import os
 import re
 import sys
-from typing import Any, Iterable
+from typing import Any
 
 from gantui.errors import ConfigError, UserError
 
@@ -79,7 +79,7 @@ def load(spec: str, key: str) -> Any:
             f"{module_name.split('.')[0]}/ or {module_name.split('.')[0]}.py, or install it") from None
     except Exception as e:  # noqa: BLE001 - the user's module failed while importing: say where
         raise ConfigError(f"{key} = {spec!r}: importing {module_name} failed: "
-                          f"{type(e).__name__}: {_first_line(e)}") from None
+                          f"{type(e).__name__}: {first_line(e)}") from None
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -99,24 +99,17 @@ def call(spec: str, key: str, kwargs: dict, args_key: str) -> Any:
         return fn(**kwargs)
     except TypeError as e:
         raise ConfigError(f"{key} = {spec!r}: calling it with [{args_key}] {_kwargs(kwargs)} failed: "
-                          f"{_first_line(e)}") from None
+                          f"{first_line(e)}") from None
     except Exception as e:  # noqa: BLE001 - the user's constructor failed
         raise ConfigError(f"{key} = {spec!r}: building it with [{args_key}] {_kwargs(kwargs)} failed: "
-                          f"{type(e).__name__}: {_first_line(e)}") from None
+                          f"{type(e).__name__}: {first_line(e)}") from None
 
 
 def _kwargs(kwargs: dict) -> str:
     return "{" + ", ".join(f"{k} = {v!r}" for k, v in kwargs.items()) + "}" if kwargs else "(none)"
 
 
-def _first_line(e: BaseException, width: int = 200) -> str:
+def first_line(e: BaseException, width: int = 200) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     return text if len(text) <= width else text[: width - 3] + "..."
 
-
-def first_line(e: BaseException) -> str:
-    return _first_line(e)
-
-
-def names(items: Iterable[str]) -> str:
-    return ", ".join(items)
