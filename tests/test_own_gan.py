@@ -151,6 +151,8 @@ def test_the_pytorch_examples_dcgan_trains_at_64px_and_resumes_exactly(capsys, w
     code, _, err = run_cli(capsys, "run", p, "--headless", "--resume", ckpt, "--run-dir", "dc-untrusted")
     assert code == 2 and "examples_dcgan:Generator" in err and "--trust-code" in err, err
     assert "examples_dcgan" not in sys.modules and not (work / "dc-untrusted").exists()
+    code, _, err = run_cli(capsys, "run", "--resume", "dc-straight", "--steps", "10", "--headless")  # no preset:
+    assert code == 2 and "--trust-code" in err and "examples_dcgan" not in sys.modules, err  # the run's own code
 
     code, _, err = run_cli(capsys, "run", p, "--headless", "--resume", ckpt, "--run-dir", "dc-resumed",
                            "--trust-code")
