@@ -66,6 +66,8 @@ def describe_event(event: ev.Event) -> str | None:
         return "config changed on resume: " + (", ".join(parts) or "(no keys)")
     if event.kind in ("paused", "resumed", "stopped", "finished", "hangup"):
         return event.kind
+    if event.kind == "note":  # setup's progress: reading a folder, training the feature network
+        return str(d.get("message"))
     return None
 
 

@@ -59,6 +59,23 @@ class LiveQuality:
         g.train(was_training)
         return torch.cat(out), y
 
+    def prepare(self) -> None:
+        """Train (or load) the feature network now, before step 1, with its progress lines, instead of
+        at the first measurement. Leaves the global RNG as it was; a failure turns live quality off."""
+        if self.info.is_toy or self._space is not None or self.failed is not None:
+            return
+        devices = [self.p.device] if self.p.is_cuda else []
+        with torch.random.fork_rng(devices=devices):
+            try:
+                self._setup_images()
+            except Exception as e:  # noqa: BLE001 - a quality measurement must never stop the training
+                self.failed = f"{type(e).__name__}: {e}"
+                self.notify(f"live quality is off for this run: {self.failed}")
+
+    def will_measure(self, start: int, total: int) -> bool:
+        """Whether a run from step `start` to `total` reaches a measurement."""
+        return self.every > 0 and (start // self.every + 1) * self.every <= total
+
     def measure(self) -> dict[str, Any]:
         """The quality keys of this step's metrics record ({} when they cannot be measured)."""
         devices = [self.p.device] if self.p.is_cuda else []
@@ -94,7 +111,7 @@ class LiveQuality:
         from gantui.evaluation.measure import feature_space
 
         self.notify("live quality: preparing the feature network (trained once per data set, then cached)…")
-        self._space = feature_space(self.cfg, self.info, self.p.device, log=self.notify)
+        self._space = feature_space(self.cfg, self.info, self.p.device, log=self.notify, data=self.p.data)
         real, _ = self.p.data.real_batch(min(IMAGE_REAL, len(self.p.data)), seed=QUALITY_SEED + 2)
         self._real_feats, _ = self._space.embed(real)
         self.notify(f"live quality: {self._space.name}")

@@ -133,7 +133,7 @@ class Trainer:
     def setup(self) -> ev.RunInfo:
         self._touch()
         cfg = self.cfg
-        p = self.parts = parts_mod.build(cfg, self.strategy.device(self.requested_device))
+        p = self.parts = parts_mod.build(cfg, self.strategy.device(self.requested_device), progress=self._note)
         self.opt_g, self.opt_d = p.opt_g, p.opt_d
         self.rt.base_lr = {"g": cfg.optim.g_lr, "d": cfg.optim.d_lr}
         resumed = None
@@ -161,6 +161,8 @@ class Trainer:
         self.diagnostics = Diagnostics(cfg.diagnostics, cfg.loss.kind, self.real_std,
                                        label_smoothing=self.stepper.label_smoothing, n_critic=self.n_critic)
         self.quality = LiveQuality(cfg, p, notify=self._note)
+        if not info.is_toy and self.quality.will_measure(self.step, cfg.run.steps):
+            self.quality.prepare()  # the feature network trains before step 1, not at the first measurement
 
         self.rundir.open(cfg.to_toml())
         device_name = str(p.device) if not self.strategy.distributed else \

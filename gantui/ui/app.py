@@ -89,7 +89,8 @@ class RunDescription:
         if cfg is None:
             return cls()
         return cls(name=cfg.run.name, total_steps=int(cfg.run.steps or 0), generator=generator_word(cfg),
-                   conditional=cfg.model.arch == "conditional", data_name=cfg.data.name)
+                   conditional=(cfg.model.arch == "conditional" and not cfg.model.custom) or cfg.model.conditional,
+                   data_name=cfg.data.name)
 
 
 class MonitorApp(App[int]):
