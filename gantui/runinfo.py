@@ -37,7 +37,7 @@ LIFECYCLE = ("started", "finished", "stopped", "diverged", "error")
 # Live-quality keys a metrics record may carry (on `log.eval_every` steps), best first: the first
 # one present in every run is `compare`'s default metric. d_acc is a health figure, not quality.
 QUALITY_KEYS = ("fid", "kid", "modes_captured", "hq_fraction", "w1", "class_coverage", "is")
-SHOWN_QUALITY_KEYS = QUALITY_KEYS + ("modes_total", "d_acc")
+SHOWN_QUALITY_KEYS = QUALITY_KEYS + ("modes_total", "modes_captured_strict", "class_coverage_strict", "d_acc")
 LOSS_KEYS = ("d_loss", "g_loss")
 
 # The tail of metrics.jsonl read for a summary (a record is ~400 bytes: ~160 records). Quality
@@ -319,6 +319,7 @@ def format_value(v: Any) -> str:
 
 
 QUALITY_LABELS = {"fid": "fid", "kid": "kid", "hq_fraction": "hq", "w1": "w1", "class_coverage": "classes",
+                  "class_coverage_strict": "strict",
                   "is": "IS", "d_acc": "d_acc"}
 
 
@@ -326,8 +327,10 @@ def format_quality(quality: dict[str, Any]) -> str:
     parts = []
     if "modes_captured" in quality:
         total = quality.get("modes_total")
+        strict = quality.get("modes_captured_strict")
         parts.append(f"modes {format_value(quality['modes_captured'])}"
-                     + (f"/{format_value(total)}" if total is not None else ""))
+                     + (f"/{format_value(total)}" if total is not None else "")
+                     + (f" ({format_value(strict)} strict)" if strict is not None else ""))
     parts += [f"{label} {format_value(quality[k])}" for k, label in QUALITY_LABELS.items() if k in quality]
     return " ".join(parts) or "-"
 

@@ -68,8 +68,11 @@ class LossesPane(Pane):
         return out
 
 
+# both coverage counts (issue 19): one sample captures a mode / class; strictly, 20 of them do
 QUALITY = (("fid", "FID", "{:.1f}"), ("kid", "KID", "{:.3f}"), ("modes_captured", "modes", "{:.0f}"),
+           ("modes_captured_strict", "strict", "{:.0f}"),
            ("hq_fraction", "hq", "{:.2f}"), ("w1", "W1", "{:.3f}"), ("class_coverage", "classes", "{:.2f}"),
+           ("class_coverage_strict", "strict", "{:.2f}"),
            ("is", "IS", "{:.2f}"), ("d_acc", "D acc", "{:.2f}"))
 SPARK_W = 8
 
