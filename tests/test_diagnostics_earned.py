@@ -275,3 +275,14 @@ def test_a_malformed_saved_state_starts_the_rules_afresh():
         fresh = Diagnostics(T, "ns", REAL_STD)
         assert fresh.load_state(bad) is False
         assert fresh.step == 0 and fresh.active() == []
+
+
+def test_the_health_row_shows_why_a_rule_is_off():
+    from gantui.ui.text import health_entries, health_lines
+
+    diag = Diagnostics(T, "ns", REAL_STD)
+    run(diag, stream("ns", START + 20, patch=lambda i, m: is_quality(i) and toy(m, [0] * 8, hq=0.01)))
+    record = {"step": diag.step, "health": json.loads(json.dumps(diag.health_record()))}
+    text = " ".join(line.plain for line in health_lines(health_entries(record), 400, max_lines=4))
+    assert "too few sharp samples" in text
+    assert "ok" in text  # the rules that do judge still say so
