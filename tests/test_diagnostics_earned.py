@@ -286,3 +286,24 @@ def test_the_health_row_shows_why_a_rule_is_off():
     text = " ".join(line.plain for line in health_lines(health_entries(record), 400, max_lines=4))
     assert "too few sharp samples" in text
     assert "ok" in text  # the rules that do judge still say so
+
+
+def test_a_tampered_rule_state_in_a_checkpoint_is_refused_quietly():
+    from gantui.engine.state import restore_diagnostics
+
+    diag = Diagnostics(T, "ns", REAL_STD)
+    run(diag, stream("ns", START + 30, patch=lambda i, m: i >= START and collapse(m)))
+    good = diag.state()
+    assert good["active"]
+    bogus_condition = json.loads(json.dumps(good))
+    bogus_condition["latches"]["mode_collapse"]["history"][-1] = {"no_such": [True, 1.0, {}]}
+    bad_alert = json.loads(json.dumps(good))
+    bad_alert["active"]["mode_collapse"]["evidence"] = "x"
+    for raw in ("[" * 100000 + "]" * 100000, "{", json.dumps(bogus_condition), json.dumps(bad_alert),
+                json.dumps(dict(good, raised_by={"mode_collapse": "nope"}))):
+        fresh = Diagnostics(T, "ns", REAL_STD)
+        note = restore_diagnostics(fresh, {"diagnostics": raw})
+        assert note and "afresh" in note and fresh.active() == []
+    fresh = Diagnostics(T, "ns", REAL_STD)
+    assert restore_diagnostics(fresh, {"diagnostics": json.dumps(good)}) is None
+    assert [a["rule"] for a in fresh.active()] == ["mode_collapse"]

@@ -51,6 +51,22 @@ def _num(v: Any) -> Any:
     return float(f"{v:.4g}")
 
 
+ALERT_KEYS = {"step": int, "rule": str, "state": str, "severity": str, "message": str, "evidence": dict,
+              "fix": str}
+
+
+def _checked_alert(rule: Any, record: Any) -> dict:
+    """A raised alert read back from a checkpoint (untrusted): its keys and types, else ValueError."""
+    if not isinstance(record, dict) or record.get("rule") != rule:
+        raise ValueError("malformed alert")
+    for key, kind in ALERT_KEYS.items():
+        if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool):
+            raise ValueError(f"alert {key}")
+    if record["action"] is not None and not isinstance(record["action"], dict):
+        raise ValueError("alert action")
+    return dict(record)
+
+
 def _copy(record: dict) -> dict:
     """A copy a consumer may change without changing the engine's state."""
     out = dict(record)
@@ -211,9 +227,10 @@ class Diagnostics:
         fresh = Diagnostics(self.t, self.loss_kind, self.real_std, label_smoothing=self.ctx.label_smoothing,
                             n_critic=self.ctx.n_critic)
         try:
+            by_name = {r.name: r for r in fresh.rules}
             for name, latch in fresh.latches.items():
                 if name in state["latches"]:
-                    latch.load(state["latches"][name])
+                    latch.load(state["latches"][name], by_name[name].conditions)
             for rule in fresh.rules:
                 if name_state := state["rules"].get(rule.name):
                     rule.load(name_state)
@@ -221,15 +238,19 @@ class Diagnostics:
             for k, v in state["baseline_samples"].items():
                 if k in fresh._baseline_samples:
                     fresh._baseline_samples[k] = [float(x) for x in v]
-            fresh._active = {str(k): dict(v) for k, v in state["active"].items()}
+            fresh._active = {str(k): _checked_alert(k, v) for k, v in state["active"].items()}
             fresh._raised_by = {str(k): str(v) for k, v in state["raised_by"].items()}
+            if any(k not in by_name or v not in by_name[k].conditions for k, v in fresh._raised_by.items()):
+                return False
+            if any(k != "divergence" and k not in by_name for k in fresh._active):
+                return False
             fresh._seen_step = {str(k): int(v) for k, v in state["seen_step"].items()}
             fresh._off = {str(k): str(v) for k, v in state["off"].items()}
             fresh.step = int(state["step"])
             ratio = state["last_ratio"]
             fresh._last_ratio = None if ratio is None else float(ratio)
             fresh.diverged = bool(state["diverged"])
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             return False
         self.__dict__.update(fresh.__dict__)
         return True

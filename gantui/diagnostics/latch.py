@@ -93,12 +93,24 @@ class Latch:
                 "basis": [enc(o) for o in self.basis[-n_basis:]], "raised": self.raised,
                 "cleared_once": self.cleared_once}
 
-    def load(self, state: dict[str, Any]) -> None:
+    def load(self, state: dict[str, Any], conditions: Any = None) -> None:
+        """Restore `state()` (untrusted: a checkpoint's metadata). Every verdict must name one of
+        `conditions` and carry a finite value; ValueError/TypeError/KeyError otherwise."""
         def dec(obs: dict[str, list]) -> dict[str, Obs]:
-            return {str(k): Obs(bool(h), float(v), dict(ev)) for k, (h, v, ev) in obs.items()}
-        history = [dec(o) for o in state["history"]]
-        recent = [bool(x) for x in state["recent"]]
-        basis = [dec(o) for o in state["basis"]]
+            out = {}
+            for k, (h, v, ev) in obs.items():
+                if conditions is not None and k not in conditions:
+                    raise ValueError(f"unknown condition {k!r}")
+                if not isinstance(h, bool) or not isinstance(ev, dict) or not math.isfinite(float(v)):
+                    raise ValueError("malformed verdict")
+                out[str(k)] = Obs(h, float(v), dict(ev))
+            if not out:
+                raise ValueError("empty verdict")
+            return out
+        size = self.history.maxlen
+        history = [dec(o) for o in state["history"][-size:]]
+        recent = [bool(x) for x in state["recent"][-size:]]
+        basis = [dec(o) for o in state["basis"][-size:]]
         self.history.clear()
         self.history.extend(history)
         self.recent.clear()

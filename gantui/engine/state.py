@@ -119,7 +119,7 @@ def restore_diagnostics(diagnostics, meta: dict[str, str]) -> str | None:
         return "alert rules start afresh: the checkpoint carries no rule state (an older gantui)"
     try:
         state = json.loads(raw) if len(raw) <= checkpoint.MAX_JSON_CHARS else None
-    except ValueError:
+    except (ValueError, RecursionError):  # untrusted input: '[' * 100000 nests past Python's stack
         state = None
     if not diagnostics.load_state(state):
         return "alert rules start afresh: the checkpoint's rule state is unreadable"
