@@ -321,7 +321,9 @@ def format_value(v: Any) -> str:
 
 
 # modes_captured is written first, as modes N/total; d_acc is a health figure, with its own column
-QUALITY_LABELS = {f.key: f.column for f in metrics_vocab.FIGURES if f.key != "modes_captured" and f.quality}
+# (and modes_captured_strict beside it: modes N/total (S strict))
+QUALITY_LABELS = {f.key: f.column for f in metrics_vocab.FIGURES
+                  if f.key not in ("modes_captured", "modes_captured_strict") and f.quality}
 LOSS_FORMAT = "{:.4f}"
 
 
@@ -344,8 +346,10 @@ def format_quality(quality: dict[str, Any]) -> str:
     parts = []
     if "modes_captured" in quality:
         total = quality.get("modes_total")
+        strict = quality.get("modes_captured_strict")
         parts.append(f"modes {format_figure('modes_captured', quality['modes_captured'])}"
-                     + (f"/{format_figure('modes_total', total)}" if total is not None else ""))
+                     + (f"/{format_figure('modes_total', total)}" if total is not None else "")
+                     + (f" ({format_figure('modes_captured', strict)} strict)" if strict is not None else ""))
     parts += [f"{label} {format_figure(k, quality[k])}" for k, label in QUALITY_LABELS.items() if k in quality]
     return " ".join(parts) or "-"
 

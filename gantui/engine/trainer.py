@@ -160,6 +160,7 @@ class Trainer:
         self.sampler = SampleMaker(p, real_points)
         self.diagnostics = Diagnostics(cfg.diagnostics, cfg.loss.kind, self.real_std,
                                        label_smoothing=self.stepper.label_smoothing, n_critic=self.n_critic)
+        diag_note = state_mod.restore_diagnostics(self.diagnostics, resumed["meta"]) if resumed else None
         self.quality = LiveQuality(cfg, p, notify=self._note)
         if not info.is_toy and self.quality.will_measure(self.step, cfg.run.steps):
             self.quality.prepare()  # the feature network trains before step 1, not at the first measurement
@@ -173,6 +174,8 @@ class Trainer:
             data_dim=info.shape[0] if info.is_toy else 0, loss_kind=cfg.loss.kind, n_critic=self.n_critic,
             lr_g=self.lr_g, lr_d=self.lr_d, real_std=self.real_std)
         self._ready = True
+        if diag_note:
+            self._note(diag_note)
         return self.info
 
     # --- learning rates --------------------------------------------------------------------
@@ -513,6 +516,7 @@ class Trainer:
         try:
             tensors, metadata = state_mod.to_tensors(self.cfg, self.parts, self.rt, extra_rng=extra_rng)
             metadata.update(self.strategy.metadata() if collective else {})
+            metadata.update(state_mod.diagnostics_metadata(self.diagnostics))
             path = self.rundir.checkpoint_path(self.step)
             checkpoint.save(path, tensors, metadata)
             checkpoint.save(self.rundir.latest, tensors, metadata)
