@@ -56,6 +56,13 @@ def describe_event(event: ev.Event) -> str | None:
         return f"!! diverged: NaN/Inf in the losses or weights; last good checkpoint: {d.get('last_good_checkpoint')}"
     if event.kind == "error":
         return f"error: {d.get('message')}" + (f" (traceback: {d['traceback']})" if d.get("traceback") else "")
+    if event.kind == "rolled_back":
+        return (f"!! rolled back from step {d.get('from_step')} to {d.get('to_step')} ({d.get('rule')}); "
+                f"fix: {d.get('fix') or 'none'}; attempt {d.get('attempt')} of {d.get('max_attempts')}")
+    if event.kind == "recover_failed":
+        return f"!! recovery gave up ({d.get('rule')}): {d.get('reason')}"
+    if event.kind == "notify_failed":
+        return f"notification failed ({d.get('receiver')}): {d.get('error')}"
     if event.kind in ("paused", "resumed", "stopped", "finished", "hangup"):
         return event.kind
     return None
@@ -194,6 +201,11 @@ def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | 
         raise
     if owner is not None:
         owner.attach(trainer)
+    notifier = None
+    if main:
+        from gantui import notify
+
+        notifier = notify.for_trainer(cfg, trainer)  # [notify]: a listener, like the printers below
     if not main:
         pass  # rank 0 speaks for the run
     elif hung_up:
@@ -217,6 +229,8 @@ def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | 
                 signal.signal(s, handler)
         if progress is not None and not hung_up:
             progress.stop()
+        if notifier is not None:
+            notifier.close()  # the run's end (or crash) goes out, within notify.timeout_s
     if trainer.exit_code == 2 and trainer.error and trainer.state == ev.CRASHED and not trainer._ready:
         raise UserError(trainer.error)  # bad input found at setup: one line, exit 2
     if trainer.state == ev.CRASHED:
@@ -226,6 +240,9 @@ def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | 
         print(f"{who}: {verb}: {trainer.error}{where}{last}", file=sys.stderr)
     elif not main:
         pass
+    elif trainer.exit_code == 4 and trainer.error:
+        print(f"gantui: stopped at step {trainer.step}: {trainer.error}; last checkpoint: "
+              f"{trainer.last_checkpoint or 'none'}", file=sys.stderr)
     elif trainer.state == ev.DIVERGED:
         print(f"gantui: training diverged at step {trainer.step} (NaN/Inf); last good checkpoint: "
               f"{trainer.last_checkpoint or 'none'}", file=sys.stderr)

@@ -88,3 +88,17 @@ class Control:
         with self._wake:
             if not self._queue:
                 self._wake.wait(timeout)
+
+
+def command_for(action, reason: str) -> Command | None:
+    """The command that applies an alert's live fix (`gantui.diagnostics.actions`): what the
+    monitor's `f` key sends, and what a rollback of [recover] applies. None when `action` is not
+    one the engine can apply live."""
+    from gantui.diagnostics.actions import normalise
+
+    act = normalise(action)
+    if act is None:
+        return None
+    if act["kind"] == "scale_lr":
+        return Command("scale_lr", which=act["which"], value=float(act["factor"]), reason=reason)
+    return Command("set", which=act["key"], value=act["value"], reason=reason)

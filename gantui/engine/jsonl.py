@@ -203,3 +203,24 @@ def truncate_after(path: Path, step: int) -> tuple[int, bool]:
 def _step_of(record: dict[str, Any]) -> int:
     s = record.get("step")
     return s if isinstance(s, int) and not isinstance(s, bool) else -1
+
+
+def split_after(path: Path, step: int, branch: Path) -> int:
+    """Move the records with `step > step` into `branch` (a new file), keeping the rest in `path`:
+    a rollback's abandoned stretch stays readable beside the main history. The branch file is
+    written and fsynced before the main file is replaced (atomically), so a crash in between
+    leaves a record in both places, never in neither. Returns the records moved."""
+    path, branch = Path(path), Path(branch)
+    result = read(path)
+    keep = [r for r in result.records if _step_of(r) <= step]
+    moved = [r for r in result.records if _step_of(r) > step]
+    if not moved:
+        return 0
+    for target, records in ((branch, moved), (path.with_name(f".{path.name}.split.tmp"), keep)):
+        with open(target, "wb") as f:
+            for r in records:
+                f.write(encode(r))
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(path.with_name(f".{path.name}.split.tmp"), path)
+    return len(moved)

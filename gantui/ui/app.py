@@ -28,7 +28,7 @@ from textual.events import Resize
 from textual.message import Message
 
 from gantui.engine import events as ev
-from gantui.engine.control import Command
+from gantui.engine.control import command_for
 from gantui.history import History
 from gantui.ui.bridge import Bridge
 from gantui.ui.format import (StatusModel, exit_lines, fmt_lr, generator_word, health_entries, short_path,
@@ -520,14 +520,11 @@ class MonitorApp(App[int]):
         if act is None:
             self.notify("no active alert with a fix that can be applied live", timeout=2)
             return
-        reason = f"fix:{alert.rule}"
+        ctrl.send(command_for(act, reason=f"fix:{alert.rule}"))
         if act["kind"] == "scale_lr":
             which, factor = act["which"], float(act["factor"])
-            ctrl.send(Command("scale_lr", which=which, value=factor, reason=reason))
             for w in (("g", "d") if which == "both" else (which,)):
                 self._pending_lr[w].append(factor)
-        else:
-            ctrl.send(Command("set", which=act["key"], value=act["value"], reason=reason))
         self.alerts.mark_applied(alert)
         self._alerts_w.refresh()
         self._note(self.status.state_note)

@@ -31,7 +31,10 @@ def real_trainer_factory(cfg, run_dir: Path, device: str | None, resume: Path | 
     def build(listeners: list):
         from gantui.engine.trainer import Trainer  # imports torch: seconds, on the loader thread
 
+        from gantui import notify
+
         trainer = Trainer(cfg, Path(run_dir), device=device, resume=resume, listeners=listeners)
+        trainer.notifier = notify.for_trainer(cfg, trainer)  # [notify]: a listener like the screen
         if owner is not None:
             owner.attach(trainer)
         return trainer
@@ -135,6 +138,9 @@ class EngineSession:
             t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
             if t.is_alive():
                 return False
+        notifier = getattr(self.trainer, "notifier", None)
+        if notifier is not None:  # the run's last messages (its end) go out, within their timeout
+            notifier.close(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return True
 
     @property
