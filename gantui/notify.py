@@ -184,8 +184,10 @@ class Notifier:
     # --- the shell, at the end of the run -------------------------------------------------------------
     def close(self, wait_s: float | None = None) -> bool:
         """Let the queued messages (the run's `end` among them) go out, waiting at most `wait_s`
-        (default: notify.timeout_s per receiver + 1 s); True when all went."""
-        budget = (self.timeout_s * (bool(self.command) + bool(self.webhook)) + 1.0) if wait_s is None else wait_s
+        (default: one timeout per receiver, at most 10 s each, + 1 s); True when all went. A receiver
+        still hanging then is left to its daemon thread: the process exits without it."""
+        per = min(self.timeout_s, 10.0)
+        budget = (per * (bool(self.command) + bool(self.webhook)) + 1.0) if wait_s is None else wait_s
         deadline = time.monotonic() + budget
         try:
             self._queue.put(None, timeout=max(0.0, budget))
