@@ -37,6 +37,7 @@ CASES = {
 def run(case: str, keep: bool, seed: int, steps: int, k: int, out: Path) -> dict:
     from gantui import config
     from gantui.engine import events as ev
+    from gantui.engine.control import SetLr
     from gantui.engine.trainer import Trainer
 
     rule, which, value, _ = CASES[case]
@@ -49,7 +50,7 @@ def run(case: str, keep: bool, seed: int, steps: int, k: int, out: Path) -> dict
         if isinstance(msg, ev.Snapshot) and msg.step >= k and not fired:
             fired.append(msg.step)
             for w in (("g", "d") if which == "both" else (which,)):
-                trainer.control.set_lr(w, value)
+                trainer.control.send(SetLr(which=w, value=value, reason="provocation"))
         elif isinstance(msg, ev.Event) and msg.kind == "rolled_back" and keep:
             fired.clear()
 

@@ -37,6 +37,7 @@ def train(run_dir: Path, rule: str, which: str, value: float, steps: int, *, kee
     (again after every rollback when `keep`). Returns (trainer, events, metrics)."""
     from gantui import notify
     from gantui.engine import events as ev
+    from gantui.engine.control import SetLr
     from gantui.engine.trainer import Trainer
 
     sets = BASE + [f'recover.on=["{rule}"]', f"recover.max_attempts={attempts}", "notify.min_interval_s=0"]
@@ -51,7 +52,7 @@ def train(run_dir: Path, rule: str, which: str, value: float, steps: int, *, kee
         if isinstance(msg, ev.Snapshot) and msg.step >= K and not fired:
             fired.append(msg.step)
             for w in (("g", "d") if which == "both" else (which,)):
-                trainer.control.set_lr(w, value)
+                trainer.control.send(SetLr(which=w, value=value, reason="provocation"))
         elif isinstance(msg, ev.Event) and msg.kind == "rolled_back" and keep:
             fired.clear()
 

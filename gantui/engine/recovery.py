@@ -23,10 +23,11 @@ from typing import Any
 
 from gantui.diagnostics import actions
 from gantui.diagnostics.health import ALERT, WATCH
-from gantui.engine import checkpoints as ck
+from gantui.engine import checkpoint_files as ck
+from gantui.vocab import run_files
 
-ROLLBACK_DIR = "rollback"
-BEST = "best.safetensors"          # the run's best checkpoint, when [run] best_by keeps one
+ROLLBACK_DIR = run_files.ROLLBACK
+BEST = run_files.BEST              # the run's best checkpoint, when [run] best_by keeps one
 DIVERGENCE = "divergence"
 EXIT_DIVERGED = 3                  # as a run without [recover]
 EXIT_UNRECOVERED = 4               # an alert of `on` outlived max_attempts rollbacks

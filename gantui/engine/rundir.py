@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gantui.engine.jsonl import Appender
+from gantui.vocab import run_files
 
 
 def default_run_dir(name: str, root: Path = Path("runs")) -> Path:
@@ -27,8 +28,8 @@ class RunDir:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.samples = self.path / "samples"
-        self.checkpoints = self.path / "checkpoints"
+        self.samples = self.path / run_files.SAMPLES
+        self.checkpoints = self.path / run_files.CHECKPOINTS
         self._lock = threading.Lock()
         self._metrics = None
         self._events = None
@@ -36,9 +37,9 @@ class RunDir:
     def open(self, config_toml: str) -> None:
         for folder in (self.path, self.samples, self.checkpoints):
             folder.mkdir(parents=True, exist_ok=True)
-        (self.path / "config.toml").write_text(config_toml)
-        self._metrics = Appender(self.path / "metrics.jsonl")
-        self._events = Appender(self.path / "events.jsonl")
+        (self.path / run_files.CONFIG).write_text(config_toml)
+        self._metrics = Appender(self.path / run_files.METRICS)
+        self._events = Appender(self.path / run_files.EVENTS)
 
     @property
     def is_open(self) -> bool:
@@ -59,7 +60,7 @@ class RunDir:
 
     def save_traceback(self, exc: BaseException) -> Path:
         self.path.mkdir(parents=True, exist_ok=True)
-        target = self.path / "traceback.txt"
+        target = self.path / run_files.TRACEBACK
         target.write_text("".join(traceback.format_exception(exc)))
         return target
 
@@ -68,14 +69,14 @@ class RunDir:
 
     @property
     def latest(self) -> Path:
-        return self.checkpoints / "latest.safetensors"
+        return self.checkpoints / run_files.LATEST
 
     def sample_path(self, step: int) -> Path:
         return self.samples / f"step_{step:08d}.png"
 
     def prune_checkpoints(self, keep: int, folder: Path | None = None) -> None:
         """Keep the `keep` step checkpoints of the highest step numbers (by number, not name)."""
-        from gantui.engine.checkpoints import step_checkpoints
+        from gantui.engine.checkpoint_files import step_checkpoints
 
         found = step_checkpoints(folder or self.checkpoints)
         for _, old in found[: max(0, len(found) - keep)]:
@@ -93,25 +94,25 @@ class RunDir:
 
         out: dict[str, str] = {}
         with self._lock:
-            for name, attr in (("metrics", "_metrics"), ("events", "_events")):
+            for what, name, attr in (("metrics", run_files.METRICS, "_metrics"), ("events", run_files.EVENTS, "_events")):
                 stream = getattr(self, attr)
                 if stream is None or stream.closed:
                     continue
                 stream.close()
-                target = self.path / f"{name}.abandoned-{n}.jsonl"
-                if split_after(self.path / f"{name}.jsonl", step, target):
-                    out[name] = str(target)
-                setattr(self, attr, Appender(self.path / f"{name}.jsonl"))
+                target = self.path / run_files.abandoned(name, n)
+                if split_after(self.path / name, step, target):
+                    out[what] = str(target)
+                setattr(self, attr, Appender(self.path / name))
             pattern = re.compile(r"^step_(\d{8,})\.\w+$")
             for what, folder in (("checkpoints", self.checkpoints), ("samples", self.samples),
-                                 ("rollback_points", self.checkpoints / "rollback")):
+                                 ("rollback_points", self.checkpoints / run_files.ROLLBACK)):
                 try:
                     names = sorted(os.listdir(folder))
                 except OSError:
                     continue
                 moved = [x for x in names if (m := pattern.match(x)) and int(m.group(1)) > step]
                 if moved:
-                    dest = folder / f"abandoned-{n}"
+                    dest = folder / run_files.abandoned(folder.name, n)
                     dest.mkdir(exist_ok=True)
                     for x in moved:
                         os.replace(folder / x, dest / x)
