@@ -95,7 +95,8 @@ def aligned(runs: list[RunSeries], metrics: list[str]) -> dict[str, Any]:
         "metrics": metrics,
         "steps": steps,
         "runs": [{"name": r.name, "path": str(r.path),
-                  "series": {m: [r.series(m).get(s) for s in steps] for m in metrics}} for r in runs],
+                  "series": {m: [r.series(m).get(s) for s in steps] for m in metrics},
+                  "rollbacks": runinfo.rollbacks(r.path)} for r in runs],
     }
 
 
@@ -142,6 +143,10 @@ def main(paths: list[Path], metric: str | None, as_json: bool) -> int:
     height = max(10, (size.lines - 2) // len(metrics))
     for m in metrics:
         print(chart(runs, m, size.columns, height, color))
+    for r in runs:  # where a run branched ([recover]): its abandoned stretches are in branch files
+        for b in runinfo.rollbacks(r.path):
+            print(f"{r.name}: rolled back from step {b['from_step']} to {b['to_step']} ({b['rule']}; "
+                  f"fix: {b['fix'] or 'none'})")
     missing = [r.name for r in runs for m in metrics if not r.series(m)]
     if missing:
         print(f"no {'/'.join(metrics)} in: {', '.join(sorted(set(missing)))}")
