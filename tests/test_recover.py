@@ -180,3 +180,25 @@ def test_bad_recover_and_notify_keys_are_one_line_exit_2(capsys, tmp_path, setti
                            "--run-dir", tmp_path / "r", "--set", setting)
     assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "r").exists()
+
+
+def test_watch_compare_and_the_monitor_show_where_the_run_branched(diverged_once, capsys):
+    from gantui.engine import events as ev
+    from gantui.ui.text import event_line
+    from gantui.ui.widgets.alerts import AlertsModel, is_alert
+
+    run_dir, _, events, _ = diverged_once
+    (rb,) = kinds(events, "rolled_back")
+    event = ev.Event(rb["step"], "rolled_back", {k: v for k, v in rb.items() if k not in ("step", "kind")})
+    line = event_line(event).plain
+    assert line.startswith("↶") and f"rolled back from step {rb['from_step']} to {rb['to_step']}" in line
+    assert "halve both rates" in line and is_alert(event)
+    model = AlertsModel()
+    model.add(ev.Event(rb["from_step"], "alert", {"rule": "divergence", "state": "raised", "action": None}))
+    model.add(event)
+    assert not model.active            # the screen's raised alerts belonged to the abandoned stretch
+    code, out, _ = run_cli(capsys, "compare", run_dir, run_dir, "--metric", "d_loss")
+    assert code == 0 and f"rolled back from step {rb['from_step']} to {rb['to_step']} (divergence" in out
+    code, out, _ = run_cli(capsys, "compare", run_dir, "--json")
+    (got,) = json.loads(out)["runs"][0]["rollbacks"]
+    assert (got["from_step"], got["to_step"], got["fix"]) == (rb["from_step"], rb["to_step"], "halve both rates")

@@ -393,7 +393,8 @@ class MonitorApp(App[int]):
             self.history.mark(e.step, "lr_changed", f"{which.upper()} lr {format_lr(d.get('new'))}")
         elif e.kind in ("paused", "resumed"):
             self.history.mark(e.step, e.kind, e.kind)
-        elif e.kind == "rolled_back":  # [recover]: where the run branched, on the charts too
+        elif e.kind == "rolled_back":  # [recover]: the charts drop the abandoned stretch and mark the branch
+            self.history.rewind(e.step)
             self.history.mark(e.step, e.kind, f"rolled back from {d.get('from_step')}")
         elif e.kind == "checkpoint":
             self.status.last_checkpoint = f"@{e.step}"
