@@ -227,7 +227,7 @@ class NotifyConfig:
     command: list[str] = _f([], argv, "argv list run (no shell) with each event as JSON on stdin; [] = off")
     webhook: str = _f("", http_url, "URL that receives each event as a JSON POST with a `text` field; \"\" = off")
     on: list[str] = _f(list(NOTIFY_ON), notify_events, "which events are sent")
-    min_interval_s: float = _f(10.0, non_negative, "at most one message per this many seconds (end, crash always go)")
+    min_interval_s: float = _f(10.0, non_negative, "alerts within this many seconds of the previous message are held back (counted)")
     timeout_s: float = _f(10.0, positive, "a receiver taking longer is given up on (logged as an event)")
 
 

@@ -30,7 +30,7 @@ from gantui.engine import events as ev
 from gantui.engine.jsonl import jsonable
 
 QUEUE_SIZE = 64
-ALWAYS = ("end", "crash")          # never rate-limited: the last word of a run
+ALWAYS = ("stop", "recover", "end", "crash")   # never rate-limited: rare (recover: max_attempts) and decisive
 OWN_KINDS = ("notify_failed",)     # our own failure events are never sent (no loops)
 
 

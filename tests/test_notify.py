@@ -111,3 +111,28 @@ def test_a_crash_is_notified(capsys, tmp_path, monkeypatch, receiver):
     assert code == 1
     (crash,) = [b for b in receiver.of(run_dir) if b["category"] == "crash"]
     assert crash["kind"] == "error" and "an unexpected bug" in crash["text"] and crash["step"] == 11
+
+
+def test_the_rate_limit_holds_back_alerts_counts_them_and_never_a_stop_or_end(tmp_path):
+    from gantui import config
+    from gantui.engine import events as ev
+    from gantui.notify import Notifier
+
+    script, out = tmp_path / "writer.py", tmp_path / "got.jsonl"
+    script.write_text(WRITER)
+    cfg = config.loads(f"[notify]\ncommand = {toml_list([sys.executable, script, out])}\nmin_interval_s = 10.0\n")
+    now = [0.0]
+    n = Notifier(cfg.notify, "r", tmp_path, clock=lambda: now[0])
+    for t, step, kind, data in [(0, 1, "alert", {"rule": "a", "state": "raised"}),
+                                (1, 2, "alert", {"rule": "b", "state": "raised"}),
+                                (2, 3, "alert", {"rule": "a", "state": "cleared"}),   # not notified at all
+                                (3, 4, "alert", {"rule": "c", "state": "raised"}),
+                                (4, 5, "stopped", {"reason": "user"}),
+                                (11, 6, "alert", {"rule": "d", "state": "raised"}),
+                                (20, 7, "finished", {"total_steps": 7})]:
+        now[0] = t
+        n(ev.Event(step, kind, data))
+    assert n.close(30)
+    got = [json.loads(x) for x in out.read_bytes().splitlines()]
+    assert [(g["step"], g["kind"]) for g in got] == [(1, "alert"), (5, "stopped"), (7, "finished")]
+    assert got[1]["suppressed"] == 2 and got[2]["suppressed"] == 1   # b, c before the stop; d after it
