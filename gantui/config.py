@@ -214,6 +214,11 @@ def http_url(v: str) -> str | None:
     return plain_text(v)
 
 
+def env_name(v: str) -> str | None:
+    ok = not v or (v.replace("_", "a").isalnum() and v.isascii() and not v[0].isdigit())
+    return None if ok else "\"\" or an environment variable name, e.g. \"GANTUI_WEBHOOK\""
+
+
 @dataclass(frozen=True)
 class RecoverConfig:
     enabled: bool = _f(False, None, "roll back and apply the fix when the run diverges or an alert of `on` stays")
@@ -226,6 +231,7 @@ class RecoverConfig:
 class NotifyConfig:
     command: list[str] = _f([], argv, "argv list run (no shell) with each event as JSON on stdin; [] = off")
     webhook: str = _f("", http_url, "URL that receives each event as a JSON POST with a `text` field; \"\" = off")
+    webhook_env: str = _f("", env_name, "an environment variable holding the webhook URL (kept out of files)")
     on: list[str] = _f(list(NOTIFY_ON), notify_events, "which events are sent")
     min_interval_s: float = _f(10.0, non_negative, "alerts within this many seconds of the previous message are held back (counted)")
     timeout_s: float = _f(10.0, positive, "a receiver taking longer is given up on (logged as an event)")

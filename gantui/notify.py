@@ -85,9 +85,10 @@ class Notifier:
     """A trainer listener. `log(kind, **data)` records a failure (an events.jsonl writer)."""
 
     def __init__(self, cfg, run: str, run_dir: Path | str, log: Callable[..., None] | None = None, *,
-                 queue_size: int = QUEUE_SIZE, clock: Callable[[], float] = time.monotonic) -> None:
+                 queue_size: int = QUEUE_SIZE, clock: Callable[[], float] = time.monotonic,
+                 webhook: str | None = None) -> None:
         self.command = list(cfg.command)
-        self.webhook = cfg.webhook
+        self.webhook = cfg.webhook if webhook is None else webhook
         self.on = set(cfg.on)
         self.min_interval_s = float(cfg.min_interval_s)
         self.timeout_s = float(cfg.timeout_s)
@@ -198,10 +199,31 @@ class Notifier:
         return not self._thread.is_alive()
 
 
+def webhook_url(cfg) -> str:
+    """notify.webhook, or the URL in the environment variable notify.webhook_env (a chat webhook's
+    URL is its secret: that way it is in no config.toml or checkpoint). UserError when unusable."""
+    name = cfg.notify.webhook_env
+    if not name or cfg.notify.webhook:
+        return cfg.notify.webhook
+    import os
+
+    from gantui.config import http_url
+    from gantui.errors import UserError
+
+    url = os.environ.get(name, "")
+    if not url:
+        raise UserError(f"[notify] webhook_env: the environment variable {name} is not set (export it, "
+                        f"or set webhook_env = \"\")")
+    if http_url(url):
+        raise UserError(f"[notify] webhook_env: ${name} is not an http:// or https:// URL")
+    return url
+
+
 def for_trainer(cfg, trainer) -> Notifier | None:
     """The notifier of a run with [notify] command or webhook set, added to `trainer`'s listeners;
     None otherwise. Failures go to the run's events.jsonl (also after the trainer closed it)."""
-    if not (cfg.notify.command or cfg.notify.webhook):
+    url = webhook_url(cfg)
+    if not (cfg.notify.command or url):
         return None
     run_dir = Path(trainer.rundir.path)
 
@@ -217,6 +239,6 @@ def for_trainer(cfg, trainer) -> Notifier | None:
             finally:
                 out.close()
 
-    notifier = Notifier(cfg.notify, cfg.run.name, run_dir, log)
+    notifier = Notifier(cfg.notify, cfg.run.name, run_dir, log, webhook=url)
     trainer.add_listener(notifier)
     return notifier

@@ -106,11 +106,21 @@ def test_a_crash_is_notified(capsys, tmp_path, monkeypatch, receiver):
 
     monkeypatch.setattr(step_mod.GanStep, "__call__", broken)
     run_dir = tmp_path / "run"
+    monkeypatch.setenv("GANTUI_TEST_HOOK", receiver.url)     # the URL from the environment: in no file
     code, _, err = run_cli(capsys, "run", "mixture1d", "--headless", "--steps", "30", "--run-dir", run_dir,
-                           "--set", f'notify.webhook="{receiver.url}"', "--set", "model.g_width=16")
+                           "--set", 'notify.webhook_env="GANTUI_TEST_HOOK"', "--set", "model.g_width=16")
     assert code == 1
     (crash,) = [b for b in receiver.of(run_dir) if b["category"] == "crash"]
     assert crash["kind"] == "error" and "an unexpected bug" in crash["text"] and crash["step"] == 11
+    assert receiver.url not in (run_dir / "config.toml").read_text()
+
+
+def test_a_webhook_env_that_is_not_set_is_one_line_exit_2(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("GANTUI_TEST_UNSET", raising=False)
+    code, _, err = run_cli(capsys, "run", "mixture1d", "--headless", "--steps", "5", "--run-dir", tmp_path / "r",
+                           "--set", 'notify.webhook_env="GANTUI_TEST_UNSET"')
+    assert code == 2 and "GANTUI_TEST_UNSET is not set" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r" / "metrics.jsonl").exists()
 
 
 def test_the_rate_limit_holds_back_alerts_counts_them_and_never_a_stop_or_end(tmp_path):
