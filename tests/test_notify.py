@@ -146,3 +146,19 @@ def test_the_rate_limit_holds_back_alerts_counts_them_and_never_a_stop_or_end(tm
     got = [json.loads(x) for x in out.read_bytes().splitlines()]
     assert [(g["step"], g["kind"]) for g in got] == [(1, "alert"), (5, "stopped"), (7, "finished")]
     assert got[1]["suppressed"] == 2 and got[2]["suppressed"] == 1   # b, c before the stop; d after it
+
+
+def test_a_command_that_hangs_is_killed_at_the_timeout_and_logged(tmp_path):
+    from gantui import config
+    from gantui.engine import events as ev
+    from gantui.notify import Notifier
+
+    hang = "import sys, time; sys.stdin.read(); time.sleep(60)"
+    cfg = config.loads(f"[notify]\ncommand = {toml_list([sys.executable, '-c', hang])}\ntimeout_s = 0.5\n")
+    logged = []
+    n = Notifier(cfg.notify, "r", tmp_path, lambda kind, **data: logged.append((kind, data)))
+    n(ev.Event(7, "finished", {"total_steps": 7}))
+    assert n.close(30)
+    ((kind, data),) = logged
+    assert kind == "notify_failed" and data["receiver"] == "command" and data["event"] == "finished"
+    assert "no exit within" in data["error"] and n.failed == 1
