@@ -35,7 +35,7 @@ CASES = {
 
 
 def run(case: str, keep: bool, seed: int, steps: int, k: int, out: Path) -> dict:
-    from gantui import config
+    from gantui import config, runinfo
     from gantui.engine import events as ev
     from gantui.engine.control import SetLr
     from gantui.engine.trainer import Trainer
@@ -58,13 +58,12 @@ def run(case: str, keep: bool, seed: int, steps: int, k: int, out: Path) -> dict
     t0 = time.time()
     trainer.setup()
     trainer.run()
-    events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
     metrics = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     quality = [m for m in metrics if "w1" in m]
     before = [m["w1"] for m in quality if m["step"] < k]
     steps_ok = all(a["step"] < b["step"] for a, b in zip(metrics, metrics[1:]))
     return {"case": case, "keep": keep, "seed": seed, "exit": trainer.exit_code, "seconds": round(time.time() - t0, 1),
-            "rollbacks": [(e["from_step"], e["to_step"], e["fix"]) for e in events if e["kind"] == "rolled_back"],
+            "rollbacks": [(b["from_step"], b["to_step"], b["fix"]) for b in runinfo.rollbacks(run_dir)],
             "best_w1_before": min(before) if before else None, "final_w1": quality[-1]["w1"] if quality else None,
             "final_step": metrics[-1]["step"], "steps_increasing": steps_ok,
             "branch_files": sorted(p.name for p in run_dir.glob("*.abandoned-*.jsonl"))}
