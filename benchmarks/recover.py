@@ -34,15 +34,15 @@ CASES = {
 }
 
 
-def run(case: str, keep: bool, seed: int, steps: int, k: int, out: Path) -> dict:
+def run(case: str, keep: bool, seed: int, steps: int, k: int, out: Path, preset: str = "mixture1d") -> dict:
     from gantui import config, runinfo
     from gantui.engine import events as ev
     from gantui.engine.control import SetLr
     from gantui.engine.trainer import Trainer
 
     rule, which, value, _ = CASES[case]
-    cfg = config.load("mixture1d", BASE + [f"run.seed={seed}", f'recover.on=["{rule}"]']).replace("run", steps=steps)
-    run_dir = out / f"{case}-{'keep' if keep else 'once'}-{seed}"
+    cfg = config.load(preset, BASE + [f"run.seed={seed}", f'recover.on=["{rule}"]']).replace("run", steps=steps)
+    run_dir = out / f"{preset}-{case}-{'keep' if keep else 'once'}-{seed}"
     trainer = Trainer(cfg, run_dir, device="cpu")
     fired = []
 
@@ -59,12 +59,14 @@ def run(case: str, keep: bool, seed: int, steps: int, k: int, out: Path) -> dict
     trainer.setup()
     trainer.run()
     metrics = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    quality = [m for m in metrics if "w1" in m]
-    before = [m["w1"] for m in quality if m["step"] < k]
+    key = "w1" if preset == "mixture1d" else "hq_fraction"   # w1: lower is better; hq_fraction: higher
+    quality = [m for m in metrics if key in m]
+    before = [m[key] for m in quality if m["step"] < k]
     steps_ok = all(a["step"] < b["step"] for a, b in zip(metrics, metrics[1:]))
-    return {"case": case, "keep": keep, "seed": seed, "exit": trainer.exit_code, "seconds": round(time.time() - t0, 1),
+    return {"preset": preset, "case": case, "keep": keep, "seed": seed, "exit": trainer.exit_code, "seconds": round(time.time() - t0, 1),
             "rollbacks": [(b["from_step"], b["to_step"], b["fix"]) for b in runinfo.rollbacks(run_dir)],
-            "best_w1_before": min(before) if before else None, "final_w1": quality[-1]["w1"] if quality else None,
+            f"best_{key}_before": (min if key == "w1" else max)(before) if before else None,
+            f"final_{key}": quality[-1][key] if quality else None,
             "final_step": metrics[-1]["step"], "steps_increasing": steps_ok,
             "branch_files": sorted(p.name for p in run_dir.glob("*.abandoned-*.jsonl"))}
 
@@ -75,13 +77,14 @@ def main() -> None:
     ap.add_argument("--cases", nargs="+", default=[f"{c}-{m}" for c in CASES for m in ("once", "keep")])
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--k", type=int, default=150)
+    ap.add_argument("--preset", default="mixture1d", help="mixture1d (both cases) or ring8 (divergence)")
     a = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out = Path(tempfile.mkdtemp(prefix="gantui-recover-"))
     for case in a.cases:
         name, mode = case.rsplit("-", 1)
         for seed in a.seeds:
-            print(json.dumps(run(name, mode == "keep", seed, a.steps, a.k, out)), flush=True)
+            print(json.dumps(run(name, mode == "keep", seed, a.steps, a.k, out, a.preset)), flush=True)
 
 
 if __name__ == "__main__":
