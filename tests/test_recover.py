@@ -202,3 +202,36 @@ def test_watch_compare_and_the_monitor_show_where_the_run_branched(diverged_once
     code, out, _ = run_cli(capsys, "compare", run_dir, "--json")
     (got,) = json.loads(out)["runs"][0]["rollbacks"]
     assert (got["from_step"], got["to_step"], got["fix"]) == (rb["from_step"], rb["to_step"], "halve both rates")
+
+
+def test_watch_following_a_run_that_rolls_back_shows_each_event_once(diverged_once, tmp_path):
+    """A live `watch` re-reads events.jsonl from its start when a rollback rewrites it: the events it
+    had shown must not come twice, the rollback and what follows must come."""
+    from conftest import wait_until
+
+    from gantui.engine import events as ev
+    from gantui.engine.jsonl import Appender, split_after
+    from gantui.live.follow import RunFollower
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(diverged_once[0] / "config.toml", run_dir / "config.toml")
+    out = Appender(run_dir / "events.jsonl")
+    for step, kind in [(0, "started"), (50, "checkpoint"), (120, "lr_changed"), (125, "diverged")]:
+        out.append({"step": step, "kind": kind})
+    seen: list[tuple[int, str]] = []
+    follower = RunFollower(run_dir, [lambda m: seen.append((m.step, m.kind)) if isinstance(m, ev.Event) else None],
+                           poll_s=0.05).start()
+    try:
+        wait_until(lambda: len(seen) == 4, 30, "the first four events")
+        out.close()
+        split_after(run_dir / "events.jsonl", 100, run_dir / "events.abandoned-1.jsonl")  # what branch() does
+        out = Appender(run_dir / "events.jsonl")
+        out.append({"step": 100, "kind": "rolled_back", "attempt": 1, "from_step": 125, "to_step": 100})
+        out.append({"step": 105, "kind": "checkpoint"})
+        wait_until(lambda: len(seen) >= 6, 30, "the rollback and the event after it")
+    finally:
+        follower.stop()
+        out.close()
+    assert seen == [(0, "started"), (50, "checkpoint"), (120, "lr_changed"), (125, "diverged"),
+                    (100, "rolled_back"), (105, "checkpoint")]

@@ -158,13 +158,20 @@ class Follower:
         self.path = Path(path)
         self.offset = offset
         self.torn = False
+        self.rewound = False     # the last poll found the file rewritten and read it from the start
+        self._inode: int | None = None
 
     def poll(self, limit: int | None = 1 << 22) -> list[dict[str, Any]]:
         """Records completed since the last poll (at most `limit` bytes read; None: all)."""
         try:
             with open(self.path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size < self.offset:  # the file was rewritten shorter (a resume truncated it)
+                st = os.fstat(f.fileno())
+                size = st.st_size
+                # rewritten (a resume truncated it, a rollback split it: both replace the file, so the
+                # inode changes even when the new file is not shorter)
+                self.rewound = size < self.offset or (self._inode is not None and st.st_ino != self._inode)
+                self._inode = st.st_ino
+                if self.rewound:
                     self.offset = 0
                 f.seek(self.offset)
                 data = f.read() if limit is None else f.read(limit)
