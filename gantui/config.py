@@ -208,6 +208,67 @@ class LogConfig:
     tensorboard: bool = _f(False, None, "also write TensorBoard event files to <run-dir>/tensorboard/ while training")
 
 
+# --- [recover] and [notify] (the autopilot's acting and telling halves) ---------------------
+
+NOTIFY_ON = ("alert", "stop", "recover", "end", "crash")
+
+
+def rule_names(v: list) -> str | None:
+    from gantui.diagnostics import RULES
+
+    bad = [x for x in v if x not in RULES]
+    return None if not bad else f"alert rule names ({', '.join(RULES)}); {show(bad[0])} is not one"
+
+
+def notify_events(v: list) -> str | None:
+    bad = [x for x in v if x not in NOTIFY_ON]
+    return None if not bad else f"a list of {', '.join(repr(k) for k in NOTIFY_ON)}; {show(bad[0])} is not one"
+
+
+def argv(v: list) -> str | None:
+    """An argv list run without a shell: a program and its arguments, as given, nothing substituted."""
+    if v and not v[0]:
+        return "an argv list whose first item names the program, e.g. [\"/usr/local/bin/notify-me\"]"
+    return next((f"arguments {p}" for p in map(plain_text, v) if p), None)
+
+
+def http_url(v: str) -> str | None:
+    if not v:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(v)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        return "\"\" (off) or an http:// or https:// URL"
+    return plain_text(v)
+
+
+def env_name(v: str) -> str | None:
+    ok = not v or (v.replace("_", "a").isalnum() and v.isascii() and not v[0].isdigit())
+    return None if ok else "\"\" or an environment variable name, e.g. \"GANTUI_WEBHOOK\""
+
+
+@dataclass(frozen=True)
+class RecoverConfig:
+    enabled: bool = _f(False, None, "roll back and apply the fix when the run diverges or an alert of `on` stays")
+    on: list[str] = _f(["divergence"], rule_names, "alert rule names; `divergence` = NaN/Inf")
+    grace_steps: int = _f(500, int_range(0, limits.MAX_STEPS), "steps an alert of `on` may stay raised")
+    max_attempts: int = _f(3, int_range(1, 100), "rollbacks before the run stops with the failure's exit code")
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    command: list[str] = _f([], argv, "argv list run (no shell) with each event as JSON on stdin; [] = off")
+    webhook: str = _f("", http_url, "URL that receives each event as a JSON POST with a `text` field; \"\" = off")
+    webhook_env: str = _f("", env_name, "an environment variable holding the webhook URL (kept out of files)")
+    on: list[str] = _f(list(NOTIFY_ON), notify_events, "which events are sent")
+    min_interval_s: float = _f(10.0, non_negative, "alerts within this many seconds of the previous message are held back (counted)")
+    timeout_s: float = _f(10.0, positive, "a receiver taking longer is given up on (logged as an event)")
+
+
 @dataclass(frozen=True)
 class Config:
     run: RunConfig = field(default_factory=RunConfig)
@@ -217,6 +278,8 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     log: LogConfig = field(default_factory=LogConfig)
     diagnostics: Thresholds = field(default_factory=Thresholds)
+    recover: RecoverConfig = field(default_factory=RecoverConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @property
     def is_toy(self) -> bool:

@@ -378,3 +378,17 @@ def table(summaries: list[RunSummary]) -> str:
         if s.state in (CRASHED, DIVERGED) and s.note:
             lines.append(f"{s.name}: {s.state}: {s.note}")
     return "\n".join(lines)
+
+
+def rollbacks(run_dir: Path) -> list[dict[str, Any]]:
+    """The `rolled_back` events of a run ([recover]), in the order they happened: where the run
+    branched. A later rollback to an earlier step moves an earlier one's event into its branch
+    file (events.abandoned-<n>.jsonl), so those files are read too."""
+    run_dir = Path(run_dir)
+    found = {}
+    for path in [run_dir / run_files.EVENTS] + sorted(run_dir.glob(run_files.abandoned(run_files.EVENTS, 0).replace("-0.", "-*."))):
+        for e in jsonl.read(path).records:
+            if e.get("kind") == "rolled_back" and isinstance(e.get("attempt"), int):
+                found[e["attempt"]] = {k: e.get(k) for k in ("attempt", "from_step", "to_step", "rule", "fix")}
+    return [found[k] for k in sorted(found)]
+

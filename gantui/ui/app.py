@@ -417,6 +417,9 @@ class MonitorApp(App[int]):
             self.history.mark(e.step, e.kind, e.kind)
         elif e.kind == "config_changed":
             self.history.mark(e.step, "config_changed", "config changed")
+        elif e.kind == "rolled_back":  # [recover]: the charts drop the abandoned stretch and mark the branch
+            self.history.rewind(e.step)
+            self.history.mark(e.step, e.kind, f"rolled back from {d.get('from_step')}")
         elif e.kind == "checkpoint":
             self.status.last_checkpoint = f"@{e.step}"
             if d.get("reason") == "user":  # `s`: the status line says so at once, at any width
