@@ -89,7 +89,8 @@ class RunDescription:
         if cfg is None:
             return cls()
         return cls(name=cfg.run.name, total_steps=int(cfg.run.steps or 0), generator=generator_word(cfg),
-                   conditional=cfg.model.arch == "conditional", data_name=cfg.data.name)
+                   conditional=(cfg.model.arch == "conditional" and not cfg.model.custom) or cfg.model.conditional,
+                   data_name=cfg.data.name)
 
 
 class MonitorApp(App[int]):
@@ -416,6 +417,9 @@ class MonitorApp(App[int]):
             self.history.mark(e.step, e.kind, e.kind)
         elif e.kind == "config_changed":
             self.history.mark(e.step, "config_changed", "config changed")
+        elif e.kind == "rolled_back":  # [recover]: the charts drop the abandoned stretch and mark the branch
+            self.history.rewind(e.step)
+            self.history.mark(e.step, e.kind, f"rolled back from {d.get('from_step')}")
         elif e.kind == "checkpoint":
             self.status.last_checkpoint = f"@{e.step}"
             if d.get("reason") == "user":  # `s`: the status line says so at once, at any width
