@@ -58,7 +58,7 @@ def resolve(path_or_run_dir: str | Path) -> Path:
         for candidate in (p / run_files.CHECKPOINTS / run_files.LATEST, p / run_files.LATEST):
             if candidate.is_file():
                 return candidate
-        if any((p / name).exists() for name in ("config.toml", "metrics.jsonl", "events.jsonl")):
+        if any((p / name).exists() for name in run_files.RUN_FILES):
             raise CheckpointError(f"{p}: no checkpoints/latest.safetensors in this run directory "
                                   f"(it has not saved a checkpoint yet)")
         raise CheckpointError(f"{p}: not a gantui run directory (no config.toml, no checkpoints/); expected a "

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gantui.vocab.losses import LOSS_KINDS as KINDS
-from gantui.vocab.losses import PROBABILITY_LOSSES
+from gantui.vocab.losses import CRITIC_LOSSES, PROBABILITY_LOSSES
 
 
 def _check(kind: str) -> None:
@@ -39,7 +39,7 @@ def d_loss(kind: str, real_out: Tensor, fake_out: Tensor, label_smoothing: float
     if kind in PROBABILITY_LOSSES:
         return (F.binary_cross_entropy_with_logits(real, torch.full_like(real, target))
                 + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
-    if kind in ("wgan", "wgan_gp"):
+    if kind in CRITIC_LOSSES:
         return fake.mean() - real.mean()
     if kind == "lsgan":
         return 0.5 * (real - target).pow(2).mean() + 0.5 * fake.pow(2).mean()

@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from gantui.engine import events as ev
 from gantui.engine.jsonl import jsonable
+from gantui.vocab import run_files
 
 QUEUE_SIZE = 64
 ALWAYS = ("stop", "recover", "end", "crash")   # never rate-limited: rare (recover: max_attempts) and decisive
@@ -233,7 +234,7 @@ def for_trainer(cfg, trainer) -> Notifier | None:
         else:  # the run has ended and closed its files: append the line ourselves (we still own the run)
             from gantui.engine.jsonl import Appender
 
-            out = Appender(run_dir / "events.jsonl")
+            out = Appender(run_dir / run_files.EVENTS)
             try:
                 out.append({"step": trainer.step, "kind": kind, **data})
             finally:

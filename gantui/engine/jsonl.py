@@ -215,11 +215,6 @@ def split_after(path: Path, step: int, branch: Path) -> int:
     moved = [r for r in result.records if _step_of(r) > step]
     if not moved:
         return 0
-    for target, records in ((branch, moved), (path.with_name(f".{path.name}.split.tmp"), keep)):
-        with open(target, "wb") as f:
-            for r in records:
-                f.write(encode(r))
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(path.with_name(f".{path.name}.split.tmp"), path)
+    atomic_write(branch, b"".join(encode(r) for r in moved))  # first, durable: a crash next leaves both
+    atomic_write(path, b"".join(encode(r) for r in keep))
     return len(moved)

@@ -22,6 +22,7 @@ from gantui.errors import UserError
 from gantui.headless import PlainPrinter, describe_event
 from gantui.live.follow import event_of, run_info, snapshot_of
 from gantui.runinfo import LIFECYCLE, lifecycle_state
+from gantui.vocab import run_files
 
 POLL_S = 1.0        # between reads of the run's files
 EVERY_S = 5.0       # between progress lines (events print as they come)
@@ -42,7 +43,7 @@ def watch_lines(run_dir: Path, *, follow: bool = True, out: TextIO | None = None
     if info is None:
         raise UserError(f"{run_dir}: not a gantui run directory (no readable config.toml)")
     printer = PlainPrinter(out)
-    metrics, events = jsonl.Follower(run_dir / "metrics.jsonl"), jsonl.Follower(run_dir / "events.jsonl")
+    metrics, events = jsonl.Follower(run_dir / run_files.METRICS), jsonl.Follower(run_dir / run_files.EVENTS)
     history = metrics.poll(limit=None)
     lifecycle = [e for e in events.poll(limit=None) if e.get("kind") in LIFECYCLE]
     last = history[-1] if history else None
