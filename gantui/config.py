@@ -59,6 +59,16 @@ def unit_interval(v) -> str | None:
     return None if 0 <= v < 1 else "a number in [0, 1)"
 
 
+def fraction_at_most(hi: float) -> Callable[[Any], str | None]:
+    def check(v) -> str | None:
+        return None if 0 <= v <= hi else f"a number in [0, {hi:g}]"
+    return check
+
+
+def open_unit_interval(v) -> str | None:
+    return None if 0 < v < 1 else "a number in (0, 1)"
+
+
 def at_least(n: int) -> Callable[[Any], str | None]:
     def check(v):
         return None if v >= n else f"an integer >= {n}"
@@ -128,6 +138,16 @@ class DataConfig:
     n_samples: int = _f(60000, int_range(10, limits.MAX_DIGITS), "digits: how many images to draw")
     modes: int = _f(2, int_range(1, limits.MAX_MODES), "mixture1d: number of bumps")
     channels: int = _f(0, channels, "folder: 1 or 3 to force; 0 keeps the files' own")
+    # memorisation (gantui.data.holdout, gantui.augment): the d_overfitting rule and its fix
+    holdout: float = _f(0.05, fraction_at_most(0.25),
+                        "share of the real images never trained on (at least 64 are held out; off below 256 "
+                        "images and for toy data); 0 = off")
+    augment: str = _f("none", one_of("none", "diffaugment", "ada"),
+                      "augment every image D sees: DiffAugment's colour, translation, cutout; ada adapts p")
+    augment_p: float = _f(0.0, fraction_at_most(1.0), "probability per image and transform; 0 = the method's own "
+                                              "(diffaugment 1, ada starts at 0)")
+    augment_target: float = _f(0.6, open_unit_interval, "ada: the r_t that p steers D's outputs towards (ADA's 0.6)")
+    augment_images: int = _f(100_000, int_range(1, 10**9), "ada: images D sees for p to move from 0 to 1")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 from gantui.diagnostics import health as hl
 from gantui.diagnostics.latch import Latch, holds, need
 from gantui.diagnostics.limits import CRITIC_LOSSES
+from gantui.diagnostics.overfitting import DOverfitting
 from gantui.diagnostics.rules import (
     CRITICAL,
     Context,
@@ -77,7 +78,7 @@ class Diagnostics:
         self.ctx = Context(self.t, loss_kind, self.real_std, float(label_smoothing), int(n_critic))
         self.oscillation = Oscillation(self.t.window)
         self.rules: list[Rule] = [DOverpowering(), self.oscillation, ModeCollapse(), ModeDropping(),
-                                  VanishingGradients(), ExplodingGradients()]
+                                  VanishingGradients(), ExplodingGradients(), DOverfitting()]
         size = max(self.t.window, self.t.clear_window, self.t.early_window)
         self.latches = {r.name: Latch(max(size, ModeDropping.MAX_WINDOW) if r.quality else size, self.t.sustain)
                         for r in self.rules}
@@ -186,7 +187,7 @@ class Diagnostics:
         raised = rule.name in self._active
         judged = not ctx.warmup or rule.judges_warmup
         if not latch.history or (not judged and not raised):
-            reason = "warm-up" if ctx.warmup and not rule.judges_warmup else "no data"
+            reason = "warm-up" if ctx.warmup and not rule.judges_warmup else getattr(rule, "off_reason", "no data")
             return hl.Verdict(rule.name, hl.OFF, hl.word(rule.name, hl.OFF, reason), step=self.step)
         window = rule.window(ctx)
         recent = latch.last(window)
