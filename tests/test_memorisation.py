@@ -196,3 +196,21 @@ def test_no_holdout_on_a_small_set_is_said_in_one_line(tmp_path):
     assert any("too few" in n and "d_overfitting is off" in n for n in notes)
     assert all("d_rt" not in r for r in _records(tmp_path / "run"))
     assert _records(tmp_path / "run")[-1]["health"]["levels"]["d_overfitting"] == "off"
+
+
+def test_resume_with_adaptive_augmentation_is_exact(tmp_path):
+    from safetensors.torch import load_file
+
+    from gantui.engine.events import FINISHED
+
+    ada = ("data.augment=\"ada\"", "data.augment_images=2000")  # fast ADA: p moves within 20 steps
+    a = _trainer(tmp_path / "straight", 20, *ada)
+    assert a.run() == FINISHED
+    b = _trainer(tmp_path / "split", 10, *ada)
+    assert b.run() == FINISHED
+    c = _trainer(tmp_path / "split", 20, *ada, resume=tmp_path / "split")
+    assert c.run() == FINISHED
+    x = load_file(tmp_path / "straight" / "checkpoints" / "latest.safetensors")
+    y = load_file(tmp_path / "split" / "checkpoints" / "latest.safetensors")
+    assert 0 < float(x["augment.p"]) < 1               # ADA moved p, so the resume had a p to restore
+    assert x.keys() == y.keys() and [k for k in x if not torch.equal(x[k], y[k])] == []

@@ -56,6 +56,9 @@ QUALITY_CHOICES = (
     Choice("class_coverage", "class coverage", (("class_coverage", "class coverage"),), optional=True),
     Choice("is", "Inception score", (("is", "IS"),), optional=True),
     Choice("d_acc", "D accuracy", (("d_acc", "D accuracy"),), optional=True),
+    Choice("overfit", "memorisation (r_t)", (("d_rt", "r_t training reals"), ("d_holdout_rt", "r_t held-out reals"),
+                                             ("d_holdout_gap", "held-out gap (r_v)")), optional=True),
+    Choice("augment_p", "augmentation p", (("augment_p", "augment p"), ("augment_rt", "ADA's r_t")), optional=True),
 )
 CRITIC_LABELS = {"d_real": "critic(x)", "d_fake": "critic(G(z))", "d_out": "critic scores"}
 MARKS = {"paused": ("paused", "┊", "‖"), "lr_changed": ("lr change", "╎", "↕")}

@@ -70,7 +70,8 @@ class LossesPane(Pane):
 
 QUALITY = (("fid", "FID", "{:.1f}"), ("kid", "KID", "{:.3f}"), ("modes_captured", "modes", "{:.0f}"),
            ("hq_fraction", "hq", "{:.2f}"), ("w1", "W1", "{:.3f}"), ("class_coverage", "classes", "{:.2f}"),
-           ("is", "IS", "{:.2f}"), ("d_acc", "D acc", "{:.2f}"))
+           ("is", "IS", "{:.2f}"), ("d_acc", "D acc", "{:.2f}"), ("d_rt", "r_t", "{:.2f}"),
+           ("d_holdout_gap", "held-out gap", "{:.2f}"), ("augment_p", "aug p", "{:.2f}"))
 SPARK_W = 8
 
 
