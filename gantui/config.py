@@ -334,6 +334,10 @@ def _cross_checks(cfg: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: [model] arch: 'conditional' needs labelled data (digits, mnist, fashion_mnist, cifar10), "
             f"got [data] name = {cfg.data.name!r}")
+    # ADA steers by the sign of D's output; a critic's score has no fixed zero to take a sign from
+    if cfg.data.augment == "ada" and cfg.loss.kind in ("wgan", "wgan_gp"):
+        raise ConfigError(f"{source}: [data] augment: 'ada' needs a loss whose D output has a decision point "
+                          f"(ns, minimax, lsgan, hinge), got [loss] kind = {cfg.loss.kind!r}; use 'diffaugment'")
     # Gradient penalties are per sample; BatchNorm mixes the samples of a batch, so the penalty's
     # gradient is not the one it is meant to be (and double backward through BN is not supported well).
     if cfg.loss.kind == "wgan_gp" and cfg.model.batch_norm_d:

@@ -214,3 +214,14 @@ def test_resume_with_adaptive_augmentation_is_exact(tmp_path):
     y = load_file(tmp_path / "split" / "checkpoints" / "latest.safetensors")
     assert 0 < float(x["augment.p"]) < 1               # ADA moved p, so the resume had a p to restore
     assert x.keys() == y.keys() and [k for k in x if not torch.equal(x[k], y[k])] == []
+
+
+def test_a_critic_gets_diffaugment_not_ada():
+    from gantui import config
+    from gantui.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"\[data\] augment: 'ada' needs .*'wgan_gp'.*diffaugment"):
+        config.load("wgan_gp", ["data.augment=\"ada\""])
+    rule, ctx = DOverfitting(), Diagnostics(T, "wgan_gp").ctx
+    rule.record({"d_holdout_gap": 0.9}, ctx)
+    assert rule.action_for(set(), ctx) == {"kind": "set", "key": "data.augment_p", "value": 1.0}

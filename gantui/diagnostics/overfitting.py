@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from gantui.diagnostics import actions
+from gantui.diagnostics.limits import CRITIC_LOSSES
 from gantui.diagnostics.rules import Condition, Context, Obs, Rule, _get, fmt
 from gantui.diagnostics.thresholds import Thresholds
 
@@ -79,6 +80,8 @@ class DOverfitting(Rule):
                 f"last {window} records.")
 
     def action_for(self, held, ctx):
+        if self.augment_p is None and ctx.loss_kind in CRITIC_LOSSES:
+            return actions.set_value("data.augment_p", 1.0)          # a critic has no r_t: DiffAugment
         if self.augment_p is None:
             return actions.set_value("data.augment_target", 0.6)     # ADA, from p = 0
         if self.adaptive:

@@ -432,8 +432,8 @@ class Trainer:
         aug = self.parts.augment
         if aug is None or not (math.isfinite(value) and 0 <= value <= 1):
             return
-        if key == "data.augment_target" and not 0 < value < 1:
-            return
+        if key == "data.augment_target" and (not 0 < value < 1 or self.cfg.is_critic):
+            return  # a critic's score has no sign for ADA to steer by (config refuses "ada" for it too)
         old = {"mode": aug.mode, "p": float(aug.p), "target": aug.target}
         apply_augment_key(aug, key, value)
         self.rt.live[key] = float(value)
