@@ -159,14 +159,14 @@ def _records(run_dir: Path) -> list[dict]:
 
 
 def test_a_real_run_records_the_signals_and_f_turns_augmentation_on(tmp_path):
-    from gantui.engine.control import Command
+    from gantui.engine.control import command_of_fix
     from gantui.engine.events import FINISHED
 
     t = _trainer(tmp_path / "run", 20)
     assert len(t.data.holdout_x) == 64 and len(t.data) == 336
     # d_overfitting's own action, sent as the monitor's `f` sends it, from the start of the run
     act = DOverfitting().action_for(set(), t.diagnostics.ctx)
-    t.control.send(Command("set", which=act["key"], value=act["value"], reason="fix:d_overfitting"))
+    t.control.send(command_of_fix(act, reason="fix:d_overfitting"))
     assert t.run() == FINISHED
     recs = _records(tmp_path / "run")
     for r in recs:

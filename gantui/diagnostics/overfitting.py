@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from gantui.diagnostics import actions
-from gantui.diagnostics.limits import CRITIC_LOSSES
+from gantui.vocab.losses import CRITIC_LOSSES
 from gantui.diagnostics.rules import Condition, Context, Obs, Rule, _get, fmt
 from gantui.diagnostics.thresholds import Thresholds
 

@@ -29,7 +29,7 @@ from gantui.augment import Augment
 from gantui.config import Config
 from gantui.data import Dataset, load_dataset
 from gantui.data import holdout
-from gantui.engine.devices import pick_device
+from gantui.devices import pick_device
 
 
 @dataclass

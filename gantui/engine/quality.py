@@ -26,7 +26,6 @@ import torch
 from gantui.config import Config
 from gantui.engine.parts import Parts
 
-TOY_SAMPLES = 2500          # DESIGN: the toy metrics are defined on 2,500 samples
 IMAGE_SAMPLES = 1000        # generated images per measurement (FID's bias is larger, its trend is what counts)
 IMAGE_REAL = 2000           # the fixed real reference
 QUALITY_SEED = 7_777        # the measurement's own noise, the same at every measurement
@@ -73,25 +72,26 @@ class LiveQuality:
 
     # --- toy mixtures ---------------------------------------------------------------------------
     def _toy(self) -> dict[str, Any]:
-        from gantui.data import toy
-        from gantui.evaluation import toy_metrics as tm
+        from gantui.evaluation.measure import TOY_SAMPLES, toy_figures
 
         name = self.cfg.data.name
         fake, _ = self._generate(TOY_SAMPLES)
         pts = fake.cpu().numpy()
-        report = tm.mode_report(pts, toy.means(name, self.cfg.data.modes), toy.std(name))
+        real = None
+        if name == "mixture1d":
+            real = self.p.data.real_batch(TOY_SAMPLES, seed=QUALITY_SEED + 1)[0].cpu().numpy()
+        report, w1 = toy_figures(self.cfg.data, pts, real)
         hist = np.asarray(report.histogram)
         out: dict[str, Any] = {"modes_captured": int(report.modes_captured), "modes_total": int(report.modes_total),
                                "hq_fraction": float(report.hq_fraction),
                                "modes_lost": [int(i) for i in np.flatnonzero(hist == 0)]}
-        if name == "mixture1d":
-            real, _ = self.p.data.real_batch(TOY_SAMPLES, seed=QUALITY_SEED + 1)
-            out["w1"] = float(tm.wasserstein1_1d(pts, real.cpu().numpy()))
+        if w1 is not None:
+            out["w1"] = float(w1)
         return out
 
     # --- images ---------------------------------------------------------------------------------
     def _setup_images(self) -> None:
-        from gantui.evaluate import feature_space
+        from gantui.evaluation.measure import feature_space
 
         self.notify("live quality: preparing the feature network (trained once per data set, then cached)…")
         self._space = feature_space(self.cfg, self.info, self.p.device, log=self.notify)
@@ -100,16 +100,17 @@ class LiveQuality:
         self.notify(f"live quality: {self._space.name}")
 
     def _images(self) -> dict[str, Any]:
-        from gantui.evaluation import image_metrics as im
+        from gantui.evaluation.measure import image_figures
 
         if self._space is None:
             self._setup_images()
         fake, _ = self._generate(IMAGE_SAMPLES)
         feats, probs = self._space.embed(fake)
-        out: dict[str, Any] = {"fid": float(im.frechet_distance(self._real_feats, feats))}
-        out["kid"] = im.kernel_inception_distance(self._real_feats, feats, subsets=20, seed=QUALITY_SEED).kid
-        if probs is not None and self._space.classifier is not None:
-            rep = im.class_report(probs)
+        figures = image_figures(self._real_feats, feats, probs, self._space, seed=QUALITY_SEED, kid_subsets=20)
+        out: dict[str, Any] = {"fid": float(figures["fid"])}
+        out["kid"] = figures["kid"].kid
+        if figures["classes"] is not None:
+            rep = figures["classes"]
             out["class_coverage"] = float(rep.class_coverage)
             out["classes_missing"] = [i for i, c in enumerate(rep.class_histogram) if c == 0]
             out["is"] = inception_style_score(probs)
