@@ -57,6 +57,13 @@ def describe_event(event: ev.Event) -> str | None:
         return f"!! diverged: NaN/Inf in the losses or weights; last good checkpoint: {d.get('last_good_checkpoint')}"
     if event.kind == "error":
         return f"error: {d.get('message')}" + (f" (traceback: {d['traceback']})" if d.get("traceback") else "")
+    if event.kind == "note":
+        return f"note: {d.get('message')}"
+    if event.kind == "config_changed":
+        changes = d.get("changes") if isinstance(d.get("changes"), dict) else {}
+        parts = [f"{k} {c.get('from')!r} -> {c.get('to')!r}" if isinstance(c, dict) else str(k)
+                 for k, c in changes.items()]
+        return "config changed on resume: " + (", ".join(parts) or "(no keys)")
     if event.kind in ("paused", "resumed", "stopped", "finished", "hangup"):
         return event.kind
     return None
