@@ -145,7 +145,7 @@ def score_d(run_dir: Path) -> dict:
         g = torch.Generator().manual_seed(123)
         fake = p.G(torch.randn(1000, p.G.latent_dim, generator=g))
         out = {name: float(torch.sigmoid(p.D(x)).mean()) for name, x in
-               (("train", p.data.x), ("held_out", p.data.holdout_x), ("generated", fake))}
+               (("train", p.data.x[:]), ("held_out", p.data.holdout_x[:]), ("generated", fake))}
     return {f"p_real_{k}": round(v, 3) for k, v in out.items()} | {"n_train": len(p.data.x),
                                                                  "n_held_out": len(p.data.holdout_x)}
 

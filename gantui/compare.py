@@ -94,7 +94,8 @@ def aligned(runs: list[RunSeries], metrics: list[str]) -> dict[str, Any]:
         "metrics": metrics,
         "steps": steps,
         "runs": [{"name": r.name, "path": str(r.path),
-                  "series": {m: [r.series(m).get(s) for s in steps] for m in metrics}} for r in runs],
+                  "series": {m: [r.series(m).get(s) for s in steps] for m in metrics},
+                  "rollbacks": runinfo.rollbacks(r.path)} for r in runs],
     }
 
 
@@ -144,6 +145,10 @@ def main(paths: list[Path], metric: str | None, as_json: bool, draw=None) -> int
     for m in metrics if draw is not None else ():
         print(draw(runs, m, size.columns, height, color))
     print(summary_table(runs, metrics))
+    for r in runs:  # where a run branched ([recover]): its abandoned stretches are in branch files
+        for b in runinfo.rollbacks(r.path):
+            print(f"{r.name}: rolled back from step {b['from_step']} to {b['to_step']} ({b['rule']}; "
+                  f"fix: {b['fix'] or 'none'})")
     missing = [r.name for r in runs for m in metrics if not r.series(m)]
     if missing:
         print(f"no {'/'.join(metrics)} in: {', '.join(sorted(set(missing)))}")

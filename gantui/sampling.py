@@ -47,7 +47,8 @@ def color_mode(environ=os.environ) -> str:
     return "256"
 
 
-def main(checkpoint, out=None, n: int = 64, seed: int = 0, ansi: bool = False, device: str = "cpu") -> int:
+def main(checkpoint, out=None, n: int = 64, seed: int = 0, ansi: bool = False, device: str = "cpu",
+         trust_code: bool = False) -> int:
     try:
         path = check_out(out, ansi)
         paths.check_input_path(checkpoint, "")
@@ -55,20 +56,21 @@ def main(checkpoint, out=None, n: int = 64, seed: int = 0, ansi: bool = False, d
             raise UserError("--n: expected an integer")
         limits.check_int("--n", n, 1, limits.MAX_SAMPLE_N)
         limits.check_int("--seed", seed, 0, limits.MAX_SEED)
-        write_samples(checkpoint, path, n, seed, ansi, device)
+        write_samples(checkpoint, path, n, seed, ansi, device, trust_code=trust_code)
     except UserError as e:
         return report(e)
     return 0
 
 
-def write_samples(checkpoint, path: Path | None, n: int, seed: int, ansi: bool, device: str = "cpu") -> None:
+def write_samples(checkpoint, path: Path | None, n: int, seed: int, ansi: bool, device: str = "cpu",
+                  trust_code: bool = False) -> None:
     import numpy as np
     import torch
 
     from gantui.checkpoint import load_generator
     from gantui.evaluation.measure import REAL_SEED_BASE  # the real points drawn next to toy samples, as eval
 
-    loaded = load_generator(checkpoint, device)
+    loaded = load_generator(checkpoint, device, trust_code=trust_code, command="sample")
     with torch.inference_mode():
         fake, _ = loaded.sample(n, seed, device)
     samples = fake.float().cpu().numpy().astype(np.float32)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from gantui.data import UnitView
+
 MIN_HOLDOUT = 64
 MAX_SHARE = 0.25
 SEED_OFFSET = 19_019          # the slice's own generator: seed + this
@@ -60,9 +62,10 @@ def split(data, hold: torch.Tensor) -> None:
     keep = torch.ones(n, dtype=torch.bool)
     keep[hold] = False
     dev = whole_x.device
-    data.x = whole_x[keep.to(dev)].contiguous()
+    raw = _raw(whole_x)
+    data.x = _like(whole_x, raw[keep.to(dev)].contiguous())
     data.y = None if whole_y is None else whole_y[keep.to(dev)]
-    data.holdout_x = whole_x[hold.to(dev)].contiguous()
+    data.holdout_x = _like(whole_x, raw[hold.to(dev)].contiguous())
     data.holdout_y = None if whole_y is None else whole_y[hold.to(dev)]
     data.holdout_index = hold
 
@@ -75,15 +78,27 @@ def whole(data) -> tuple[torch.Tensor, torch.Tensor | None]:
     n = len(data.x) + len(hold)
     keep = torch.ones(n, dtype=torch.bool)
     keep[hold] = False
-    x = torch.empty((n, *data.x.shape[1:]), dtype=data.x.dtype, device=data.x.device)
-    x[keep.to(x.device)] = data.x
-    x[hold.to(x.device)] = data.holdout_x
+    train, held = _raw(data.x), _raw(data.holdout_x)
+    x = torch.empty((n, *train.shape[1:]), dtype=train.dtype, device=train.device)
+    x[keep.to(x.device)] = train
+    x[hold.to(x.device)] = held
+    x = _like(data.x, x)
     y = None
     if data.y is not None:
         y = torch.empty(n, dtype=data.y.dtype, device=data.y.device)
         y[keep.to(y.device)] = data.y
         y[hold.to(y.device)] = data.holdout_y
     return x, y
+
+
+def _raw(x) -> torch.Tensor:
+    """The stored tensor: a folder's uint8 images behind their UnitView, else the tensor itself."""
+    return x.raw if isinstance(x, UnitView) else x
+
+
+def _like(model, t: torch.Tensor):
+    """`t` stored as `model` is (a UnitView over uint8 for folders)."""
+    return UnitView(t) if isinstance(model, UnitView) else t
 
 
 def apply(data, fraction: float, seed: int) -> str | None:

@@ -20,11 +20,12 @@ from __future__ import annotations
 from typing import Any
 
 from gantui.diagnostics import actions
-from gantui.vocab.losses import CRITIC_LOSSES
-from gantui.diagnostics.rules import Condition, Context, Obs, Rule, _get, fmt
+from gantui.diagnostics.rules import Condition, Obs, Off, Rule, _get, fmt
 from gantui.diagnostics.thresholds import Thresholds
+from gantui.vocab.losses import CRITIC_LOSSES
 
 NO_HOLDOUT = "no holdout"
+UNDECIDED = "D undecided"   # held-out figures, but D does not yet score training reals above its samples
 
 
 def judge(m: dict[str, Any], t: Thresholds) -> Obs | None:
@@ -56,20 +57,20 @@ class DOverfitting(Rule):
     }
 
     def __init__(self) -> None:
-        self.off_reason = "no data"
         self.augment_p: float | None = None    # the probability in force, when the run augments
         self.adaptive = False                   # ADA on (its r_t is recorded)
 
     def record(self, m, ctx):
-        has = _get(m, "d_holdout_gap") is not None or _get(m, "d_holdout_rt") is not None
-        self.off_reason = "no data" if has else NO_HOLDOUT
-        p = _get(m, "augment_p")
+        p = _get(m, "augment_p")   # refreshed by every record: nothing for a checkpoint to keep
         self.augment_p = p[0] if p else None
         self.adaptive = _get(m, "augment_rt") is not None
 
     def observe(self, m, ctx):
         obs = judge(m, ctx.t)
-        return None if obs is None else {"memorised": obs}
+        if obs is not None:
+            return {"memorised": obs}
+        held_out = _get(m, "d_holdout_rt") is not None or "d_holdout_rt" in m
+        return Off(UNDECIDED) if held_out else Off(NO_HOLDOUT)
 
     def describe(self, name, held, window, median, latest, ctx):
         ev = latest.evidence

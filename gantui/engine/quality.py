@@ -2,10 +2,13 @@
 same definitions as `gantui eval`, so "is it getting better?" is answered while it trains.
 
 - toy mixtures: `modes_captured`, `modes_total`, `hq_fraction`, `modes_lost` (indices of the modes
-  with no high-quality sample) on 2,500 samples, and `w1` (exact 1-D Wasserstein-1) for mixture1d;
+  with no high-quality sample), `modes_captured_strict` (modes with at least 20 HQ samples) and
+  `mode_histogram` (HQ samples per mode) on 2,500 samples, and `w1` (exact 1-D Wasserstein-1) for mixture1d;
 - images: `fid` and `kid` in the feature space `gantui eval` uses (a classifier trained once per
   labelled data set, a self-supervised encoder for unlabelled ones; cached), against a fixed real
-  reference drawn once; for labelled data also `class_coverage`, `classes_missing` and `is`, an
+  reference drawn once; for labelled data also `class_coverage`, `classes_missing`,
+  `class_histogram` (confident samples per class), `class_coverage_strict` (share of the classes
+  with at least 20 of them), `confident_fraction` and `is`, an
   Inception-Score-style exp(E[KL(p(y|x) || p(y))]) from that classifier's class probabilities
   (gantui's classifier, not Inception: comparable within one data set only).
 
@@ -25,6 +28,7 @@ import torch
 
 from gantui.config import Config
 from gantui.engine.parts import Parts
+from gantui.evaluation.toy_metrics import STRICT_MIN_HQ  # the strict count's 20, for classes too
 
 IMAGE_SAMPLES = 1000        # generated images per measurement (FID's bias is larger, its trend is what counts)
 IMAGE_REAL = 2000           # the fixed real reference
@@ -59,6 +63,23 @@ class LiveQuality:
         g.train(was_training)
         return torch.cat(out), y
 
+    def prepare(self) -> None:
+        """Train (or load) the feature network now, before step 1, with its progress lines, instead of
+        at the first measurement. Leaves the global RNG as it was; a failure turns live quality off."""
+        if self.info.is_toy or self._space is not None or self.failed is not None:
+            return
+        devices = [self.p.device] if self.p.is_cuda else []
+        with torch.random.fork_rng(devices=devices):
+            try:
+                self._setup_images()
+            except Exception as e:  # noqa: BLE001 - a quality measurement must never stop the training
+                self.failed = f"{type(e).__name__}: {e}"
+                self.notify(f"live quality is off for this run: {self.failed}")
+
+    def will_measure(self, start: int, total: int) -> bool:
+        """Whether a run from step `start` to `total` reaches a measurement."""
+        return self.every > 0 and (start // self.every + 1) * self.every <= total
+
     def measure(self) -> dict[str, Any]:
         """The quality keys of this step's metrics record ({} when they cannot be measured)."""
         devices = [self.p.device] if self.p.is_cuda else []
@@ -84,7 +105,9 @@ class LiveQuality:
         hist = np.asarray(report.histogram)
         out: dict[str, Any] = {"modes_captured": int(report.modes_captured), "modes_total": int(report.modes_total),
                                "hq_fraction": float(report.hq_fraction),
-                               "modes_lost": [int(i) for i in np.flatnonzero(hist == 0)]}
+                               "modes_lost": [int(i) for i in np.flatnonzero(hist == 0)],
+                               "modes_captured_strict": int(report.modes_captured_strict),
+                               "mode_histogram": [int(c) for c in hist]}
         if w1 is not None:
             out["w1"] = float(w1)
         return out
@@ -94,7 +117,7 @@ class LiveQuality:
         from gantui.evaluation.measure import feature_space
 
         self.notify("live quality: preparing the feature network (trained once per data set, then cached)…")
-        self._space = feature_space(self.cfg, self.info, self.p.device, log=self.notify)
+        self._space = feature_space(self.cfg, self.info, self.p.device, log=self.notify, data=self.p.data)
         real, _ = self.p.data.real_batch(min(IMAGE_REAL, len(self.p.data)), seed=QUALITY_SEED + 2)
         self._real_feats, _ = self._space.embed(real)
         self.notify(f"live quality: {self._space.name}")
@@ -113,6 +136,12 @@ class LiveQuality:
             rep = figures["classes"]
             out["class_coverage"] = float(rep.class_coverage)
             out["classes_missing"] = [i for i, c in enumerate(rep.class_histogram) if c == 0]
+            # the share each class receives, not one stray sample (issue 19): the histogram of the
+            # confident samples, and the classes holding at least 20 of them (the toy strict count's 20)
+            out["class_histogram"] = [int(c) for c in rep.class_histogram]
+            out["class_coverage_strict"] = float(sum(c >= STRICT_MIN_HQ for c in rep.class_histogram)
+                                                 / max(1, rep.n_classes))
+            out["confident_fraction"] = float(rep.confident_fraction)
             out["is"] = inception_style_score(probs)
         return out
 
