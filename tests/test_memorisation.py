@@ -230,11 +230,12 @@ def test_a_critic_gets_diffaugment_not_ada():
 def test_a_folder_held_as_uint8_stays_uint8_when_split():
     from gantui.data import UnitView
 
-    raw = torch.arange(300, dtype=torch.uint8).view(300, 1, 1, 1).expand(300, 1, 2, 2).contiguous()
+    raw = (torch.arange(300) % 256).to(torch.uint8).view(300, 1, 1, 1).expand(300, 1, 2, 2).contiguous()
     d = Dataset(DataInfo("folder", (1, 2, 2), 0, False), UnitView(raw))
     assert holdout.apply(d, 0.05, seed=0) is None
     assert isinstance(d.x, UnitView) and isinstance(d.holdout_x, UnitView) and d.x.raw.dtype == torch.uint8
     assert len(d.x) == 236 and len(d.holdout_x) == 64
-    assert torch.equal(d.holdout_x[:][:, 0, 0, 0], d.holdout_index.float() / 127.5 - 1)
+    assert torch.equal(d.holdout_x.raw, raw[d.holdout_index])
+    assert torch.equal(d.holdout_x[:], raw[d.holdout_index].float() / 127.5 - 1)
     x, _ = holdout.whole(d)
     assert torch.equal(x.raw, raw)
