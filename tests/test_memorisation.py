@@ -188,14 +188,15 @@ def test_a_real_run_records_the_signals_and_f_turns_augmentation_on(tmp_path):
 def test_no_holdout_on_a_small_set_is_said_in_one_line(tmp_path):
     from gantui.engine.events import FINISHED
 
-    t = _trainer(tmp_path / "run", 5, "data.n_samples=200")
+    t = _trainer(tmp_path / "run", 5, "data.n_samples=200", "diagnostics.warmup_steps=0")
     assert t.data.holdout_x is None
     assert t.run() == FINISHED
     notes = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
     notes = [e["message"] for e in notes if e["kind"] == "note"]
     assert any("too few" in n and "d_overfitting is off" in n for n in notes)
     assert all("d_rt" not in r for r in _records(tmp_path / "run"))
-    assert _records(tmp_path / "run")[-1]["health"]["levels"]["d_overfitting"] == "off"
+    last = _records(tmp_path / "run")[-1]["health"]
+    assert last["levels"]["d_overfitting"] == "off" and last["reasons"]["d_overfitting"] == NO_HOLDOUT
 
 
 def test_resume_with_adaptive_augmentation_is_exact(tmp_path):
