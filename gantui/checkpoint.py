@@ -230,9 +230,11 @@ def _state_of(metadata: dict[str, str], path: Path | str) -> dict:
     if "live" in state:  # loss settings an alert's fix changed while the run trained
         live = state["live"]
         ok = isinstance(live, dict) and all(
-            k in ("loss.label_smoothing", "loss.instance_noise", "loss.gp_lambda")
+            k in ("loss.label_smoothing", "loss.instance_noise", "loss.gp_lambda", "data.augment_p",
+                  "data.augment_target")
             and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-            and (k != "loss.label_smoothing" or v < 1) for k, v in live.items())
+            and (k != "loss.label_smoothing" or v < 1) and (not k.startswith("data.") or v <= 1)
+            for k, v in live.items())
         if not ok:
             raise CheckpointError(f"{bad} live {_show(live)} is not a set of live loss settings")
     if "critic_done" in state:  # critic updates of the next step already applied (a stop mid-step)

@@ -61,6 +61,16 @@ def unit_interval(v) -> str | None:
     return None if 0 <= v < 1 else "a number in [0, 1)"
 
 
+def fraction_at_most(hi: float) -> Callable[[Any], str | None]:
+    def check(v) -> str | None:
+        return None if 0 <= v <= hi else f"a number in [0, {hi:g}]"
+    return check
+
+
+def open_unit_interval(v) -> str | None:
+    return None if 0 < v < 1 else "a number in (0, 1)"
+
+
 def int_range(lo: int, hi: int) -> Callable[[Any], str | None]:
     """Sizes that become allocations, counts that become loops: bounded above too (see gantui.limits)."""
     def check(v):
@@ -142,6 +152,16 @@ class DataConfig:
     labels: str = _f("auto", one_of("auto", "none", "subfolders"),
                      "folder: class subfolders as labels (auto: when every image sits in a class subfolder)")
     dataset: str = _f("", import_path, '"package.module:function" returning a map-style Dataset; "" = off')
+    # memorisation (gantui.data.holdout, gantui.augment): the d_overfitting rule and its fix
+    holdout: float = _f(0.05, fraction_at_most(0.25),
+                        "share of the real images never trained on (at least 64 are held out; off below 256 "
+                        "images and for toy data); 0 = off")
+    augment: str = _f("none", one_of("none", "diffaugment", "ada"),
+                      "augment every image D sees: DiffAugment's colour, translation, cutout; ada adapts p")
+    augment_p: float = _f(0.0, fraction_at_most(1.0), "probability per image and transform; 0 = the method's own "
+                                              "(diffaugment 1, ada starts at 0)")
+    augment_target: float = _f(0.6, open_unit_interval, "ada: the r_t that p steers D's outputs towards (ADA's 0.6)")
+    augment_images: int = _f(100_000, int_range(1, 10**9), "ada: images D sees for p to move from 0 to 1")
 
 
 @dataclass(frozen=True)
@@ -410,6 +430,10 @@ def _cross_checks(cfg: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: [model] arch: 'conditional' needs labelled data (digits, mnist, fashion_mnist, cifar10), "
             f"got [data] name = {cfg.data.name!r}")
+    # ADA steers by the sign of D's output; a critic's score has no fixed zero to take a sign from
+    if cfg.data.augment == "ada" and cfg.loss.kind in ("wgan", "wgan_gp"):
+        raise ConfigError(f"{source}: [data] augment: 'ada' needs a loss whose D output has a decision point "
+                          f"(ns, minimax, lsgan, hinge), got [loss] kind = {cfg.loss.kind!r}; use 'diffaugment'")
     # Gradient penalties are per sample; BatchNorm mixes the samples of a batch, so the penalty's
     # gradient is not the one it is meant to be (and double backward through BN is not supported well).
     if cfg.loss.kind == "wgan_gp" and cfg.model.batch_norm_d:

@@ -537,6 +537,10 @@ def _all_events():
     def class_collapse(i, m):
         m["class_pdist"] = [0.9] * 10 if not 100 <= i < 200 else [0.9] * 7 + [0.05] * 3
     events += run(Diagnostics(Thresholds(), "ns", REAL_STD), stream("ns", 400, patch=class_collapse))
+
+    def memorises(i, m):  # held-out reals scored like fakes for a while (d_overfitting), then not
+        m.update(d_rt=0.9, d_holdout_gap=0.8 if 100 <= i < 200 else 0.05)
+    events += run(Diagnostics(Thresholds(), "ns", REAL_STD), stream("ns", 400, patch=memorises))
     d = Diagnostics(Thresholds(), "ns", REAL_STD)
     events += d.update({"step": 10, "d_loss": float("nan")})
     return events
@@ -576,7 +580,7 @@ def test_active_lists_raised_alerts_critical_first():
 
 def test_rules_and_glyphs_for_the_help_screen():
     assert set(RULES) == {"d_overpowering", "oscillation", "mode_collapse", "mode_dropping", "vanishing_gradients",
-                          "exploding_gradients", "divergence"}
+                          "exploding_gradients", "divergence", "d_overfitting"}
     assert all(isinstance(v, str) and v and "\n" not in v for v in RULES.values())
     assert set(GLYPHS) == {"warning", "critical"}
     assert len(set(GLYPHS.values())) == 2 and all(len(g) == 1 for g in GLYPHS.values())

@@ -14,7 +14,7 @@ from gantui.diagnostics import Diagnostics, Health, Thresholds, actions
 from diag_streams import EVERY, REAL_STD, START, WARM, healthy_toy, is_quality, of, run, stream, toy_quality
 
 RULES_ORDER = ["divergence", "d_overpowering", "oscillation", "mode_collapse", "mode_dropping",
-               "vanishing_gradients", "exploding_gradients"]
+               "vanishing_gradients", "exploding_gradients", "d_overfitting"]
 
 
 def _saw(i, m):

@@ -73,6 +73,10 @@ class Dataset:
 
     info: DataInfo
     real_std: float
+    # the slice held out of training (gantui.data.holdout); None when there is none
+    holdout_x: torch.Tensor | None = None
+    holdout_y: torch.Tensor | None = None
+    holdout_index: torch.Tensor | None = None
 
     def __init__(self, info: DataInfo, x: torch.Tensor, y: torch.Tensor | None = None,
                  real_std: float | None = None):

@@ -64,6 +64,8 @@ RULES = {
                       "or its sharp samples land on only a few modes."),
     "vanishing_gradients": "|grad G| is near zero while D is confident: the generator gets no learning signal.",
     "exploding_gradients": "A gradient norm stays above its limit: the next steps may turn the weights into NaN.",
+    "d_overfitting": ("D memorises its training images: it scores real images it never trained on (data.holdout) "
+                      "like generated ones while calling the training images real."),
 }
 
 __all__ = [

@@ -24,6 +24,8 @@ LIVE_KEYS: dict[str, str] = {
     "loss.label_smoothing": "one-sided label smoothing of D's real target, in [0, 1); 0 = off",
     "loss.instance_noise": "std of Gaussian noise added to D's real and fake inputs; 0 = off",
     "loss.gp_lambda": "weight of the gradient penalty, >= 0",
+    "data.augment_p": "probability of augmenting each image D sees, in [0, 1] (turns DiffAugment on)",
+    "data.augment_target": "adaptive augmentation (ADA) steering D's r_t towards this, in (0, 1)",
 }
 
 

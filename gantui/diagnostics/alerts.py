@@ -8,6 +8,7 @@ from typing import Any
 
 from gantui.diagnostics import health as hl
 from gantui.diagnostics.latch import Latch, holds, need
+from gantui.diagnostics.overfitting import DOverfitting
 from gantui.vocab.losses import CRITIC_LOSSES
 from gantui.diagnostics.rules import (
     CRITICAL,
@@ -94,7 +95,7 @@ class Diagnostics:
         self.ctx = Context(self.t, loss_kind, self.real_std, float(label_smoothing), int(n_critic))
         self.oscillation = Oscillation(self.t.window)
         self.rules: list[Rule] = [DOverpowering(), self.oscillation, ModeCollapse(), ModeDropping(),
-                                  VanishingGradients(), ExplodingGradients()]
+                                  VanishingGradients(), ExplodingGradients(), DOverfitting()]
         size = max(self.t.window, self.t.clear_window, self.t.early_window)
         self.latches = {r.name: Latch(max(size, ModeDropping.MAX_WINDOW) if r.quality else size, self.t.sustain,
                                       self.t.relapse)

@@ -32,6 +32,7 @@ ALERT_WORDS = {
     "mode_dropping": "MODES DROPPED",
     "vanishing_gradients": "VANISHING",
     "exploding_gradients": "EXPLODING",
+    "d_overfitting": "MEMORISING",
 }
 
 

@@ -96,6 +96,10 @@ class Thresholds:
     vanish_grad: float = _t(1e-3, _non_negative, "|grad G| below this (absolute) is near zero")
     vanish_frac: float = _t(0.02, _non_negative, "... or below this fraction of its own baseline")
     confident_gap: float = _t(0.9, _share, "ns/minimax/lsgan: D(x) - D(G(z)) above this share of its widest")
+    # d_overfitting (needs data.holdout; gantui.diagnostics.overfitting)
+    overfit_gap: float = _t(0.5, _positive, "d_holdout_gap (ADA's r_v: 0 held-out reals scored like training reals, "
+                                            "1 like generated ones) at least this")
+    overfit_rt: float = _t(0.6, _share, "... while D's r_t on training reals is at least this (ADA's target)")
     # exploding_gradients
     explode_grad: float = _t(100.0, _positive, "a gradient norm above this is exploding")
 

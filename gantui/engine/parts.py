@@ -25,8 +25,10 @@ from typing import Any, Callable
 import torch
 
 from gantui import memory, models
+from gantui.augment import Augment
 from gantui.config import Config
 from gantui.data import Dataset, load_dataset
+from gantui.data import holdout
 from gantui.devices import pick_device
 
 
@@ -45,6 +47,8 @@ class Parts:
     fixed_z: torch.Tensor
     fixed_y: torch.Tensor | None
     conditional: bool                  # G and D take labels
+    augment: Augment | None = None     # what D's inputs go through (gantui.augment)
+    holdout_note: str | None = None    # why no slice is held out, for the event log
 
     @property
     def is_cuda(self) -> bool:
@@ -93,6 +97,7 @@ def build(cfg: Config, requested_device: str | torch.device, progress=None) -> P
     speed_switches(device)
     torch.manual_seed(cfg.run.seed)
     data = load_dataset(cfg.data, device, cfg.run.seed, progress)
+    holdout_note = holdout.apply(data, cfg.data.holdout, cfg.run.seed)
     info = data.info
     G, D = models.build(cfg, info)
     if cfg.model.custom:
@@ -128,4 +133,5 @@ def build(cfg: Config, requested_device: str | torch.device, progress=None) -> P
 
     return Parts(device=device, data=data, G=G, D=D, G_ema=G_ema, opt_g=opt_g, opt_d=opt_d,
                  scaler_g=scaler_g, scaler_d=scaler_d, autocast=autocast, fixed_z=fixed_z, fixed_y=fixed_y,
-                 conditional=info.n_classes > 0 and getattr(G, "n_classes", 0) > 0)
+                 conditional=info.n_classes > 0 and getattr(G, "n_classes", 0) > 0,
+                 augment=Augment.from_config(cfg.data, device), holdout_note=holdout_note)

@@ -46,7 +46,8 @@ MAX_LINE = 64 * 1024
 LIVE_FILE = run_files.LIVE
 SIMPLE = ("pause", "resume", "toggle_pause", "step", "save")
 COMMANDS = ("ping", "status", "stop", "scale_lr", "set_lr", "set_n_critic", "set") + SIMPLE
-LIVE_KEYS = ("loss.n_critic", "loss.label_smoothing", "loss.instance_noise", "loss.gp_lambda")
+LIVE_KEYS = ("loss.n_critic", "loss.label_smoothing", "loss.instance_noise", "loss.gp_lambda",
+             "data.augment_p", "data.augment_target")  # the last two: d_overfitting's fix (gantui.augment)
 
 
 class ChannelError(Exception):
@@ -142,6 +143,8 @@ def validate(req: dict[str, Any]) -> dict[str, Any]:
             out["value"] = _n_critic(req, "set: loss.n_critic")
         elif key == "loss.label_smoothing":
             out["value"] = _number(req, "value", 0.0, 0.999)
+        elif key.startswith("data.augment"):
+            out["value"] = _number(req, "value", 0.0, 1.0)
         else:
             out["value"] = _number(req, "value", 0.0, 1e6)
     elif cmd == "stop":

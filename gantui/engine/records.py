@@ -19,10 +19,11 @@ import torch
 
 from gantui.config import Config
 from gantui.engine.distributed import Local
+from gantui.engine.overfit import N_VALUES, OverfitProbe
 from gantui.engine.parts import Parts
 
-MEAN_KEYS = ("d_loss", "g_loss", "gp")
-LAST_KEYS = ("d_real", "d_fake", "d_acc", "grad_norm_d", "grad_norm_g")
+MEAN_KEYS = ("d_loss", "g_loss", "gp", "augment_rt")
+LAST_KEYS = ("d_real", "d_fake", "d_acc", "grad_norm_d", "grad_norm_g", "augment_p")
 
 
 def mean_pdist(x: torch.Tensor) -> torch.Tensor:
@@ -78,6 +79,8 @@ class Recorder:
             ref = class_pdists(real, real_y, n_classes)
             self.real_class_pdist = torch.where(torch.isfinite(ref) & (ref > 0), ref, torch.ones_like(ref))
         self.params = list(parts.G.parameters()) + list(parts.D.parameters())
+        self.probe = OverfitProbe(cfg.loss.kind, parts)
+        self.label_smoothing = cfg.loss.label_smoothing   # the trainer keeps it current (a live fix)
 
     @torch.no_grad()
     def generate_live(self) -> torch.Tensor:
@@ -109,8 +112,10 @@ class Recorder:
             flat += [samples.std(0).mean().reshape(1), mean_pdist(samples).reshape(1)]
             if n_class:
                 flat.append(class_pdists(samples, self.p.fixed_y, n_class) / self.real_class_pdist)
+            if self.probe.active:
+                flat.append(self.probe.measure(samples, self.p.fixed_y, self.label_smoothing))
         else:  # rank 0's figures arrive in the sum
-            flat.append(torch.zeros(2 + n_class, device=weights.device))
+            flat.append(torch.zeros(2 + n_class + (N_VALUES if self.probe.active else 0), device=weights.device))
         host = self.strategy.combine(torch.cat(flat), len(names) + 1).cpu().tolist()  # the one host copy
         weights_ok = math.isfinite(host[len(names)])
         del host[len(names)]
@@ -122,6 +127,9 @@ class Recorder:
             finite = [v for v in per if math.isfinite(v)]
             if finite:
                 out["class_pdist_min"] = min(finite)
+        if self.probe.active:
+            start = len(names) + n_class
+            out.update(self.probe.figures(host[start:start + N_VALUES], self.label_smoothing))
         if self.real_pdist > 0:
             out["sample_pdist"] = out["sample_pdist"] / self.real_pdist
         else:

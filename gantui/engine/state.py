@@ -84,6 +84,7 @@ def to_tensors(cfg: Config, parts: Parts, rt: Runtime,
     if parts.fixed_y is not None:
         t["fixed.y"] = parts.fixed_y
     t.update(scaler_tensors("scaler_g", parts.scaler_g))
+    t.update(memorisation_tensors(parts))
     t.update(scaler_tensors("scaler_d", parts.scaler_d))
     info = parts.data.info
     meta = {
@@ -99,6 +100,46 @@ def to_tensors(cfg: Config, parts: Parts, rt: Runtime,
                                  "n_classes": info.n_classes, "is_toy": info.is_toy}),
     }
     return t, meta
+
+
+def memorisation_tensors(parts: Parts) -> dict[str, torch.Tensor]:
+    """`holdout.index` (the images never trained on) and `augment.p` (the augmentation
+    probability in force, adapted by ADA), so a resume holds out the same slice and augments alike."""
+    t = {}
+    hold = getattr(parts.data, "holdout_index", None)
+    if hold is not None:
+        t["holdout.index"] = hold.to(torch.int64).cpu()
+    if parts.augment is not None and parts.augment.on:
+        t["augment.p"] = parts.augment.p.detach().float().cpu().reshape(1)
+    return t
+
+
+def restore_holdout(tensors: dict[str, torch.Tensor], parts: Parts, path: Path) -> None:
+    """The checkpoint's slice, whatever data.holdout says now: the images it never trained on stay
+    unseen. A checkpoint without one trained on every image: nothing is held out then."""
+    from gantui.data import holdout
+
+    data = parts.data
+    if data.info.is_toy:
+        return
+    saved = tensors.get("holdout.index")
+    n = len(data) + (0 if data.holdout_index is None else len(data.holdout_index))
+    if saved is None:
+        if data.holdout_index is not None:
+            holdout.split(data, torch.zeros(0, dtype=torch.long))
+            data.holdout_x = data.holdout_y = data.holdout_index = None
+            parts.holdout_note = (f"data.holdout: off, {path.name} was trained on every image (no held-out slice); "
+                                  f"d_overfitting is off")
+        return
+    idx = saved.to(torch.long).flatten()
+    if saved.dtype != torch.int64 or (len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= n)) \
+            or len(torch.unique(idx)) != len(idx):
+        raise checkpoint.CheckpointError(f"{path}: holdout.index does not fit a data set of {n} images; "
+                                         f"resume with the data it was trained on")
+    current = data.holdout_index
+    if current is None or not torch.equal(current, idx):
+        holdout.split(data, idx)
+        parts.holdout_note = None
 
 
 def diagnostics_metadata(diagnostics) -> dict[str, str]:
@@ -166,6 +207,7 @@ def restore(path: Path, cfg: Config, parts: Parts, rt: Runtime) -> tuple[dict[st
     if z is not None and z.shape == parts.fixed_z.shape:
         checkpoint.check_tensor("fixed.z", z, parts.fixed_z.shape, torch.float32, path)
         parts.fixed_z = z.to(parts.device)
+    restore_holdout(tensors, parts, path)
     set_rng(parts, tensors)
     load_scaler("scaler_g", parts.scaler_g, tensors)
     load_scaler("scaler_d", parts.scaler_d, tensors)

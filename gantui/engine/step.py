@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from gantui import losses
+from gantui.augment import Augment, rt_midpoint
 from gantui.config import Config
 from gantui.engine.parts import Parts
 
@@ -46,6 +47,9 @@ class GanStep:
         self.gp_lambda = cfg.loss.gp_lambda
         self.instance_noise = cfg.loss.instance_noise
         self.n_classes = parts.data.info.n_classes
+        # every image D sees goes through this (real and generated; gantui.augment): it wraps the
+        # call of D, so any D module is augmented alike. Mode "none" draws nothing from the RNG.
+        self.augment = parts.augment if parts.augment is not None else Augment("none", device=parts.device)
         self.d_params = list(parts.D.parameters())
         self.g_params = list(parts.G.parameters())
         if parts.G_ema is not None:
@@ -66,6 +70,8 @@ class GanStep:
             with p.autocast():
                 with torch.no_grad():
                     fake = p.G(z, y)
+                if self.augment.on:
+                    real, fake = self.augment(real), self.augment(fake)
                 if self.instance_noise > 0:  # blur both distributions for D (Sønderby et al., 2017)
                     real = real + self.instance_noise * torch.randn_like(real)
                     fake = fake + self.instance_noise * torch.randn_like(fake)
@@ -86,6 +92,10 @@ class GanStep:
                 out["grad_norm_d"] = grad_norm(self.d_params)
             p.scaler_d.step(p.opt_d)
             p.scaler_d.update()
+            if self.augment.mode == "ada":  # ADA: p steered by r_t on the reals D just trained on
+                rt = self.augment.observe(real_out, rt_midpoint(kind, self.label_smoothing), bsz)
+                if rt is not None:
+                    out["augment_rt"] = rt
             if kind == "wgan":
                 with torch.no_grad():
                     torch._foreach_clamp_min_(self.d_params, -cfg.loss.clip)
@@ -110,7 +120,7 @@ class GanStep:
         for w in self.d_params:
             w.requires_grad_(False)
         with p.autocast():
-            loss_g = losses.g_loss(kind, p.D(self.G_train(z, y_g), y_g))
+            loss_g = losses.g_loss(kind, p.D(self.augment(self.G_train(z, y_g)), y_g))
         p.opt_g.zero_grad(set_to_none=True)
         p.scaler_g.scale(loss_g).backward()
         for w in self.d_params:
@@ -121,6 +131,8 @@ class GanStep:
         p.scaler_g.step(p.opt_g)
         p.scaler_g.update()
         out["g_loss"] = loss_g.detach()
+        if record and self.augment.on:
+            out["augment_p"] = self.augment.p.clone()
         return out
 
     @torch.no_grad()

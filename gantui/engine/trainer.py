@@ -52,7 +52,8 @@ from gantui.pictures import save_samples
 
 STOP = "stop"
 SAMPLE_REFRESH_S = (3.0, 30.0)   # the screen's samples: at least this often (first minute, then later)
-LIVE_LOSS_KEYS = tuple(k for k in LIVE_KEYS if k != "loss.n_critic")  # n_critic is SetNCritic's
+LIVE_LOSS_KEYS = tuple(k for k in LIVE_KEYS if k.startswith("loss.") and k != "loss.n_critic")  # n_critic: SetNCritic's
+LIVE_AUGMENT_KEYS = tuple(k for k in LIVE_KEYS if k.startswith("data.augment"))  # d_overfitting's fix (gantui.augment)
 
 
 class Trainer:
@@ -152,12 +153,18 @@ class Trainer:
         self._set_lrs()
         self.stepper = GanStep(cfg, p, d_model=d_model, g_model=g_model)
         for key, value in self.rt.live.items():  # fixes applied live before the checkpoint
-            setattr(self.stepper, key.split(".", 1)[1], value)
+            if key in LIVE_AUGMENT_KEYS:
+                apply_augment_key(p.augment, key, value)
+            else:
+                setattr(self.stepper, key.split(".", 1)[1], value)
+        if resumed is not None and "augment.p" in resumed["tensors"] and p.augment.on:
+            p.augment.p.fill_(float(resumed["tensors"]["augment.p"].flatten()[0].clamp(0, 1)))
 
         # The real reference the screen and the alerts compare against, without touching the global RNG.
         info = p.data.info
         real, real_y = p.data.real_batch(max(cfg.log.n_samples, 256), seed=cfg.run.seed + 2)
         self.recorder = Recorder(cfg, p, real, real_y, self.strategy)
+        self.recorder.label_smoothing = self.stepper.label_smoothing
         self.real_std = self.recorder.real_std
         real_points = real[:512].float().cpu().numpy() if info.is_toy else None
         self.sampler = SampleMaker(p, real_points)
@@ -285,6 +292,8 @@ class Trainer:
                           device=str(self.device), total_steps=cfg.run.steps,
                           **({"world_size": self.strategy.world_size} if self.strategy.distributed else {}))
         self._set_state(ev.RUNNING)
+        if self.parts.holdout_note:
+            self._note(self.parts.holdout_note)
         self._acc: list[dict[str, torch.Tensor]] = []
         self.rate = Rate(self.step)
         self._started_at = time.monotonic()
@@ -425,6 +434,8 @@ class Trainer:
             self._set_state(self.state)
         elif isinstance(cmd, SetLive) and cmd.key in LIVE_LOSS_KEYS:
             self._set_live(cmd.key, cmd.value, cmd.reason or "user")
+        elif isinstance(cmd, SetLive) and cmd.key in LIVE_AUGMENT_KEYS:
+            self._set_augment(cmd.key, cmd.value, cmd.reason or "user")
         elif isinstance(cmd, Save):
             self._checkpoint(reason=cmd.reason or "user")
         elif isinstance(cmd, Stop):
@@ -448,7 +459,22 @@ class Trainer:
         self.rt.live[key] = float(value)
         if key == "loss.label_smoothing":
             self.diagnostics.configure(label_smoothing=float(value))
+            self.recorder.label_smoothing = float(value)
         self.record_event("setting_changed", key=key, old=old, new=float(value), reason=reason)
+
+    def _set_augment(self, key: str, value: float, reason: str) -> None:
+        """Augment D's inputs from now on (d_overfitting's fix): `data.augment_p` a fixed
+        probability, `data.augment_target` ADA towards that r_t from the p in force."""
+        aug = self.parts.augment
+        if aug is None or not (math.isfinite(value) and 0 <= value <= 1):
+            return
+        if key == "data.augment_target" and (not 0 < value < 1 or self.cfg.is_critic):
+            return  # a critic's score has no sign for ADA to steer by (config refuses "ada" for it too)
+        old = {"mode": aug.mode, "p": float(aug.p), "target": aug.target}
+        apply_augment_key(aug, key, value)
+        self.rt.live[key] = float(value)
+        self.record_event("setting_changed", key=key, old=old["target" if key.endswith("target") else "p"],
+                          new=float(value), mode=aug.mode, previous_mode=old["mode"], reason=reason)
 
     # --- logging ---------------------------------------------------------------------------
     def _log(self) -> bool:
@@ -642,3 +668,10 @@ class Trainer:
         self.record_event("checkpoint", path=str(path), reason=reason)
         return path
 
+
+
+def apply_augment_key(aug, key: str, value: float) -> None:
+    if key == "data.augment_p":
+        aug.set_p(value)
+    elif key == "data.augment_target":
+        aug.set_target(value)

@@ -29,6 +29,11 @@ KEY_CLASSES: dict[str, str] = {
     "data.*": IDENTITY,               # name, root, image_size, channels, n_samples, modes
     "data.batch_size": MUTABLE,
     "data.download": MUTABLE,
+    "data.holdout": MUTABLE,          # a resume keeps the checkpoint's held-out slice (holdout.index) whatever it says
+    "data.augment": MUTABLE,          # augmentation of D's inputs: a live fix (d_overfitting) may turn it on
+    "data.augment_p": MUTABLE,
+    "data.augment_target": MUTABLE,
+    "data.augment_images": MUTABLE,
     "model.*": IDENTITY,              # every key shapes G's or D's tensors
     "model.sync_bn": MUTABLE,
     "loss.*": MUTABLE,                # n_critic, gp_lambda, clip, label_smoothing, instance_noise, r1_gamma

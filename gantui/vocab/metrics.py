@@ -33,6 +33,16 @@ FIGURES = (
            "classes with 20+ samples", "fraction"),
     Figure("is", "IS", "{:.2f}", "IS", "Inception score", "IS", ""),
     Figure("d_acc", "D acc", "{:.2f}", "d_acc", "D accuracy", "D accuracy", "fraction", quality=False),
+    # memorisation (data.holdout; gantui.engine.overfit): health figures on every record, not quality
+    Figure("d_rt", "r_t", "{:.2f}", "r_t", "r_t (training reals)", "ADA's r_t on training reals", "", quality=False),
+    Figure("d_holdout_rt", "r_t held out", "{:.2f}", "r_t_held_out", "r_t (held-out reals)",
+           "ADA's r_t on held-out reals", "", quality=False),
+    Figure("d_holdout_gap", "held-out gap", "{:.2f}", "holdout_gap", "held-out gap (r_v)",
+           "held-out reals' drop towards fakes (ADA's r_v)", "", quality=False),
+    Figure("augment_p", "aug p", "{:.2f}", "aug_p", "augmentation p", "augmentation probability", "fraction",
+           quality=False),
+    Figure("augment_rt", "ADA r_t", "{:.2f}", "ada_r_t", "ADA's r_t (augmented)", "r_t steering p", "",
+           quality=False),
 )
 BY_KEY = {f.key: f for f in FIGURES}
 # live-quality keys, best first: the first one present in every run is `compare`'s default metric
