@@ -30,6 +30,8 @@ TOY_SAMPLES = 2500          # DESIGN: the toy metrics are defined on 2,500 sampl
 IMAGE_SAMPLES = 1000        # generated images per measurement (FID's bias is larger, its trend is what counts)
 IMAGE_REAL = 2000           # the fixed real reference
 QUALITY_SEED = 7_777        # the measurement's own noise, the same at every measurement
+LIVE_KID_SUBSETS = 20       # KID subsets per live measurement (eval uses 100)
+GENERATE_CHUNK = 250        # generated per forward pass: large batches run slower on a CPU (cache)
 
 
 class LiveQuality:
@@ -46,7 +48,25 @@ class LiveQuality:
     def due(self, step: int) -> bool:
         return self.every > 0 and step > 0 and step % self.every == 0 and self.failed is None
 
-    @torch.no_grad()
+    def will_measure(self, start: int, end: int) -> bool:
+        """Whether a measurement falls in the steps (start, end]."""
+        return self.every > 0 and self.failed is None and end // self.every > start // self.every
+
+    def prepare(self) -> None:
+        """The one-time work of image measurements (the feature network, loaded or trained once per data
+        set, the real reference's features and statistics, torchmetrics' import), done before the
+        training starts rather than inside the first measurement. Toy data needs none."""
+        if self.info.is_toy or self._space is not None or self.failed is not None:
+            return
+        devices = [self.p.device] if self.p.is_cuda else []
+        with torch.random.fork_rng(devices=devices):
+            try:
+                self._setup_images()
+            except Exception as e:  # noqa: BLE001 - a quality measurement must never stop the training
+                self.failed = f"{type(e).__name__}: {e}"
+                self.notify(f"live quality is off for this run: {self.failed}")
+
+    @torch.inference_mode()
     def _generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         g = self.p.G_ema if self.p.G_ema is not None else self.p.G
         gen = torch.Generator().manual_seed(QUALITY_SEED)
@@ -56,7 +76,8 @@ class LiveQuality:
             y = (torch.arange(n) % self.info.n_classes).to(self.p.device)
         was_training = g.training
         g.eval()
-        out = [g(z[i:i + 1000], None if y is None else y[i:i + 1000]).float() for i in range(0, n, 1000)]
+        c = GENERATE_CHUNK
+        out = [g(z[i:i + c], None if y is None else y[i:i + c]).float() for i in range(0, n, c)]
         g.train(was_training)
         return torch.cat(out), y
 
@@ -92,11 +113,16 @@ class LiveQuality:
     # --- images ---------------------------------------------------------------------------------
     def _setup_images(self) -> None:
         from gantui.evaluate import feature_space
+        from gantui.evaluation import image_metrics as im
 
         self.notify("live quality: preparing the feature network (trained once per data set, then cached)…")
         self._space = feature_space(self.cfg, self.info, self.p.device, log=self.notify)
         real, _ = self.p.data.real_batch(min(IMAGE_REAL, len(self.p.data)), seed=QUALITY_SEED + 2)
-        self._real_feats, _ = self._space.embed(real)
+        with torch.inference_mode():
+            feats, _ = self._space.embed(real)
+        self._real_feats = feats.clone()  # a normal tensor: inference tensors cannot be saved for autograd later
+        self._reference = im.RealReference(self._real_feats, subsets=LIVE_KID_SUBSETS, seed=QUALITY_SEED)
+        self._reference.fid(self._real_feats[: len(self._real_feats) // 2])  # imports torchmetrics now, once
         self.notify(f"live quality: {self._space.name}")
 
     def _images(self) -> dict[str, Any]:
@@ -105,9 +131,10 @@ class LiveQuality:
         if self._space is None:
             self._setup_images()
         fake, _ = self._generate(IMAGE_SAMPLES)
-        feats, probs = self._space.embed(fake)
-        out: dict[str, Any] = {"fid": float(im.frechet_distance(self._real_feats, feats))}
-        out["kid"] = im.kernel_inception_distance(self._real_feats, feats, subsets=20, seed=QUALITY_SEED).kid
+        with torch.inference_mode():
+            feats, probs = self._space.embed(fake)
+        # the same values as im.frechet_distance / im.kernel_inception_distance(subsets=20, seed=QUALITY_SEED)
+        out: dict[str, Any] = {"fid": self._reference.fid(feats), "kid": self._reference.kid(feats)}
         if probs is not None and self._space.classifier is not None:
             rep = im.class_report(probs)
             out["class_coverage"] = float(rep.class_coverage)

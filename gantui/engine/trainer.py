@@ -278,6 +278,8 @@ class Trainer:
         self._acc: list[dict[str, torch.Tensor]] = []
         self.rate = Rate(self.step)
         self._publish_samples()
+        if self.strategy.is_main and self.quality.will_measure(self.step, cfg.run.steps):
+            self.quality.prepare()  # the feature network and real reference: once, before the first step
 
         while self.step < cfg.run.steps:
             if self._commands() == STOP:
