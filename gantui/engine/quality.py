@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from gantui import criteria
 from gantui.config import Config
 from gantui.engine.parts import Parts
 
@@ -104,6 +105,8 @@ class LiveQuality:
         hist = np.asarray(report.histogram)
         out: dict[str, Any] = {"modes_captured": int(report.modes_captured), "modes_total": int(report.modes_total),
                                "hq_fraction": float(report.hq_fraction),
+                               "mode_score": criteria.mode_score(int(report.modes_captured),
+                                                                 int(report.modes_total), float(report.hq_fraction)),
                                "modes_lost": [int(i) for i in np.flatnonzero(hist == 0)]}
         if name == "mixture1d":
             real, _ = self.p.data.real_batch(TOY_SAMPLES, seed=QUALITY_SEED + 1)
