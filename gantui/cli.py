@@ -37,6 +37,16 @@ DEVICES = ("auto", "cpu", "cuda")
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", metavar="DEVICE", help="auto | cpu | cuda (default: the preset's run.device)")]
 SeedOpt = Annotated[int, typer.Option("--seed", metavar="S", help="Seed of the generated samples (0 to 2**63 - 1).")]
 Target = Annotated[str, typer.Argument(metavar="CHECKPOINT_OR_RUN_DIR", help="A checkpoint file or a run directory (uses its latest checkpoint).")]
+BestOpt = Annotated[bool, typer.Option("--best", help="Use the run directory's checkpoints/best.safetensors (the best live quality by run.best_by).")]
+
+
+def _best(target: str, best: bool) -> str:
+    """TARGET, or with --best its run directory's best checkpoint."""
+    if not best:
+        return target
+    from gantui.engine.best import best_checkpoint_of
+
+    return str(best_checkpoint_of(target))
 
 
 def _check_device(device: str | None) -> str | None:
@@ -69,6 +79,7 @@ def run(
     device: DeviceOpt = None,
     detach: Annotated[bool, typer.Option("--detach", help="Train in the background (headless, output to the run's console.log) and return at once.")] = False,
     nproc: Annotated[Optional[int], typer.Option("--nproc", metavar="N", help="Train with N processes (DistributedDataParallel; one per GPU), launched with torch's torchrun.")] = None,
+    best: Annotated[bool, typer.Option("--best", help="With --resume RUN_DIR: continue from its checkpoints/best.safetensors (in place when it is the newest step, else with --run-dir NEW_DIR).")] = False,
 ) -> None:
     """Train a GAN from a preset; opens the live monitor on a terminal, runs headless otherwise."""
     from gantui import config, memory
@@ -80,7 +91,12 @@ def run(
         limits.check_int("--steps", steps, 1, limits.MAX_STEPS)
         cfg = cfg.replace("run", steps=steps)
     device = _check_device(device)
+    if best and resume is None:
+        raise UserError("--best: give the run to continue with --resume RUN_DIR --best")
     resume_path = paths.check_input_path(resume, "--resume") if resume is not None else None
+    if best and resume_path is not None:
+        resume_path = Path(_best(str(resume_path), True))
+        resume = str(resume_path)
     run_path = paths.check_run_dir(run_dir, "--run-dir") if run_dir is not None else None
     from gantui import nproc as multi
 
@@ -180,11 +196,12 @@ def eval_(
     seed: SeedOpt = 0,
     inception_weights: Annotated[Optional[str], typer.Option("--inception-weights", metavar="FILE", help="Inception-v3 FID weights (.safetensors) for literature-comparable FID.")] = None,
     data_root: Annotated[Optional[str], typer.Option("--data-root", metavar="DIR", help="Where the real images are (default: data/; for a `folder` set, the folder itself). Never taken from the checkpoint.")] = None,
+    best: BestOpt = False,
 ) -> None:
     """Judge a checkpoint headless: mode coverage, FID/KID, precision/recall."""
     from gantui.evaluate import main as eval_main
 
-    raise typer.Exit(eval_main(target, as_json, n_samples, _check_device(device) or "auto", seed, inception_weights,
+    raise typer.Exit(eval_main(_best(target, best), as_json, n_samples, _check_device(device) or "auto", seed, inception_weights,
                                data_root=data_root))
 
 
@@ -195,11 +212,12 @@ def sample(
     n: Annotated[int, typer.Option("--n", metavar="N", help="How many samples (1 to 50,000).")] = 64,
     seed: SeedOpt = 0,
     ansi: Annotated[bool, typer.Option("--ansi", help="Print the samples to the terminal as half-block characters.")] = False,
+    best: BestOpt = False,
 ) -> None:
     """Draw samples from a checkpoint's generator."""
     from gantui.sampling import main as sample_main
 
-    raise typer.Exit(sample_main(target, out, n, seed, ansi))
+    raise typer.Exit(sample_main(_best(target, best), out, n, seed, ansi))
 
 
 @app.command(name="runs")

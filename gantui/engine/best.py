@@ -79,3 +79,22 @@ def read(run_dir: Path) -> tuple[Path, Best] | None:
         return None
     best = parse(meta.get("best"))
     return (path, best) if best is not None else None
+
+
+def best_checkpoint_of(target: str | Path, flag: str = "--best") -> Path:
+    """The best checkpoint `--best` names: RUN_DIR/checkpoints/best.safetensors (UserError otherwise)."""
+    from gantui.errors import UserError
+
+    p = Path(target)
+    if p.is_file():
+        if p.name == BEST:
+            return p
+        raise UserError(f"{flag}: {p} is a checkpoint file; give the run directory (or the best.safetensors "
+                        f"file itself, without {flag})")
+    if not p.is_dir():
+        raise UserError(f"{flag}: {p}: no such run directory")
+    path = p / "checkpoints" / BEST
+    if not path.is_file():
+        raise UserError(f"{flag}: {p}: no checkpoints/{BEST} (a run keeps one while live quality is on: "
+                        f"[log] eval_every > 0, and after its first measurement)")
+    return path
