@@ -66,8 +66,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="gantui-eval-bench-"))
     os.environ["GANTUI_CACHE"] = str(tmp / "cache")  # fresh: the classifier is trained here, once
 
-    from gantui import checkpoint, evaluate
-    from gantui.engine import devices
+    from gantui import checkpoint
+    from gantui.evaluation import measure
+    from gantui import devices
     from gantui.evaluation import image_metrics as im
 
     target = Path(args.checkpoint) if args.checkpoint else throwaway_checkpoint(tmp)
@@ -76,18 +77,18 @@ def main() -> None:
     if loaded.info.is_toy:
         sys.exit(f"{target}: a toy-data checkpoint; this benchmark times image evaluation")
 
-    clf = evaluate.feature_space(loaded.config, loaded.info, dev, log=lambda m: print(m, file=sys.stderr)).classifier
+    clf = measure.feature_space(loaded.config, loaded.info, dev, log=lambda m: print(m, file=sys.stderr)).classifier
 
     watch = Stopwatch()
     cpu0 = time.process_time()
     with watch("load checkpoint"):
         loaded = checkpoint.load_generator(target, dev)
     with watch("feature network (cached)"):
-        space = evaluate.feature_space(loaded.config, loaded.info, dev, log=lambda m: None)
+        space = measure.feature_space(loaded.config, loaded.info, dev, log=lambda m: None)
     with watch(f"generate {args.n}"), torch.inference_mode():
         fake, _ = loaded.sample(args.n, 0, dev)
     with watch(f"real images {args.n}"):
-        real = evaluate.real_images(loaded.config, args.n, evaluate.REAL_SEED_BASE, dev)
+        real = measure.real_images(loaded.config, args.n, measure.REAL_SEED_BASE, dev)
     with watch("features (both sets)"):
         real_f, _ = space.embed(real)
         fake_f, probs = space.embed(fake)

@@ -60,21 +60,22 @@ def main() -> None:
     os.environ["GANTUI_CACHE"] = args.cache or str(tmp / "cache")
     run_dir = Path(args.run_dir) if args.run_dir else tmp / "run"
 
-    from gantui import checkpoint, evaluate
+    from gantui import checkpoint
+    from gantui.evaluation import measure
 
     train_s = train(run_dir, args.steps, args.every, args.set)
     rows = []
     ckpts = sorted((run_dir / "checkpoints").glob("step_*.safetensors"))
     for path in ckpts:
-        r = evaluate.evaluate(path, n_samples=args.n, device="cpu", seed=0, log=lambda m: print(m, file=sys.stderr))
+        r = measure.evaluate(path, n_samples=args.n, device="cpu", seed=0, log=lambda m: print(m, file=sys.stderr))
         rows.append({"step": r["step"], **{k: r.get(k) for k in KEYS}})
         print(f"step {r['step']}: FID {r['fid']:.3f}", file=sys.stderr)
     feature_name = r["feature_extractor"]
 
     loaded = checkpoint.load_generator(ckpts[-1])
-    space = evaluate.feature_space(loaded.config, loaded.info, torch.device("cpu"), log=lambda m: None)
-    real = evaluate.real_images(loaded.config, 2 * args.n, 1, "cpu")  # distinct images: two disjoint halves
-    floor = evaluate.compare_images(real[: args.n], real[args.n:], space)
+    space = measure.feature_space(loaded.config, loaded.info, torch.device("cpu"), log=lambda m: None)
+    real = measure.real_images(loaded.config, 2 * args.n, 1, "cpu")  # distinct images: two disjoint halves
+    floor = measure.compare_images(real[: args.n], real[args.n:], space)
     rows.append({"step": "real vs real", **{k: floor.get(k) for k in KEYS}})
 
     result = {"preset": "fashion", "steps": args.steps, "n": args.n, "train_seconds": round(train_s, 1),

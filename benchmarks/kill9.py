@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from gantui.engine import checkpoints, jsonl  # noqa: E402
+from gantui.engine import checkpoint_files, jsonl  # noqa: E402
 
 TINY = ["--set", "model.g_width=32", "--set", "model.d_width=32", "--set", "data.batch_size=64",
         "--set", "log.every=5", "--set", "log.sample_every=50", "--set", "log.checkpoint_every=20"]
@@ -42,11 +42,11 @@ def main() -> None:
     resumed_ok = attempted = 0
     for i in range(args.kills):
         resume = ["--resume", str(run_dir)] if (run_dir / "checkpoints").exists() and \
-            checkpoints.newest_step(run_dir) is not None else []
+            checkpoint_files.newest_step(run_dir) is not None else []
         if not resume and run_dir.exists():
             import shutil
             shutil.rmtree(run_dir)  # killed before its first checkpoint: nothing to resume yet
-        before = checkpoints.newest_step(run_dir) if resume else None
+        before = checkpoint_files.newest_step(run_dir) if resume else None
         proc = subprocess.Popen([sys.executable, "-m", "gantui", "run", "ring8", "--headless", "--steps", "1000000",
                                  "--run-dir", str(run_dir), *resume, *TINY], cwd=REPO, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -54,14 +54,14 @@ def main() -> None:
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate()
-        newest = checkpoints.newest_step(run_dir)
+        newest = checkpoint_files.newest_step(run_dir)
         if resume:
             attempted += 1
             resumed_ok += newest is not None and newest >= before
         steps = [r["step"] for r in jsonl.read(run_dir / "metrics.jsonl").records]
         print(f"kill {i + 1:2d} after {delay:4.1f} s: newest checkpoint {newest}, last metric step "
               f"{steps[-1] if steps else None}{' (resumed)' if resume else ''}", flush=True)
-    final = (checkpoints.newest_step(run_dir) or 0) + 20
+    final = (checkpoint_files.newest_step(run_dir) or 0) + 20
     r = subprocess.run([sys.executable, "-m", "gantui", "run", "ring8", "--headless", "--steps", str(final),
                         "--resume", str(run_dir), *TINY], cwd=REPO, env=env, capture_output=True, text=True)
     steps = [rec["step"] for rec in jsonl.read(run_dir / "metrics.jsonl").records]

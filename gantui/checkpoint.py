@@ -13,9 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,11 +27,12 @@ from gantui import __version__, limits
 from gantui import config as config_mod
 from gantui.errors import CheckpointError, ConfigError, DataError
 from gantui.memory import N_CLASSES, SET_CHANNELS, TOY_DIMS, host_available_bytes, model_counts
+from gantui.vocab import safetensors as st_header
+from gantui.vocab.files import atomic_write
+from gantui.vocab import run_files
 
-FORMAT_VERSION = "1"
-REQUIRED_METADATA = ("gantui_version", "step", "config", "format_version")
+FORMAT_VERSION = st_header.FORMAT_VERSION
 # A checkpoint is untrusted input: these bound what reading one may cost before anything is checked.
-MAX_HEADER_BYTES = 16 << 20      # the safetensors header (JSON); gantui's are a few tens of kB
 MAX_CONFIG_CHARS = 64 << 10      # the embedded config.toml; a resolved config is about 2 kB
 MAX_JSON_CHARS = 1 << 20         # data_info, state, optimiser param groups
 
@@ -49,37 +48,14 @@ def save(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str])
     path.parent.mkdir(parents=True, exist_ok=True)
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     blob = st_save(cpu, metadata={k: str(v) for k, v in metadata.items()})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    atomic_write(path, blob, mode=0o600)
 
 
 def resolve(path_or_run_dir: str | Path) -> Path:
     """A checkpoint file, or a run directory (its checkpoints/latest.safetensors)."""
     p = Path(path_or_run_dir)
     if p.is_dir():
-        for candidate in (p / "checkpoints" / "latest.safetensors", p / "latest.safetensors"):
+        for candidate in (p / run_files.CHECKPOINTS / run_files.LATEST, p / run_files.LATEST):
             if candidate.is_file():
                 return candidate
         raise CheckpointError(f"{p}: no checkpoints/latest.safetensors in this run directory")
@@ -103,8 +79,10 @@ def read(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     size = st.st_size
     try:
         with open(path, "rb") as f:
-            head = f.read(8)
-            header = _read_header(f, head, size, path)
+            try:
+                header, _ = st_header.read_header(f, size)
+            except st_header.HeaderError as e:
+                raise _corrupt(path, str(e)) from None
             available = host_available_bytes()
             if available is not None and size > available:
                 raise CheckpointError(
@@ -129,36 +107,18 @@ def _corrupt(path: Path, what: str) -> CheckpointError:
         f"resume from another file in {path.parent}")
 
 
-def _read_header(f, head: bytes, size: int, path: Path) -> dict:
-    # The safetensors header: 8 little-endian bytes of length, then that many bytes of JSON.
-    if len(head) < 8:
-        raise _corrupt(path, f"{size} bytes, shorter than a header")
-    n = int.from_bytes(head, "little")
-    if n < 2 or n > MAX_HEADER_BYTES or 8 + n > size:
-        raise _corrupt(path, f"header length {n} does not fit a file of {size} bytes")
-    raw = f.read(n)
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise _corrupt(path, f"header is not JSON: {_short(e)}") from None
-    if not isinstance(header, dict):
-        raise _corrupt(path, "header is not a JSON object")
-    return header
-
-
 def _checked_metadata(header: dict, path: Path) -> dict[str, str]:
-    metadata = header.get("__metadata__") or {}
-    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                 for k, v in metadata.items()):
-        raise _corrupt(path, "metadata is not a table of strings")
-    missing = [k for k in REQUIRED_METADATA if k not in metadata]
-    if missing:
-        raise CheckpointError(f"{path}: not a gantui checkpoint (metadata lacks {', '.join(missing)})")
+    try:
+        metadata = st_header.gantui_metadata(header)
+    except st_header.NotGantui as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    except st_header.HeaderError as e:
+        raise _corrupt(path, str(e)) from None
     if metadata["format_version"] != FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format {_show(metadata['format_version'])} is not supported by gantui "
             f"{__version__} (expects format {FORMAT_VERSION})")
-    return dict(metadata)
+    return metadata
 
 
 def _short(e: Exception) -> str:
@@ -185,11 +145,11 @@ class Meta:
 def step_of(metadata: dict[str, str], path: Path | str) -> int:
     """The `step` field: decimal digits, 0 <= step <= 2**62."""
     raw = metadata.get("step")
-    if not isinstance(raw, str) or not raw.isascii() or not raw.isdigit() or len(raw) > 19 \
-            or int(raw) > limits.MAX_CHECKPOINT_STEP:
+    step = st_header.parse_step(raw)
+    if step is None:
         raise CheckpointError(
             f"{path}: metadata step {_show(raw)} is not a step count (an integer from 0 to 2**62)")
-    return int(raw)
+    return step
 
 
 def config_of(metadata: dict[str, str], path: Path | str) -> config_mod.Config:
@@ -322,16 +282,6 @@ def flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[di
             t = value if torch.is_tensor(value) else torch.tensor(value)
             tensors[f"{prefix}.state.{idx}.{name}"] = t
     return tensors, json.dumps(sd["param_groups"])
-
-
-def unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], groups_json: str) -> dict[str, Any]:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    head = prefix + ".state."
-    for key, value in tensors.items():
-        if key.startswith(head):
-            idx, name = key[len(head):].split(".", 1)
-            state.setdefault(int(idx), {})[name] = value
-    return {"state": state, "param_groups": json.loads(groups_json)}
 
 
 def check_tensor(name: str, got: torch.Tensor, shape, dtype: torch.dtype, path: Path | str,

@@ -21,7 +21,7 @@ from typing import Annotated, Optional
 import typer
 
 from gantui import __version__, limits, paths
-from gantui.errors import UserError
+from gantui.errors import UserError, report
 
 app = typer.Typer(
     name="gantui",
@@ -101,7 +101,7 @@ def run(
     from gantui import nproc as multi
 
     if multi.torchrun_world() > 1:  # a rank started by torchrun: rank 0 owns the run directory
-        from gantui.engine.distributed import run_rank
+        from gantui.nproc import run_rank
 
         raise typer.Exit(run_rank(cfg, run_path, resume_path, device))
     if nproc is not None and nproc > 1:
@@ -285,12 +285,6 @@ def _note_run_dir(path: Path | None) -> None:
     _run_dir = path
 
 
-def one_line(text: str, width: int = 600) -> str:
-    """A message as one line: newlines and other control characters (from file names) escaped."""
-    out = "".join(c if c >= " " or c == "\t" else repr(c)[1:-1] for c in str(text))
-    return out if len(out) <= width else out[: width - 3] + "..."
-
-
 def cache_dir() -> Path:
     """$GANTUI_CACHE, else $XDG_CACHE_HOME/gantui, else ~/.cache/gantui (as gantui.evaluation.features)."""
     root = os.environ.get("GANTUI_CACHE")
@@ -330,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, standalone_mode=True)
     except UserError as e:
         if os.environ.get("RANK", "0") in ("", "0"):  # the ranks of a torchrun launch say it once
-            print(f"gantui: {one_line(str(e))}", file=sys.stderr)
+            report(e)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -20,6 +20,7 @@ from typing import Any
 from gantui import runinfo
 from gantui.engine import jsonl
 from gantui.errors import UserError
+from gantui.vocab import run_files
 
 # Distinct on dark and light terminals; the marker characters stand in for them without colour.
 PALETTE = ((240, 110, 110), (110, 180, 240), (120, 210, 120), (230, 200, 60), (200, 130, 230),
@@ -53,7 +54,7 @@ def load(paths: list[Path]) -> list[RunSeries]:
         if not runinfo.is_run_dir(p):
             raise UserError(f"{p}: not a run directory (no config.toml or events.jsonl)")
         records: dict[int, dict[str, Any]] = {}
-        for r in jsonl.read(p / "metrics.jsonl").records:
+        for r in jsonl.read(p / run_files.METRICS).records:
             step = r.get("step")
             if isinstance(step, int) and not isinstance(step, bool):
                 records[step] = r  # a step written twice (an old resume): the newest counts

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from gantui import criteria, limits
+from gantui import limits
+from gantui.vocab import criteria
 from gantui.diagnostics import RULES, Thresholds
 from gantui.errors import ConfigError
+from gantui.vocab.losses import LOSS_KINDS, is_critic
 
 
 def _presets_dir() -> Path:
@@ -35,8 +37,6 @@ PRESETS_DIR = _presets_dir()
 
 DATASETS = ("digits", "ring8", "grid25", "mixture1d", "mnist", "fashion_mnist", "cifar10", "folder")
 TOY_DATASETS = ("ring8", "grid25", "mixture1d")
-LOSSES = ("ns", "minimax", "wgan", "wgan_gp", "lsgan", "hinge")
-CRITIC_LOSSES = ("wgan", "wgan_gp")
 
 
 # --- checks: each returns None when fine, else the words "expected ..." -------------------
@@ -57,12 +57,6 @@ def non_negative(v) -> str | None:
 
 def unit_interval(v) -> str | None:
     return None if 0 <= v < 1 else "a number in [0, 1)"
-
-
-def at_least(n: int) -> Callable[[Any], str | None]:
-    def check(v):
-        return None if v >= n else f"an integer >= {n}"
-    return check
 
 
 def int_range(lo: int, hi: int) -> Callable[[Any], str | None]:
@@ -149,7 +143,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    kind: str = _f("wgan_gp", one_of(*LOSSES))
+    kind: str = _f("wgan_gp", one_of(*LOSS_KINDS))
     # Bounded above: every G step runs n_critic D steps, and past the WGAN paper's largest schedule (100)
     # G hardly learns while one step takes minutes (see gantui.limits.MAX_N_CRITIC).
     n_critic: int = _f(1, int_range(1, limits.MAX_N_CRITIC), "D steps per G step, 1 to 100")
@@ -224,7 +218,7 @@ class Config:
 
     @property
     def is_critic(self) -> bool:
-        return self.loss.kind in CRITIC_LOSSES
+        return is_critic(self.loss.kind)
 
     def replace(self, section: str, **changes) -> "Config":
         return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **changes)})

@@ -17,3 +17,18 @@ class CheckpointError(UserError):
 
 class DataError(UserError):
     """A data set that cannot be found or downloaded."""
+
+
+def one_line(text: str, width: int = 600) -> str:
+    """A message as one line: newlines and other control characters (from file names) escaped."""
+    out = "".join(c if c >= " " or c == "\t" else repr(c)[1:-1] for c in str(text))
+    return out if len(out) <= width else out[: width - 3] + "..."
+
+
+def report(e: UserError) -> int:
+    """What every command does with a UserError: one line on stderr, `gantui: <message>`; returns the
+    exit code (2). The one place the line is made (cli, eval, sample)."""
+    import sys
+
+    print(f"gantui: {one_line(str(e))}", file=sys.stderr)
+    return e.exit_code

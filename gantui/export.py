@@ -33,10 +33,12 @@ from gantui import runinfo, tbevents
 from gantui.engine import events as ev
 from gantui.engine import jsonl
 from gantui.errors import UserError
+from gantui.vocab.files import atomic_write
+from gantui.vocab import run_files
 
 EXPORT_NAME = "events.out.tfevents.0.gantui-export"
-LIVE_DIR = "tensorboard"
-SAMPLES_TAG = "samples"
+LIVE_DIR = run_files.TENSORBOARD
+SAMPLES_TAG = "samples"              # the TensorBoard image tag
 NOT_SCALARS = ("step", "time")
 PNG = re.compile(r"^step_(\d{8,})\.png$")
 NPZ = re.compile(r"^step_(\d{8,})\.npz$")
@@ -95,9 +97,9 @@ def sample_png(samples_dir: Path, step: int) -> bytes | None:
     import io
 
     from gantui import pictures
-    from gantui.engine import samplefiles
+    from gantui.engine import sample_files
 
-    s = samplefiles.load(npz)
+    s = sample_files.load(npz)
     img = pictures.grid_image(s.images) if s.images.ndim == 4 else pictures.scatter_image(s.images, s.real)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
@@ -125,13 +127,13 @@ class ExportResult:
 def export_run(run_dir: Path, out_root: Path) -> ExportResult:
     run_dir = Path(run_dir)
     metrics: dict[int, dict[str, Any]] = {}
-    for r in jsonl.read(run_dir / "metrics.jsonl").records:
+    for r in jsonl.read(run_dir / run_files.METRICS).records:
         step = r.get("step")
         if isinstance(step, int) and not isinstance(step, bool):
             metrics[step] = r  # a step written twice (a resume before truncation existed): the newest
-    events = jsonl.read(run_dir / "events.jsonl").records
+    events = jsonl.read(run_dir / run_files.EVENTS).records
     times = sorted((s, t) for s, r in metrics.items() if (t := runinfo.number(r.get("time"))) is not None)
-    fallback = _mtime(run_dir / "events.jsonl") or time.time()
+    fallback = _mtime(run_dir / run_files.EVENTS) or time.time()
 
     def wall_at(step: int) -> float:
         # events carry no time: use the newest metric record at or before their step
@@ -158,7 +160,7 @@ def export_run(run_dir: Path, out_root: Path) -> ExportResult:
             items.append((e["step"], 1, len(items), payload))
             texts += 1
     images = 0
-    samples_dir = run_dir / "samples"
+    samples_dir = run_dir / run_files.SAMPLES
     for step in sample_steps(samples_dir):
         png = sample_png(samples_dir, step)
         if png is None:
@@ -174,14 +176,12 @@ def export_run(run_dir: Path, out_root: Path) -> ExportResult:
     out_dir = Path(out_root) / run_dir.resolve().name
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / EXPORT_NAME
-    tmp = out_dir / f".{EXPORT_NAME}.tmp"
-    with open(tmp, "wb") as f:
+
+    def write(f) -> None:
         f.write(tbevents.frame(tbevents.file_version_event(times[0][1] if times else fallback)))
         for *_, payload in items:
             f.write(tbevents.frame(payload))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
+    atomic_write(target, write)
     return ExportResult(target, scalars, texts, images)
 
 
@@ -204,6 +204,17 @@ def main(run_dir: Path, out_root: Path) -> int:
 
 
 # --- live ----------------------------------------------------------------------------------------
+
+def attach_tensorboard(trainer) -> "TensorBoardListener | None":
+    """What `[log] tensorboard = true` means: the shells that build a trainer (headless, the
+    monitor) call this beside adding their other listeners. Rank 0 only; closed when the run ends."""
+    if not (trainer.cfg.log.tensorboard and trainer.strategy.is_main):
+        return None
+    listener = TensorBoardListener(trainer.rundir.path)
+    trainer.add_listener(listener)
+    trainer.call_at_end(listener.close)
+    return listener
+
 
 class TensorBoardListener:
     """Writes a training run's TensorBoard file as it trains: `trainer.add_listener(TensorBoardListener(run_dir))`.
@@ -291,7 +302,7 @@ class TensorBoardListener:
             if payload is not None:
                 out += tbevents.frame(payload)
         self._items.clear()
-        samples_dir = self.run_dir / "samples"
+        samples_dir = self.run_dir / run_files.SAMPLES
         for step in sorted(self._pending_samples):
             png_path = samples_dir / f"step_{step:08d}.png"
             if png_path.is_file():
@@ -321,13 +332,7 @@ def prune_after(path: Path, step: int) -> int:
             keep.append(payload)
     if not dropped:
         return 0
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    with open(tmp, "wb") as f:
-        for payload in keep:
-            f.write(tbevents.frame(payload))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, b"".join(tbevents.frame(payload) for payload in keep))
     return dropped
 
 

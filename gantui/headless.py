@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import TextIO
@@ -18,9 +17,11 @@ from typing import TextIO
 from gantui.config import Config
 from gantui.engine import events as ev
 from gantui.errors import UserError
+from gantui.export import attach_tensorboard
 from gantui.humanize import format_duration
+from gantui.vocab import run_files
 
-CONSOLE_LOG = "console.log"
+CONSOLE_LOG = run_files.CONSOLE_LOG
 
 
 def redirect_std_fds(log_path: Path) -> None:
@@ -194,6 +195,7 @@ def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | 
         raise
     if owner is not None:
         owner.attach(trainer)
+    attach_tensorboard(trainer)
     if not main:
         pass  # rank 0 speaks for the run
     elif hung_up:

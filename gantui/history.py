@@ -173,10 +173,6 @@ class Series:
     def maxs(self) -> list[float]:
         return [b.hi() for b in self._buckets]
 
-    def lasts(self) -> list[float]:
-        """Last raw value in each bucket (may be NaN: that is how a NaN shows on a chart)."""
-        return [b.last for b in self._buckets]
-
     def raw(self) -> tuple[list[int], list[float]]:
         """The newest min(count, recent) raw points, oldest first."""
         n = min(self.count, self.recent)

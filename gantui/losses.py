@@ -22,9 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-KINDS = ("ns", "minimax", "wgan", "wgan_gp", "lsgan", "hinge")
-PROBABILITY_LOSSES = ("ns", "minimax")  # d_real / d_fake are mean sigmoid(out) for these, raw mean otherwise
-SMOOTHED_LOSSES = ("ns", "minimax", "lsgan")
+from gantui.vocab.losses import LOSS_KINDS as KINDS
+from gantui.vocab.losses import PROBABILITY_LOSSES
 
 
 def _check(kind: str) -> None:

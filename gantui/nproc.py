@@ -26,6 +26,7 @@ The exit code is the run's: 0 finished (or stopped by request), 130 interrupted,
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import signal
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import TextIO
 
 from gantui.errors import UserError
+from gantui.vocab import run_files
 
 CHANNEL_WAIT_S = 20.0  # how long a stop request waits for the run's channel before signalling
 
@@ -68,7 +70,7 @@ def last_checkpoint(run_dir: Path) -> str | None:
     """The path of the newest `checkpoint` event in events.jsonl."""
     found = None
     try:
-        lines = (Path(run_dir) / "events.jsonl").read_text().splitlines()
+        lines = (Path(run_dir) / run_files.EVENTS).read_text().splitlines()
     except OSError:
         return None
     for line in lines:
@@ -85,7 +87,7 @@ def outcome(run_dir: Path) -> str | None:
     """The last run-ending event kind in events.jsonl (finished, stopped, diverged, error)."""
     last = None
     try:
-        text = (Path(run_dir) / "events.jsonl").read_text()
+        text = (Path(run_dir) / run_files.EVENTS).read_text()
     except OSError:
         return None
     for line in text.splitlines():
@@ -152,7 +154,7 @@ def check_devices(nproc: int, requested: str | None) -> None:
     torchrun starts (inside the workers the refusal would come back as torchrun's failure report)."""
     if requested == "cpu":
         return
-    from gantui.engine import devices  # torch, for the device count: once, before any worker starts
+    from gantui import devices  # torch, for the device count: once, before any worker starts
 
     if devices.wants_cuda(requested):
         devices.check_gpus_for(nproc)
@@ -184,7 +186,7 @@ def launch(nproc: int, gantui_args: list[str], run_dir: Path, headless: bool) ->
             _signal(proc, signal.SIGTERM)
 
     def hangup(signum, frame):
-        log = open(run_dir / "console.log", "a", buffering=1)
+        log = open(run_dir / run_files.CONSOLE_LOG, "a", buffering=1)
         log.write(f"gantui: terminal hung up at {time.strftime('%Y-%m-%d %H:%M:%S')}; "
                   f"the {nproc}-process run continues\n")
         for r in relays:
@@ -224,7 +226,7 @@ def monitor(proc: subprocess.Popen, run_dir: Path, relays: list[Relay], nproc: i
     from gantui.ui.launch import run_watch
 
     print(f"gantui: starting {nproc} processes (torchrun)…", file=sys.stderr)
-    while proc.poll() is None and not (run_dir / "config.toml").exists():
+    while proc.poll() is None and not (run_dir / run_files.CONFIG).exists():
         time.sleep(0.1)
     if proc.poll() is not None:
         return
@@ -260,8 +262,41 @@ def _stop_politely(proc: subprocess.Popen, run_dir: Path, reason: str = "user") 
     while proc.poll() is None and time.monotonic() < deadline:
         if ask_stop(run_dir, reason):
             return
-        if not (run_dir / "live.json").exists():
+        if not (run_dir / run_files.LIVE).exists():
             break  # still starting (nothing trained yet): torchrun's SIGTERM ends it at once
         time.sleep(0.5)  # the channel is up but did not answer: try again
     if proc.poll() is None:
         _signal(proc, signal.SIGTERM)
+
+
+# --- a rank --------------------------------------------------------------------------------------
+
+def run_rank(cfg, run_dir, resume, device: str | None) -> int:
+    """`gantui run` in a process started by torchrun: join the group, let rank 0 decide and own
+    the run directory (the same rules as a single run: new, resume or fork; lock; control
+    channel), tell the others where it is, and train headless. Returns the exit code."""
+    from gantui.engine.distributed import DDP
+    from gantui.engine.ownership import Owner
+    from gantui.engine.ownership import plan as plan_run
+    from gantui.headless import run_headless
+
+    strategy = DDP.start(device)
+    try:
+        if not strategy.is_main:
+            where = strategy.share(None)
+            if "error" in where:
+                return 2  # rank 0 says why, once
+            ckpt = Path(where["checkpoint"]) if where["checkpoint"] else None
+            return run_headless(cfg, Path(where["run_dir"]), device, ckpt, strategy=strategy)
+        with contextlib.ExitStack() as stack:
+            try:
+                plan = plan_run(cfg.run.name, run_dir, resume)
+                owner = stack.enter_context(Owner(plan))
+            except BaseException as e:
+                strategy.share({"error": str(e) if isinstance(e, UserError) else type(e).__name__})
+                raise
+            strategy.share({"run_dir": str(plan.run_dir),
+                            "checkpoint": str(plan.checkpoint) if plan.checkpoint else None})
+            return run_headless(cfg, plan.run_dir, device, plan.checkpoint, owner=owner, strategy=strategy)
+    finally:
+        strategy.close()

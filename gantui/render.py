@@ -10,7 +10,6 @@ without Tc) and "none" (NO_COLOR: no styles at all; shapes and glyphs carry ever
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
@@ -18,8 +17,6 @@ from rich.color import Color, ColorType
 from rich.color_triplet import ColorTriplet
 from rich.style import Style
 from rich.text import Span, Text
-
-from gantui.humanize import format_duration, format_lr  # noqa: F401 - re-exported (headless, the UI)
 
 COLOR_MODES = ("truecolor", "256", "none")
 

@@ -28,6 +28,8 @@ from typing import Any, Iterable
 
 from gantui.engine import best as best_mod
 from gantui.engine import jsonl, runlock
+from gantui.vocab import metrics as metrics_vocab
+from gantui.vocab import run_files
 
 RUNNING, FINISHED, STOPPED, INTERRUPTED, DIVERGED, CRASHED = (
     "running", "finished", "stopped", "interrupted", "diverged", "crashed")
@@ -37,7 +39,7 @@ LIFECYCLE = ("started", "finished", "stopped", "diverged", "error")
 
 # Live-quality keys a metrics record may carry (on `log.eval_every` steps), best first: the first
 # one present in every run is `compare`'s default metric. d_acc is a health figure, not quality.
-QUALITY_KEYS = ("fid", "kid", "modes_captured", "hq_fraction", "w1", "class_coverage", "is")
+QUALITY_KEYS = metrics_vocab.QUALITY_KEYS
 SHOWN_QUALITY_KEYS = QUALITY_KEYS + ("modes_total", "d_acc")
 LOSS_KEYS = ("d_loss", "g_loss")
 
@@ -83,7 +85,7 @@ class RunSummary:
 
 def is_run_dir(path: Path) -> bool:
     path = Path(path)
-    return (path / "config.toml").is_file() or (path / "events.jsonl").is_file()
+    return (path / run_files.CONFIG).is_file() or (path / run_files.EVENTS).is_file()
 
 
 def find_runs(root: Path) -> list[Path]:
@@ -165,7 +167,7 @@ def run_state(run_dir: Path, events: list[dict[str, Any]] | None = None) -> RunS
     """The run's state: `running` while a live process holds its lock, else from its events."""
     run_dir = Path(run_dir)
     if events is None:
-        events = jsonl.read(run_dir / "events.jsonl").records
+        events = jsonl.read(run_dir / run_files.EVENTS).records
     ended = lifecycle_state(events)
     pid = runlock.holder(run_dir)
     if pid is not None:
@@ -201,14 +203,14 @@ def active_alerts(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def summarize(run_dir: Path, now: float | None = None) -> RunSummary:
     """One run's row for `gantui runs`: reads its files only, never raises for a damaged run."""
     run_dir = Path(run_dir)
-    events = jsonl.read(run_dir / "events.jsonl").records
+    events = jsonl.read(run_dir / run_files.EVENTS).records
     st = run_state(run_dir, events)
     cfg = _config(run_dir)
-    metrics = jsonl.read(run_dir / "metrics.jsonl", max_bytes=TAIL_BYTES).records
+    metrics = jsonl.read(run_dir / run_files.METRICS, max_bytes=TAIL_BYTES).records
     quality, quality_step = latest_quality(metrics)
-    if quality_step is None and _size(run_dir / "metrics.jsonl") > TAIL_BYTES:
+    if quality_step is None and _size(run_dir / run_files.METRICS) > TAIL_BYTES:
         quality, quality_step = latest_quality(
-            jsonl.read(run_dir / "metrics.jsonl", max_bytes=WIDE_TAIL_BYTES).records)
+            jsonl.read(run_dir / run_files.METRICS, max_bytes=WIDE_TAIL_BYTES).records)
 
     last = metrics[-1] if metrics else {}
     steps = [s for s in (_int(last.get("step")), *(_int(e.get("step")) for e in events[-3:])) if s is not None]
@@ -257,14 +259,14 @@ def _total_steps(events: list[dict[str, Any]], cfg: dict[str, Any]) -> int | Non
 
 def _config(run_dir: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads((run_dir / "config.toml").read_text())
+        return tomllib.loads((run_dir / run_files.CONFIG).read_text())
     except (OSError, ValueError):
         return {}
 
 
 def _updated(run_dir: Path) -> float | None:
     times = []
-    for name in ("metrics.jsonl", "events.jsonl", "config.toml"):
+    for name in (run_files.METRICS, run_files.EVENTS, run_files.CONFIG):
         try:
             times.append(os.stat(run_dir / name).st_mtime)
         except OSError:
@@ -326,8 +328,8 @@ def format_value(v: Any) -> str:
     return f"{f:.3f}"
 
 
-QUALITY_LABELS = {"fid": "fid", "kid": "kid", "hq_fraction": "hq", "w1": "w1", "class_coverage": "classes",
-                  "is": "IS", "d_acc": "d_acc"}
+# modes_captured is written first, as modes N/total
+QUALITY_LABELS = {f.key: f.column for f in metrics_vocab.FIGURES if f.key != "modes_captured"}
 
 
 def format_quality(quality: dict[str, Any]) -> str:

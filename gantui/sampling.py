@@ -18,10 +18,9 @@ import sys
 from pathlib import Path
 
 from gantui import limits, paths
-from gantui.errors import UserError
+from gantui.errors import UserError, report
 
 OUT_KINDS = {".png": "image grid, or a scatter plot for toy data", ".npy": "raw samples, float32"}
-REAL_SEED_BASE = 10_000  # as gantui.evaluate: the real points drawn next to toy samples
 
 
 def check_out(out: str | Path | None, ansi: bool) -> Path | None:
@@ -58,8 +57,7 @@ def main(checkpoint, out=None, n: int = 64, seed: int = 0, ansi: bool = False, d
         limits.check_int("--seed", seed, 0, limits.MAX_SEED)
         write_samples(checkpoint, path, n, seed, ansi, device)
     except UserError as e:
-        print(f"gantui: {str(e).replace(chr(10), ' ')}", file=sys.stderr)
-        return e.exit_code
+        return report(e)
     return 0
 
 
@@ -68,6 +66,7 @@ def write_samples(checkpoint, path: Path | None, n: int, seed: int, ansi: bool, 
     import torch
 
     from gantui.checkpoint import load_generator
+    from gantui.evaluation.measure import REAL_SEED_BASE  # the real points drawn next to toy samples, as eval
 
     loaded = load_generator(checkpoint, device)
     with torch.inference_mode():

@@ -17,16 +17,35 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-def wait_until(predicate, timeout: float = 120.0, what: str = "the condition") -> None:
-    """Poll a real condition (a file, a lock, a reply) with a generous bound; fail loudly, so a slow
-    machine fails the test instead of passing it without proving anything."""
+def wait_until(predicate, timeout: float = 120.0, what: str = "the condition", every: float = 0.05, show=None):
+    """Poll a real condition (a file, a lock, a reply) with a generous bound; returns its first truthy
+    value, or fails loudly (with `show()`, e.g. the tmux screen, in the message), so a slow machine
+    fails the test instead of passing it without proving anything. The one polling helper of the suite."""
     import time
 
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    shown = f"; the screen:\n{show()}" if show is not None else ""
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{shown}")
+
+
+async def wait_until_async(pilot, predicate, timeout: float = 120.0, what: str = "the condition"):
+    """`wait_until` inside an event loop (a Textual app under a pilot): yields to the loop between looks
+    (`pilot.pause`, or asyncio.sleep when `pilot` is None)."""
+    import asyncio
+    import time
+
+    pause = pilot.pause if pilot is not None else asyncio.sleep
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        await pause(0.05)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 

@@ -19,7 +19,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from conftest import REPO, TINY_RING, gantui, run_cli
+from conftest import REPO, TINY_RING, gantui, run_cli, wait_until
 from gantui import checkpoint
 
 TWO = ["--device", "cpu", *TINY_RING]
@@ -58,16 +58,6 @@ def kill_group(proc: subprocess.Popen) -> None:
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def wait_for(cond, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def rank_dumps(folder: Path) -> tuple[dict, dict, list, list]:
@@ -155,14 +145,14 @@ def test_commands_reach_every_rank_at_the_same_step(tmp_path, capsys):
             except NotLive:
                 return None
 
-        client = wait_for(connect, 120, "rank 0's control channel")
+        client = wait_until(connect, 120, "rank 0's control channel")
         with client:
-            wait_for(lambda: read_jsonl(run_dir / "metrics.jsonl")[-1]["step"] >= 20, 120, "step 20")
+            wait_until(lambda: read_jsonl(run_dir / "metrics.jsonl")[-1]["step"] >= 20, 120, "step 20")
             assert client.request("pause")["ok"]
-            wait_for(lambda: "paused" in kinds(), 60, "the pause")
+            wait_until(lambda: "paused" in kinds(), 60, "the pause")
             rows = len(read_jsonl(run_dir / "metrics.jsonl"))
             assert client.request("step")["ok"]
-            wait_for(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) == rows + 1, 60, "one single step")
+            wait_until(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) == rows + 1, 60, "one single step")
             assert client.request("resume")["ok"]
             assert client.request("scale_lr", which="g", factor=0.5)["ok"]
         out, err = proc.communicate(timeout=300)
@@ -185,7 +175,7 @@ def test_a_killed_rank_ends_the_run_and_keeps_the_last_checkpoint(tmp_path):
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         events = run_dir / "events.jsonl"
-        wait_for(lambda: events.exists() and '"checkpoint"' in events.read_text(), 180, "a first checkpoint")
+        wait_until(lambda: events.exists() and '"checkpoint"' in events.read_text(), 180, "a first checkpoint")
         rank0 = json.loads((run_dir / "live.json").read_text())["pid"]
         workers = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
         assert rank0 in workers and len(workers) == 2
@@ -233,7 +223,7 @@ def test_sigterm_to_the_launcher_stops_every_rank_with_a_checkpoint(tmp_path):
                              "--steps", "100000", "--run-dir", str(run_dir), *TWO], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        wait_for(lambda: (run_dir / "metrics.jsonl").exists() and len(read_jsonl(run_dir / "metrics.jsonl")) >= 2,
+        wait_until(lambda: (run_dir / "metrics.jsonl").exists() and len(read_jsonl(run_dir / "metrics.jsonl")) >= 2,
                  180, "the first metric records")
         rank0 = holder(run_dir)
         os.kill(proc.pid, signal.SIGTERM)

@@ -4,7 +4,7 @@ reach both ranks (space pauses, `]` doubles G's rate), `q` that stops the run wi
 from __future__ import annotations
 
 from conftest import TINY_RING  # noqa: F401 (the tiny ring8 of the other tests)
-from gantui.engine import checkpoints
+from gantui.engine import checkpoint_files
 from gantui.engine.runlock import holder
 from test_tmux import Tmux, events_of, gantui_command, pytestmark, step_of, wait  # noqa: F401 (marks)
 
@@ -32,6 +32,6 @@ def test_nproc_monitor_keys_control_both_ranks(tmp_path):
         assert rc.read_text().strip() == "0"
         assert holder(run_dir) is None
         stopped = [e for e in events_of(run_dir) if e["kind"] == "stopped"][-1]
-        assert checkpoints.step_of(run_dir / "checkpoints" / "latest.safetensors") == stopped["step"]
+        assert checkpoint_files.step_of(run_dir / "checkpoints" / "latest.safetensors") == stopped["step"]
     finally:
         term.close()

@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import REPO, TINY_RING, gantui, run_cli
+from conftest import REPO, TINY_RING, gantui, run_cli, wait_until
 from gantui import checkpoint, config
 from gantui.engine import events as ev
 from gantui.engine.trainer import Trainer
@@ -47,8 +47,8 @@ def test_run_dir_contract(ring_run):
     assert events[-1]["kind"] == "finished"
     assert sorted(p.name for p in (ring_run / "samples").iterdir()) == [
         "step_00000050.npz", "step_00000050.png", "step_00000100.npz", "step_00000100.png"]
-    from gantui.engine import samplefiles
-    s = samplefiles.load(ring_run / "samples" / "step_00000100.npz")
+    from gantui.engine import sample_files
+    s = sample_files.load(ring_run / "samples" / "step_00000100.npz")
     assert s.step == 100 and s.images.shape == (512, 2) and s.real.shape[1] == 2
     assert s.field.shape == (48, 48) and len(s.extent) == 4
     ckpts = sorted(p.name for p in (ring_run / "checkpoints").iterdir())
@@ -157,44 +157,35 @@ class Recorder:
         return [m for m in self.of(ev.Event) if m.kind == kind]
 
 
-def wait_for(predicate, timeout=60.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_commands_pause_step_rates_save_stop(tmp_path):
     rec = Recorder()
     trainer = Trainer(tiny_cfg(steps=100_000), tmp_path / "run", listeners=[rec])
     trainer.setup()
     trainer.start()
     ctl = trainer.control
-    assert wait_for(lambda: trainer.step >= 5)
+    assert wait_until(lambda: trainer.step >= 5)
     ctl.pause()
-    assert wait_for(lambda: trainer.state == ev.PAUSED)
+    assert wait_until(lambda: trainer.state == ev.PAUSED)
     frozen = rec.events("paused")[0].step
     ctl.step_once()
     # Commands are obeyed in order, at step boundaries: a save sent after the single step is
     # taken at the step the engine is at then. Its step proves both claims with the engine's own
     # records: paused means no steps, and `n` means exactly one.
     ctl.save()
-    assert wait_for(lambda: len(rec.events("checkpoint")) == 1)
+    assert wait_until(lambda: len(rec.events("checkpoint")) == 1)
     assert rec.events("checkpoint")[0].step == frozen + 1
     assert trainer.step == frozen + 1
     assert [s.step for s in rec.of(ev.Snapshot) if s.step > frozen] == [frozen + 1]  # one record, for it
     g0, d0 = trainer.lr_g, trainer.lr_d
     ctl.scale_lr("g", 2.0)
     ctl.scale_lr("d", 0.5)
-    assert wait_for(lambda: len(rec.events("lr_changed")) == 2)
+    assert wait_until(lambda: len(rec.events("lr_changed")) == 2)
     assert trainer.lr_g == pytest.approx(2 * g0) and trainer.lr_d == pytest.approx(0.5 * d0)
     ctl.set_n_critic(2)
     saved = Path(rec.events("checkpoint")[0].data["path"])
     assert saved.is_file() and saved.name == f"step_{frozen + 1:08d}.safetensors"
     ctl.resume()
-    assert wait_for(lambda: trainer.step > frozen + 3)
+    assert wait_until(lambda: trainer.step > frozen + 3)
     ctl.stop()
     assert trainer.join(30)
     assert trainer.state == ev.STOPPED and trainer.exit_code == 0
@@ -249,7 +240,7 @@ def test_sigint_saves_and_exits_130(tmp_path):
                              "--run-dir", str(run_dir), *TINY_RING], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        assert wait_for(lambda: (run_dir / "metrics.jsonl").exists()
+        assert wait_until(lambda: (run_dir / "metrics.jsonl").exists()
                         and len((run_dir / "metrics.jsonl").read_text().splitlines()) >= 2, timeout=120)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)

@@ -418,18 +418,18 @@ def test_a_corrupt_autoencoder_cache_file_is_retrained(feature_cache, shape_imag
 
 
 def test_autoencoder_features_separate_real_from_noise(shape_images, shape_encoder):
-    from gantui import evaluate
+    from gantui.evaluation import measure
 
     enc, _ = shape_encoder
     space = features.select_feature_space((1, 28, 28), None, torch.device("cpu"), None, lambda m: None, enc)
     assert space.name == enc.name and space.dim == features.FEATURE_DIM
     g = torch.Generator().manual_seed(0)
     perm = torch.randperm(1000, generator=g)
-    real_vs_real = evaluate.compare_images(shape_images[perm[:500]], shape_images[perm[500:]], space)
+    real_vs_real = measure.compare_images(shape_images[perm[:500]], shape_images[perm[500:]], space)
     noise = torch.rand(500, 1, 28, 28, generator=g) * 2 - 1
     blurred = torch.nn.functional.avg_pool2d(shape_images[perm[500:]], 5, 1, 2)  # right shapes, soft edges
-    vs_noise = evaluate.compare_images(shape_images[perm[:500]], noise, space)
-    vs_blur = evaluate.compare_images(shape_images[perm[:500]], blurred, space)
+    vs_noise = measure.compare_images(shape_images[perm[:500]], noise, space)
+    vs_blur = measure.compare_images(shape_images[perm[:500]], blurred, space)
     assert real_vs_real["fid"] < 0.05 * vs_noise["fid"], (real_vs_real["fid"], vs_noise["fid"])
     assert real_vs_real["fid"] < vs_blur["fid"] < vs_noise["fid"]
     assert real_vs_real["precision"] > 0.6 and vs_noise["precision"] == 0.0 and vs_noise["recall"] == 0.0
@@ -599,7 +599,8 @@ def dcgan_run(tmp_path_factory, feature_cache):
 
 @pytest.mark.slow
 def test_fid_is_near_zero_for_real_data_and_falls_as_training_proceeds(dcgan_run, capsys):
-    from gantui import checkpoint, evaluate
+    from gantui import checkpoint
+    from gantui.evaluation import measure
 
     # 1,000 samples a side; measured: FID 67 at step 100, 31 at 250; coverage 0.001 -> 0.09, recall 0 -> 0.10;
     # real vs real 0.07.
@@ -610,10 +611,10 @@ def test_fid_is_near_zero_for_real_data_and_falls_as_training_proceeds(dcgan_run
     assert late["coverage"] > early["coverage"] and late["recall"] > early["recall"]
 
     loaded = checkpoint.load_generator(dcgan_run)
-    space = evaluate.feature_space(loaded.config, loaded.info, torch.device("cpu"))
-    real_a = evaluate.real_images(loaded.config, 1000, 1, "cpu")
-    real_b = evaluate.real_images(loaded.config, 1000, 2, "cpu")
-    real = evaluate.compare_images(real_a, real_b, space)
+    space = measure.feature_space(loaded.config, loaded.info, torch.device("cpu"))
+    real_a = measure.real_images(loaded.config, 1000, 1, "cpu")
+    real_b = measure.real_images(loaded.config, 1000, 2, "cpu")
+    real = measure.compare_images(real_a, real_b, space)
     assert real["fid"] < 0.02 * late["fid"], (real["fid"], late["fid"])
     assert real["precision"] > 0.8 and real["recall"] > 0.8 and real["classes_covered"] == 10
 
@@ -661,7 +662,8 @@ def shapes_checkpoint(run, step: int):
 
 @pytest.mark.slow
 def test_unlabelled_fid_separates_an_early_checkpoint_from_a_trained_one(shapes_run, shapes_folder, shape_images, capsys):
-    from gantui import checkpoint, evaluate
+    from gantui import checkpoint
+    from gantui.evaluation import measure
 
     early = run_eval(capsys, shapes_checkpoint(shapes_run, 50), n_samples=1000, device="cpu", data_root=str(shapes_folder))
     late = run_eval(capsys, shapes_checkpoint(shapes_run, 150), n_samples=1000, device="cpu", data_root=str(shapes_folder))
@@ -674,10 +676,10 @@ def test_unlabelled_fid_separates_an_early_checkpoint_from_a_trained_one(shapes_
     assert early["precision"] < 0.05 and late["precision"] > 0.4 and late["recall"] > early["recall"]
 
     loaded = checkpoint.load_generator(shapes_run)
-    space = evaluate.feature_space(loaded.config, loaded.info, torch.device("cpu"))
+    space = measure.feature_space(loaded.config, loaded.info, torch.device("cpu"))
     assert space.name == late["feature_extractor"]  # cached: the same network the eval used
     perm = torch.randperm(1000, generator=torch.Generator().manual_seed(3))
-    real = evaluate.compare_images(shape_images[perm[:500]], shape_images[perm[500:]], space)
+    real = measure.compare_images(shape_images[perm[:500]], shape_images[perm[500:]], space)
     assert real["fid"] < 0.25 * late["fid"], (real["fid"], late["fid"])
 
 

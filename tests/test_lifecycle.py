@@ -21,9 +21,9 @@ import pytest
 from conftest import REPO, TINY_RING, gantui, run_cli
 from conftest import wait_until as wait_for
 from gantui import config
-from gantui.engine import checkpoints, jsonl
+from gantui.engine import checkpoint_files, jsonl
 from gantui.engine.runlock import RunLock, holder
-from gantui.live import protocol
+from gantui.engine import protocol
 from gantui.live.client import LiveClient
 
 
@@ -73,7 +73,7 @@ def test_a_locked_run_directory_is_refused_naming_the_holder(finished):
 def test_resume_from_an_older_checkpoint_is_refused_in_place_and_forks_elsewhere(finished, tmp_path, capsys):
     # in process (the CLI's real main): a torch import per call spared
     old = finished / "checkpoints" / "step_00000050.safetensors"
-    assert old.is_file() and checkpoints.newest_step(finished) == 60
+    assert old.is_file() and checkpoint_files.newest_step(finished) == 60
     before = digests(finished)
     code, _, err = run_cli(capsys, "run", "ring8", "--headless", "--steps", "70", "--resume", old, *TINY_RING)
     assert code == 2 and "older than this run's newest checkpoint" in err, err
@@ -159,7 +159,7 @@ def test_detach_returns_then_stop_saves_at_the_last_step(tmp_path):
     last_step = steps_of(run_dir)[-1]
     saved = [e for e in events if e["kind"] == "checkpoint"][-1]
     assert saved["step"] >= last_step
-    assert checkpoints.step_of(run_dir / "checkpoints" / "latest.safetensors") == saved["step"]
+    assert checkpoint_files.step_of(run_dir / "checkpoints" / "latest.safetensors") == saved["step"]
     assert not (run_dir / "live.json").exists()
 
 

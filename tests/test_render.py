@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
+from gantui import humanize as H
 from gantui import render as R
 
 
@@ -367,20 +368,20 @@ def test_sparkline_shared_scale():
 
 
 def test_format_lr():
-    assert R.format_lr(1e-4) == "1.0e-04"
-    assert R.format_lr("1e-4") == "1.0e-04"
-    assert R.format_lr(2e-4) == "2.0e-04"
-    assert R.format_lr(0.00015) == "1.5e-04"
-    assert R.format_lr(5e-5) == "5.0e-05"
+    assert H.format_lr(1e-4) == "1.0e-04"
+    assert H.format_lr("1e-4") == "1.0e-04"
+    assert H.format_lr(2e-4) == "2.0e-04"
+    assert H.format_lr(0.00015) == "1.5e-04"
+    assert H.format_lr(5e-5) == "5.0e-05"
 
 
 def test_format_duration():
-    assert R.format_duration(460) == "7:40"
-    assert R.format_duration(3723) == "1:02:03"
-    assert R.format_duration(59.6) == "1:00"
-    assert R.format_duration(0) == "0:00"
-    assert R.format_duration(None) == "--:--"
-    assert R.format_duration(float("inf")) == "--:--"
+    assert H.format_duration(460) == "7:40"
+    assert H.format_duration(3723) == "1:02:03"
+    assert H.format_duration(59.6) == "1:00"
+    assert H.format_duration(0) == "0:00"
+    assert H.format_duration(None) == "--:--"
+    assert H.format_duration(float("inf")) == "--:--"
 
 
 def test_pure_modules_import_neither_torch_nor_textual():

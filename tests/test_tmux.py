@@ -7,6 +7,7 @@ server socket and kills it afterwards, so a developer's own tmux sessions are ne
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -22,7 +23,11 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO
+from conftest import wait_until as _wait_until
+
+# each look reads the screen through a tmux subprocess: 10 looks a second, not conftest's 20
+wait_until = functools.partial(_wait_until, every=0.1)
 
 pytestmark = [pytest.mark.tmux,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
@@ -110,19 +115,6 @@ def gantui_command(run_dir: Path, steps: int, *, exec_: bool = False, rc_file: P
     return line
 
 
-def wait(cond, timeout: float, what: str, every: float = 0.1, show=None):
-    """Poll cond() until it is truthy (returned) or `timeout` passes; `show()` (e.g. the
-    tmux screen) goes into the failure message."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(every)
-    shown = f"; the screen:\n{show()}" if show is not None else ""
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{shown}")
-
-
 def stays(cond, seconds: float, every: float = 0.1) -> bool:
     """cond() holds at every look for `seconds` (an observation window, not a wait for an event)."""
     deadline = time.monotonic() + seconds
@@ -172,7 +164,7 @@ def on_screen(tmux, test, timeout: float, what: str):
         screen = tmux.screen()
         value = test(screen)
         return (screen if value is True else value) if value else None
-    return wait(look, timeout, what, show=tmux.screen)
+    return wait_until(look, timeout, what, show=tmux.screen)
 
 
 def check_80x24(tmux, what: str) -> str:
@@ -207,29 +199,29 @@ def test_keys_and_screens_in_a_real_terminal(tmux, tmp_path):
     tmux.start(gantui_command(run_dir, 1_000_000, rc_file=rc), 120, 36)
     samples = run_dir / "samples"
 
-    first = wait(lambda: (step_of(tmux.status()) or 0) >= 5 and step_of(tmux.status()), 120, "training",
+    first = wait_until(lambda: (step_of(tmux.status()) or 0) >= 5 and step_of(tmux.status()), 120, "training",
                  show=tmux.screen)
-    wait(lambda: (step_of(tmux.status()) or 0) > first, 30, "the step counter to advance")
+    wait_until(lambda: (step_of(tmux.status()) or 0) > first, 30, "the step counter to advance")
     assert "Losses" in tmux.screen() and "Samples" in tmux.screen()
 
     tmux.keys("Space")
-    wait(lambda: "PAUSED" in tmux.status(), 30, "PAUSED", show=tmux.screen)
+    wait_until(lambda: "PAUSED" in tmux.status(), 30, "PAUSED", show=tmux.screen)
     paused_at = step_of(tmux.status())
     assert stays(lambda: step_of(tmux.status()) == paused_at and "PAUSED" in tmux.status(), 1.0)
 
     lr_g = lr_of(tmux.status(), "G")
     tmux.keys("]")
-    wait(lambda: lr_of(tmux.status(), "G") == pytest.approx(2 * lr_g) and "…" not in tmux.status(),
+    wait_until(lambda: lr_of(tmux.status(), "G") == pytest.approx(2 * lr_g) and "…" not in tmux.status(),
          30, "the doubled G lr", show=tmux.screen)
 
     tmux.keys("Space")
-    wait(lambda: "RUNNING" in tmux.status() and (step_of(tmux.status()) or 0) > paused_at, 30, "resume")
+    wait_until(lambda: "RUNNING" in tmux.status() and (step_of(tmux.status()) or 0) > paused_at, 30, "resume")
 
     before = set((run_dir / "checkpoints").glob("step_*.safetensors"))
     tmux.keys("s")
-    wait(lambda: set((run_dir / "checkpoints").glob("step_*.safetensors")) - before, 30, "a new checkpoint")
+    wait_until(lambda: set((run_dir / "checkpoints").glob("step_*.safetensors")) - before, 30, "a new checkpoint")
 
-    wait(lambda: len(list(samples.glob("step_*.npz"))) >= 2, 180, "two saved sample grids", show=tmux.screen)
+    wait_until(lambda: len(list(samples.glob("step_*.npz"))) >= 2, 180, "two saved sample grids", show=tmux.screen)
     tmux.keys("p")
     chart = on_screen(tmux, lambda s: "l log scale: off" in s, 20, "the chart")
     assert "|grad D|" in chart and "|grad G|" in chart and "learning rates" in chart
@@ -241,7 +233,7 @@ def test_keys_and_screens_in_a_real_terminal(tmux, tmp_path):
 
     for _ in range(5):                                   # 50 presses, in five bursts of ten
         tmux.keys(*["Space"] * 10)
-    wait(lambda: sum(e["kind"] in ("paused", "resumed") for e in events_of(run_dir)) >= 52, 60,
+    wait_until(lambda: sum(e["kind"] in ("paused", "resumed") for e in events_of(run_dir)) >= 52, 60,
          "50 more pause/resume events", show=tmux.screen)
     on_screen(tmux, lambda s: "RUNNING" in s.splitlines()[0] and "…" not in s.splitlines()[0], 20, "running again")
 
@@ -277,10 +269,10 @@ def test_keys_and_screens_in_a_real_terminal(tmux, tmp_path):
 
     started = time.monotonic()
     tmux.keys("q")
-    wait(lambda: rc.exists() and rc.read_text().strip(), 20, "exit after q", show=tmux.screen)
+    wait_until(lambda: rc.exists() and rc.read_text().strip(), 20, "exit after q", show=tmux.screen)
     assert time.monotonic() - started < 20
     assert rc.read_text().strip() == "0"
-    after = wait(lambda: "resume:" in (s := tmux.scrollback()) and s, 30, "the exit summary", show=tmux.scrollback)
+    after = wait_until(lambda: "resume:" in (s := tmux.scrollback()) and s, 30, "the exit summary", show=tmux.scrollback)
     assert "gantui: stopped at step" in after, after
     assert f"checkpoint: {run_dir}/checkpoints/latest.safetensors" in after, after
     assert f"resume: gantui run {run_dir}/config.toml --resume {run_dir}" in after, after
@@ -307,9 +299,9 @@ def test_80x24_layouts_and_exit_codes(tmux, tmp_path, preset, extra, key, code, 
         assert all(w in ("real", "fake", "both", "x", "█", "▒", "░")
                    or re.fullmatch(r"-?[\d.e+-]+\.\.-?[\d.e+-]+", w) for w in words), words
     tmux.keys(key)
-    wait(lambda: rc.exists() and rc.read_text().strip(), 30, f"exit after {key}", show=tmux.screen)
+    wait_until(lambda: rc.exists() and rc.read_text().strip(), 30, f"exit after {key}", show=tmux.screen)
     assert rc.read_text().strip() == code
-    after = wait(lambda: "resume:" in (s := tmux.scrollback()) and s, 30, "the exit summary", show=tmux.scrollback)
+    after = wait_until(lambda: "resume:" in (s := tmux.scrollback()) and s, 30, "the exit summary", show=tmux.scrollback)
     assert f"gantui: {word} at step" in after and f"{run_dir}/checkpoints/latest.safetensors" in after, after
     assert (run_dir / "checkpoints" / "latest.safetensors").exists()
 
@@ -323,15 +315,15 @@ def test_killing_the_terminal_leaves_the_run_training(tmux, tmp_path):
     steps = 2000
     tmux.start(gantui_command(run_dir, steps, exec_=True), 120, 36)
     pid = tmux.pid
-    wait(lambda: (step_of(tmux.status()) or 0) >= 10, 120, "training")
+    wait_until(lambda: (step_of(tmux.status()) or 0) >= 10, 120, "training")
     metrics = run_dir / "metrics.jsonl"
     n_before = len(metrics.read_text().splitlines())
 
     tmux("kill-session", "-t", "run")
     time.sleep(1.0)
     assert Path(f"/proc/{pid}").exists(), "the process died with its terminal"
-    wait(lambda: len(metrics.read_text().splitlines()) > n_before + 5, 60, "metrics.jsonl to keep growing")
-    wait(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), 300, "the run to finish", every=0.5)
+    wait_until(lambda: len(metrics.read_text().splitlines()) > n_before + 5, 60, "metrics.jsonl to keep growing")
+    wait_until(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), 300, "the run to finish", every=0.5)
 
     kinds = [e["kind"] for e in events_of(run_dir)]
     assert "hangup" in kinds and kinds[-1] == "finished"

@@ -22,7 +22,8 @@ from textual.geometry import Region
 
 from gantui.engine import events as ev
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import REPO, wait_until_async
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 TINY = ["model.g_width=32", "model.d_width=32", "data.batch_size=32", "loss.n_critic=1",
@@ -46,15 +47,6 @@ def screen_text(app) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
-async def wait_for(pilot, cond, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 async def wait_screen(pilot, app, *texts: str, absent: tuple = (), timeout: float = 30.0) -> str:
     """Until every one of `texts` is on the screen (and none of `absent`); returns the screen."""
     box = {}
@@ -63,17 +55,14 @@ async def wait_screen(pilot, app, *texts: str, absent: tuple = (), timeout: floa
         box["text"] = text = screen_text(app)
         return all(t in text for t in texts) and not any(t in text for t in absent)
     try:
-        await wait_for(pilot, ready, timeout, f"{texts} on the screen")
+        await wait_until_async(pilot, ready, timeout, f"{texts} on the screen")
     except AssertionError:
         raise AssertionError(f"timed out waiting for {texts} (absent {absent}); the screen:\n{box['text']}")
     return box["text"]
 
 
 async def wait_exit(app, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while app.return_code is None and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert app.return_code is not None, "the app did not exit"
+    await wait_until_async(None, lambda: app.return_code is not None, timeout, "the app to exit")
 
 
 def events_of(run_dir: Path) -> list[dict]:
@@ -85,7 +74,7 @@ def events_of(run_dir: Path) -> list[dict]:
 def _stop_scripted_runs():
     """Scripted runs idle until stopped; do not leave their threads behind."""
     yield
-    from gantui.ui.replay import ScriptedTrainer
+    from gantui.ui.scripted_run import ScriptedTrainer
 
     ScriptedTrainer.stop_all()
 
@@ -112,7 +101,7 @@ def test_bridge_coalesces_state_and_keeps_every_metrics_record():
 
 
 def test_status_line_keeps_step_rates_and_state_at_80_columns():
-    from gantui.ui.format import StatusModel, status_text
+    from gantui.ui.text import StatusModel, status_text
 
     m = StatusModel(name="a_rather_long_run_name", device="cuda:0", step=1200, total=20000,
                     steps_per_s=41.3, eta_s=460, lr_g=1e-4, lr_d=2e-4, n_critic=5,
@@ -137,7 +126,7 @@ def test_key_bar_fits_and_keeps_the_contract_keys():
 
 
 def test_ratio_gauge_draws_the_verdicts_limit():
-    from gantui.ui.format import gauge
+    from gantui.ui.text import gauge
 
     ok, over = gauge(1.5, 31, limit=5.0).plain, gauge(9.0, 31, limit=5.0).plain
     assert ok.count("┃") == 1 and "┼" in ok and ok.index("┼") < ok.index("●") < ok.index("┃")
@@ -148,8 +137,8 @@ def test_ratio_gauge_draws_the_verdicts_limit():
 
 def test_gradients_pane_sizes_itself_from_what_it_draws():
     from gantui.history import History
-    from gantui.ui.format import health_entries
-    from gantui.ui.replay import demo_run
+    from gantui.ui.text import health_entries
+    from gantui.ui.scripted_run import demo_run
     from gantui.ui.widgets.metrics import GradientsPane
 
     for kind in ("digits", "ring8", "mixture1d"):
@@ -168,14 +157,14 @@ def test_gradients_pane_sizes_itself_from_what_it_draws():
 
 
 def test_readout_numbers_keep_a_space_between_columns():
-    from gantui.ui.format import fmt_num
+    from gantui.ui.text import fmt_num
 
     for v in (-3.5e-4, 3.5e-4, -12345.6, -9999.94, -99.9994, -9.99994, 1e-12, -1e300, math.nan, -math.inf, 0.0):
         assert len(fmt_num(v, 8)) == 8 and fmt_num(v, 8)[0] == " ", v
 
 
 def test_health_adapter_and_the_gauge_verdict_agree_with_the_rules():
-    from gantui.ui.format import health_entries, health_lines, ratio_verdict
+    from gantui.ui.text import health_entries, health_lines, ratio_verdict
 
     # record["health"] as the engine writes it (gantui.diagnostics.health.Health.to_record)
     record = {"step": 10, "health": {
@@ -205,7 +194,7 @@ def test_health_adapter_and_the_gauge_verdict_agree_with_the_rules():
 
 
 def test_status_line_counts_active_alerts_at_the_minimum_width():
-    from gantui.ui.format import StatusModel, status_text
+    from gantui.ui.text import StatusModel, status_text
 
     m = StatusModel(name="ring8", device="cpu", step=1200, total=20000, steps_per_s=41.3, eta_s=460,
                     lr_g=1e-4, lr_d=1e-4, n_critic=5, state=ev.RUNNING, alerts=2)
@@ -219,7 +208,7 @@ def test_status_line_counts_active_alerts_at_the_minimum_width():
 
 
 def test_exit_lines_name_the_checkpoint_and_the_next_command(tmp_path):
-    from gantui.ui.format import exit_lines
+    from gantui.ui.text import exit_lines
 
     run = tmp_path / "runs" / "ring8 a"
     ckpt = run / "checkpoints" / "latest.safetensors"
@@ -237,7 +226,7 @@ def test_exit_lines_name_the_checkpoint_and_the_next_command(tmp_path):
 
 
 def test_samples_title_keeps_the_step_at_any_width():
-    from gantui.ui.format import generator_word, samples_title
+    from gantui.ui.text import generator_word, samples_title
 
     class Cfg:
         class model:
@@ -254,7 +243,7 @@ def test_samples_title_keeps_the_step_at_any_width():
 
 
 def test_event_log_keeps_everything_up_to_its_cap_and_wraps():
-    from gantui.ui.format import alert_entry
+    from gantui.ui.text import alert_entry
     from gantui.ui.widgets.alerts import LOG_CAP, AlertsModel
 
     m = AlertsModel()
@@ -293,7 +282,7 @@ def test_system_line_reads_proc_without_torch(tmp_path):
 
 
 def test_column_chart_resamples_keeps_spikes_and_flags_nan():
-    from gantui.ui.format import column_chart, resample
+    from gantui.ui.charts import column_chart, resample
 
     values = [0.0] * 100
     values[37] = 10.0
@@ -321,7 +310,7 @@ def test_alerts_model_raise_clear_and_fixable():
 
 
 def test_alert_entry_reads_without_colour():
-    from gantui.ui.format import alert_entry
+    from gantui.ui.text import alert_entry
 
     lines = alert_entry({"severity": "critical", "rule": "divergence", "message": "D overpowers G",
                          "fix": "halve D lr"}, 1200, None, 80, fix_key=True)
@@ -420,7 +409,7 @@ def test_history_stays_bounded_for_a_long_run():
 
 def scripted_app(kind: str = "digits", **kw):
     from gantui.ui.app import MonitorApp
-    from gantui.ui.replay import ScriptedTrainer
+    from gantui.ui.scripted_run import ScriptedTrainer
 
     box = {}
 
@@ -433,7 +422,7 @@ def scripted_app(kind: str = "digits", **kw):
 
 
 async def settle(app, pilot) -> None:
-    await wait_for(pilot, lambda: app.state == ev.RUNNING and app.query_one("SamplesPane").samples
+    await wait_until_async(pilot, lambda: app.state == ev.RUNNING and app.query_one("SamplesPane").samples
                    is not None, 20, "the scripted run")
     await wait_screen(pilot, app, "RUNNING", "step 1200")
 
@@ -471,7 +460,7 @@ def test_no_color_draws_samples_without_colour(monkeypatch):
 
     async def main():
         from gantui.ui.app import MonitorApp
-        from gantui.ui.replay import ScriptedTrainer
+        from gantui.ui.scripted_run import ScriptedTrainer
 
         app = MonitorApp(trainer_factory=lambda ls: ScriptedTrainer(ls, "digits"))
         async with app.run_test(size=(120, 36)) as pilot:
@@ -490,12 +479,56 @@ def test_f_applies_the_alerts_rate_fix_and_it_is_logged():
             await settle(app, pilot)
             await pilot.press("f")
             trainer = box["trainer"]
-            await wait_for(pilot, lambda: any(e.kind == "lr_changed" for e in trainer.recorded), 30, "fix")
+            await wait_until_async(pilot, lambda: any(e.kind == "lr_changed" for e in trainer.recorded), 30, "fix")
             change = next(e for e in trainer.recorded if e.kind == "lr_changed")
             assert change.data["which"] == "d" and change.data["new"] == pytest.approx(5e-5)
             assert change.data["reason"] == "fix:d_overpowering"
             text = await wait_screen(pilot, app, "D lr 5.0e-05", "fix: halve D lr (applied)")
             assert "D lr 5.0e-05" in text.splitlines()[0]
+    asyncio.run(main())
+
+
+def test_n_while_paused_steps_once_through_the_engine_double():
+    async def main():
+        app, box = scripted_app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("space")
+            await wait_screen(pilot, app, "PAUSED", "step 1200/20000")
+            await pilot.press("n")
+            # the double applies the Step command as the engine does: one step, still paused
+            text = await wait_screen(pilot, app, "step 1201/20000", "PAUSED")
+            assert "step 1201/20000" in text.splitlines()[0]
+            assert box["trainer"].step == 1201 and box["trainer"].paused
+    asyncio.run(main())
+
+
+def test_f_applies_a_live_setting_fix_and_set_n_critic_reaches_the_screen():
+    async def main():
+        from gantui.engine.control import SetNCritic
+
+        app, box = scripted_app()
+        async with app.run_test(size=(120, 36)) as pilot:
+            await settle(app, pilot)
+            trainer = box["trainer"]
+            await wait_screen(pilot, app, "n_critic 5")
+            # a newer alert whose fix is a live loss setting: `f` sends it as the engine's `set`
+            trainer.record_event("alert", rule="oscillation", state="raised", severity="warning",
+                                 message="the losses swing", fix="label_smoothing -> 0.1",
+                                 action={"kind": "set", "key": "loss.label_smoothing", "value": 0.1})
+            await wait_until_async(pilot, lambda: "oscillation" in app.alerts.active, 30, "the alert")
+            await pilot.press("f")
+            await wait_until_async(pilot, lambda: any(e.kind == "setting_changed" for e in trainer.recorded),
+                                   30, "the setting change")
+            change = next(e for e in trainer.recorded if e.kind == "setting_changed")
+            assert change.data == {"key": "loss.label_smoothing", "old": 0.0, "new": 0.1,
+                                   "reason": "fix:oscillation"}
+            # set_n_critic, as the socket's {"cmd": "set_n_critic"} arrives: the screen shows what
+            # the engine confirmed
+            app.session.control.send(SetNCritic(value=2, reason="remote"))
+            text = await wait_screen(pilot, app, "n_critic 2")
+            assert "n_critic 2" in text.splitlines()[0] and trainer.n_critic == 2
+            assert any(e.kind == "n_critic_changed" and e.data["new"] == 2 for e in trainer.recorded)
     asyncio.run(main())
 
 
@@ -508,7 +541,7 @@ def test_chart_screen_chooses_series_log_scale_and_zoom():
         async with app.run_test(size=(120, 36)) as pilot:
             await settle(app, pilot)
             await pilot.press("space")                # a pause marker for the chart
-            await wait_for(pilot, lambda: any(m.kind == "paused" for m in app.history.markers), 30, "pause")
+            await wait_until_async(pilot, lambda: any(m.kind == "paused" for m in app.history.markers), 30, "pause")
             await pilot.press("p")
             text = await wait_screen(pilot, app, "|grad D|", "|grad G|", "|grad D|/|grad G|", "sample_std",
                                      "learning rates", "FID", "KID",   # quality metrics: listed once present
@@ -568,7 +601,7 @@ def test_event_log_scrolls_back_to_the_first_event():
             for _ in range(50):
                 await pilot.press("space")
             trainer = box["trainer"]
-            await wait_for(pilot, lambda: len(trainer.recorded) >= 50, 30, "50 pause/resume events")
+            await wait_until_async(pilot, lambda: len(trainer.recorded) >= 50, 30, "50 pause/resume events")
             await wait_screen(pilot, app, "53 events", absent=("started",))   # pushed down by the newest
             assert app.focused is app.query_one("AlertsPane")
             await pilot.press("end")
@@ -577,7 +610,7 @@ def test_event_log_scrolls_back_to_the_first_event():
             wide, wide_width = pane.border_title, pane.size.width
             assert "scrolled" in wide
             await pilot.resize_terminal(80, 24)
-            await wait_for(pilot, lambda: pane.outer_size.width < len(wide) + 6, 30, "the narrow layout")
+            await wait_until_async(pilot, lambda: pane.outer_size.width < len(wide) + 6, 30, "the narrow layout")
             # The first frame at the new width, as Textual draws it when the resize lays out
             # before anything else runs: the border still holds the title made for 120 columns.
             pane.border_title, pane._title_width = wide, wide_width
@@ -613,7 +646,7 @@ def test_sample_history_steps_back_and_returns_to_live(tmp_path):
             await wait_screen(pilot, app, "step 400 · history 1/3")
             assert pane._text is not live_text
             await pilot.press("comma")                         # the oldest: stays, says so
-            await wait_for(pilot, lambda: any("oldest" in n.message for n in app._notifications), 30, "a notice")
+            await wait_until_async(pilot, lambda: any("oldest" in n.message for n in app._notifications), 30, "a notice")
             assert "step 400 · history 1/3" in screen_text(app)
             await pilot.press("full_stop")
             await wait_screen(pilot, app, "step 800 · history 2/3")
@@ -634,12 +667,12 @@ def test_quick_pause_presses_leave_no_stale_note():
             await settle(app, pilot)
             for _ in range(4):                  # what space does, four times before the engine answers
                 app.action_toggle_pause()
-            await wait_for(pilot, lambda: len(box["trainer"].recorded) >= 4, 30, "four toggles")
+            await wait_until_async(pilot, lambda: len(box["trainer"].recorded) >= 4, 30, "four toggles")
             status = (await wait_screen(pilot, app, "RUNNING", absent=("PAUSING", "RESUMING"))).splitlines()[0]
             assert "RUNNING" in status
             for _ in range(3):
                 app.action_toggle_pause()
-            await wait_for(pilot, lambda: len(box["trainer"].recorded) >= 7, 30, "three more")
+            await wait_until_async(pilot, lambda: len(box["trainer"].recorded) >= 7, 30, "three more")
             await wait_screen(pilot, app, "PAUSED", absent=("PAUSING", "RESUMING"))
     asyncio.run(main())
 
@@ -687,7 +720,7 @@ class CrashingTrainer:
 
     def start(self):
         def run():
-            info, *_ = __import__("gantui.ui.replay", fromlist=["demo_run"]).demo_run("ring8", steps=20)
+            info, *_ = __import__("gantui.ui.scripted_run", fromlist=["demo_run"]).demo_run("ring8", steps=20)
             for fn in self.listeners:
                 fn(info)
             self.exit_code, self.state = 1, ev.CRASHED
@@ -707,7 +740,7 @@ def test_a_crash_shows_the_error_and_waits_for_q():
 
         app = MonitorApp(trainer_factory=CrashingTrainer)
         async with app.run_test(size=(120, 36)) as pilot:
-            await wait_for(pilot, lambda: app.state == ev.CRASHED, 30, "the crash")
+            await wait_until_async(pilot, lambda: app.state == ev.CRASHED, 30, "the crash")
             await wait_screen(pilot, app, "RuntimeError: boom", "/runs/x/traceback.txt", "CRASHED")
             await pilot.pause(1.0)                    # a second later the screen is still there
             assert app.return_code is None
@@ -742,7 +775,7 @@ def test_an_engine_that_cannot_start_shows_why_and_saves_the_traceback(tmp_path)
 
         app = MonitorApp(None, tmp_path, trainer_factory=factory)
         async with app.run_test(size=(120, 36)) as pilot:
-            await wait_for(pilot, lambda: app.state == ev.CRASHED, 30, "the failure")
+            await wait_until_async(pilot, lambda: app.state == ev.CRASHED, 30, "the failure")
             await wait_screen(pilot, app, "CANNOT START", "no such kernel")
             await pilot.press("q")
             await wait_exit(app)
@@ -789,11 +822,11 @@ def test_keys_drive_the_real_engine(tmp_path):
 
     async def main():
         async with app.run_test(size=(120, 36)) as pilot:
-            await wait_for(pilot, lambda: app.info is not None and app.status.step >= 10, 90, "training")
+            await wait_until_async(pilot, lambda: app.info is not None and app.status.step >= 10, 90, "training")
             trainer = app.session.trainer
 
             await pilot.press("space")
-            await wait_for(pilot, lambda: trainer.state == ev.PAUSED, 30, "PAUSED")
+            await wait_until_async(pilot, lambda: trainer.state == ev.PAUSED, 30, "PAUSED")
             assert "PAUSED" in (await wait_screen(pilot, app, "PAUSED", absent=("PAUSING",))).splitlines()[0]
             step = trainer.step
             await pilot.pause(0.6)
@@ -802,20 +835,20 @@ def test_keys_drive_the_real_engine(tmp_path):
             lr_g, lr_d = trainer.lr_g, trainer.lr_d
             await pilot.press("right_square_bracket")
             await pilot.press("left_curly_bracket")
-            await wait_for(pilot, lambda: trainer.lr_g == pytest.approx(2 * lr_g)
+            await wait_until_async(pilot, lambda: trainer.lr_g == pytest.approx(2 * lr_g)
                            and trainer.lr_d == pytest.approx(lr_d / 2), 30, "rate changes")
             status = (await wait_screen(pilot, app, f"G lr {2 * lr_g:.1e} ", f"D lr {lr_d / 2:.1e} ")).splitlines()[0]
             assert f"G lr {2 * lr_g:.1e}" in status and f"D lr {lr_d / 2:.1e}" in status
 
             await pilot.press("n")
-            await wait_for(pilot, lambda: trainer.step == step + 1, 30, "one step")
+            await wait_until_async(pilot, lambda: trainer.step == step + 1, 30, "one step")
 
             await pilot.press("s")
-            await wait_for(pilot, lambda: (run_dir / "checkpoints" / f"step_{step + 1:08d}.safetensors").exists(),
+            await wait_until_async(pilot, lambda: (run_dir / "checkpoints" / f"step_{step + 1:08d}.safetensors").exists(),
                            20, "the checkpoint")
 
             await pilot.press("space")
-            await wait_for(pilot, lambda: trainer.state == ev.RUNNING and trainer.step > step + 5, 20, "resume")
+            await wait_until_async(pilot, lambda: trainer.state == ev.RUNNING and trainer.step > step + 5, 20, "resume")
 
             await pilot.press("q")
             await wait_exit(app, 30)
@@ -844,7 +877,7 @@ def test_ctrl_c_saves_and_exits_130_with_the_real_engine(tmp_path):
 
     async def main():
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: app.info is not None and app.status.step >= 5, 90, "training")
+            await wait_until_async(pilot, lambda: app.info is not None and app.status.step >= 5, 90, "training")
             await pilot.press("ctrl+c")
             await wait_exit(app, 30)
         assert app.return_code == 130
@@ -871,7 +904,7 @@ def test_divergence_shows_diverged_and_exits_3_on_q(tmp_path):
 
     async def main():
         async with app.run_test(size=(120, 36)) as pilot:
-            await wait_for(pilot, lambda: app.state == ev.DIVERGED, 90, "DIVERGED")
+            await wait_until_async(pilot, lambda: app.state == ev.DIVERGED, 90, "DIVERGED")
             text = await wait_screen(pilot, app, "DIVERGED", "NaN/Inf")
             assert app.return_code is None
             assert "DIVERGED" in text.splitlines()[0]

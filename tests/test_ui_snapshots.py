@@ -1,5 +1,5 @@
 """Layout snapshots of the monitor (pytest-textual-snapshot): 120x36 and 80x24 for image
-and toy data, and the below-minimum message. A scripted run (gantui.ui.replay) feeds fixed
+and toy data, and the below-minimum message. A scripted run (gantui.ui.scripted_run) feeds fixed
 metrics through the same bridge as the real engine, so the screens are the same every time.
 
 Update after an intended layout change: pytest tests/test_ui_snapshots.py --snapshot-update
@@ -20,7 +20,7 @@ pytest.importorskip("pytest_textual_snapshot")
 def _stop_scripted_runs():
     """Scripted runs idle until stopped; do not leave their threads behind."""
     yield
-    from gantui.ui.replay import ScriptedTrainer
+    from gantui.ui.scripted_run import ScriptedTrainer
 
     ScriptedTrainer.stop_all()
 
@@ -37,7 +37,7 @@ class FixedSystem:
 
 def make_app(kind: str, color: str = "truecolor", theme: str | None = None, run_dir=None):
     from gantui.ui.app import MonitorApp
-    from gantui.ui.replay import ScriptedTrainer
+    from gantui.ui.scripted_run import ScriptedTrainer
 
     app = MonitorApp(trainer_factory=lambda listeners: ScriptedTrainer(listeners, kind, run_dir), color=color,
                      run_dir=run_dir)

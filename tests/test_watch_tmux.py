@@ -8,7 +8,7 @@ import shlex
 import sys
 
 from conftest import REPO, gantui
-from gantui.engine import checkpoints, jsonl
+from gantui.engine import checkpoint_files, jsonl
 from gantui.engine.runlock import holder
 from test_tmux import Tmux, events_of, gantui_command, pytestmark, step_of, wait  # noqa: F401 (marks)
 
@@ -67,7 +67,7 @@ def test_watch_reattaches_controls_and_leaves_a_run_that_lost_its_terminal(tmp_p
         last = metrics_of(run_dir)[-1]["step"]
         stopped = [e for e in events_of(run_dir) if e["kind"] == "stopped"][-1]
         assert stopped["step"] >= last
-        assert checkpoints.step_of(run_dir / "checkpoints" / "latest.safetensors") == stopped["step"]
+        assert checkpoint_files.step_of(run_dir / "checkpoints" / "latest.safetensors") == stopped["step"]
     finally:
         second.close()
         first.close()

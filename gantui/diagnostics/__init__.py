@@ -20,7 +20,7 @@ Early training is noisy in ways that are healthy (an LSGAN D's loss dips near ze
 still noise, a toy G starts as a point), so for the first `warmup_steps` only divergence and a
 D pinned at its floor (certain to have won: loss, scores and accuracy all at their limits,
 judged over the shorter `early_window`) are judged. Limits on D's loss and scores follow the loss
-kind and the label smoothing in force (gantui.diagnostics.limits). `mode_dropping` is judged
+kind and the label smoothing in force (gantui.diagnostics.loss_ranges). `mode_dropping` is judged
 on the live-quality records only (every `log.eval_every` steps), over `quality_window` of them.
 
 Keys read from a record (a missing key switches off the conditions that need it; any NaN/Inf
@@ -44,9 +44,10 @@ from __future__ import annotations
 from gantui.diagnostics import actions
 from gantui.diagnostics.alerts import Diagnostics, first_non_finite
 from gantui.diagnostics.health import ALERT, LEVELS, OFF, OK, WATCH, Gauge, Health, Verdict
-from gantui.diagnostics.limits import CRITIC_LOSSES, LOSS_KINDS, PROBABILITY_LOSSES, LossRange, loss_range
+from gantui.diagnostics.loss_ranges import LossRange, loss_range
 from gantui.diagnostics.rules import CRITICAL, WARNING, swing_stats
 from gantui.diagnostics.thresholds import Thresholds
+from gantui.vocab.losses import CRITIC_LOSSES, LOSS_KINDS, PROBABILITY_LOSSES
 
 # Non-colour marks so an alert reads the same with NO_COLOR or to a colour-blind reader.
 GLYPHS = {WARNING: "▲", CRITICAL: "✖"}

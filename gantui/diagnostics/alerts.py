@@ -8,7 +8,7 @@ from typing import Any
 
 from gantui.diagnostics import health as hl
 from gantui.diagnostics.latch import Latch, holds, need
-from gantui.diagnostics.limits import CRITIC_LOSSES
+from gantui.vocab.losses import CRITIC_LOSSES
 from gantui.diagnostics.rules import (
     CRITICAL,
     Context,

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, NamedTuple
 
 from gantui.diagnostics import actions
-from gantui.diagnostics.limits import CRITIC_LOSSES, PROBABILITY_LOSSES, LossRange, loss_range
+from gantui.diagnostics.loss_ranges import LossRange, loss_range
+from gantui.vocab.losses import CRITIC_LOSSES, PROBABILITY_LOSSES
 from gantui.diagnostics.thresholds import Thresholds
 
 WARNING, CRITICAL = "warning", "critical"

@@ -43,7 +43,7 @@ class Thresholds:
     """Defaults of the alert rules; a preset's [diagnostics] table overrides any of them.
 
     Limits on D's loss and scores are stated for the plain non-saturating loss without label
-    smoothing; gantui.diagnostics.limits carries them to the loss and smoothing in force."""
+    smoothing; gantui.diagnostics.loss_ranges carries them to the loss and smoothing in force."""
 
     window: int = _t(20, _at_least_1, "log records a condition must (mostly) hold before an alert is raised")
     clear_window: int = _t(20, _at_least_1, "log records it must (mostly) fail before the alert clears")

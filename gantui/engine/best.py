@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gantui import criteria
+from gantui.vocab import criteria
 
-BEST = "best.safetensors"
+from gantui.vocab.run_files import BEST, CHECKPOINTS
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,9 @@ class BestTracker:
 
 def read(run_dir: Path) -> tuple[Path, Best] | None:
     """best.safetensors of a run directory and what it holds, from its header (no torch), or None."""
-    from gantui.engine import checkpoints
+    from gantui.engine import checkpoint_files as checkpoints
 
-    path = Path(run_dir) / "checkpoints" / BEST
+    path = Path(run_dir) / CHECKPOINTS / BEST
     if not path.is_file():
         return None
     try:
@@ -93,7 +93,7 @@ def best_checkpoint_of(target: str | Path, flag: str = "--best") -> Path:
                         f"file itself, without {flag})")
     if not p.is_dir():
         raise UserError(f"{flag}: {p}: no such run directory")
-    path = p / "checkpoints" / BEST
+    path = p / CHECKPOINTS / BEST
     if not path.is_file():
         raise UserError(f"{flag}: {p}: no checkpoints/{BEST} (a run keeps one while live quality is on: "
                         f"[log] eval_every > 0, and after its first measurement)")

@@ -1,4 +1,4 @@
-"""The control channel's server, owned by the process that trains (see gantui.live.protocol).
+"""The control channel's server, owned by the process that trains (see gantui.engine.protocol).
 
 One accept thread and one short-lived thread per connection; none of them touches torch:
 commands go into the trainer's thread-safe `Control`, status comes from `LiveStatus`, a
@@ -20,7 +20,8 @@ from typing import Any, Callable
 from gantui import __version__
 from gantui.engine import events as ev
 from gantui.engine.control import Command
-from gantui.live import protocol
+from gantui.engine import protocol
+from gantui.vocab.files import atomic_write
 
 MAX_CLIENTS = 32
 IDLE_TIMEOUT_S = 600.0
@@ -94,10 +95,8 @@ class ChannelServer:
 
     def _write_live(self) -> None:
         info = {"pid": os.getpid(), "socket": str(self.path), "started": time.time(), "version": __version__}
-        target = self.run_dir / protocol.LIVE_FILE
-        tmp = target.with_name(f".{protocol.LIVE_FILE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(info) + "\n")
-        os.replace(tmp, target)
+        # not durable: live.json describes this process, which a power loss ends anyway
+        atomic_write(self.run_dir / protocol.LIVE_FILE, (json.dumps(info) + "\n").encode(), durable=False)
 
     def attach(self, send: Callable[[Command], None], log: Callable[..., None] | None = None) -> None:
         """Route commands to the trainer from now on (and deliver those that came before)."""
@@ -197,25 +196,14 @@ class ChannelServer:
     def handle(self, line: bytes) -> dict[str, Any]:
         """One request line -> one reply. Never raises."""
         try:
-            req = protocol.validate(protocol.decode(line))
+            command = protocol.parse(line)
         except protocol.BadRequest as e:
             self._note_refusal(str(e))
             return {"ok": False, "error": str(e)}
-        cmd = req["cmd"]
-        if cmd == "ping":
+        if command == "ping":
             return {"ok": True, "pid": os.getpid(), "run_dir": str(self.run_dir.resolve()), "version": __version__}
-        if cmd == "status":
+        if command == "status":
             return {"ok": True, **self.status.current}
-        if cmd == "stop":
-            command = Command("stop", value=1.0 if req["save"] else 0.0, reason=req["reason"] or "remote")
-        elif cmd in ("scale_lr", "set_lr"):
-            command = Command(cmd, which=req["which"], value=req["value"], reason=req["reason"] or "remote")
-        elif cmd == "set_n_critic":
-            command = Command(cmd, value=req["value"], reason=req["reason"] or "remote")
-        elif cmd == "set":
-            command = Command(cmd, which=req["key"], value=req["value"], reason=req["reason"] or "remote")
-        else:
-            command = Command(cmd, reason=req["reason"] or "remote")
         with self._lock:
             if self._send is None:
                 self._pending.append(command)

@@ -8,15 +8,99 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
 
-@dataclass(frozen=True)
+# --- the commands: built at the edges (keys, the socket's JSON, an alert's fix), applied in one
+# place (Trainer._apply). Every command may carry a reason, recorded with its event.
+
+@dataclass(frozen=True, kw_only=True)
 class Command:
-    name: str            # pause | resume | toggle_pause | step | scale_lr | set_lr | set_n_critic | set | save | stop
-    which: str = ""      # "g" | "d" | "both" for rate commands; the config key for `set`
-    value: float = 0.0
-    reason: str = ""     # for stop: "user" | "interrupted" | "hangup"; for save: who asked
+    name: ClassVar[str] = ""
+    reason: str = ""     # for stop: "user" | "interrupted" | "hangup" | "remote"; for a fix: "fix:<rule>"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pause(Command):
+    name: ClassVar[str] = "pause"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resume(Command):
+    name: ClassVar[str] = "resume"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TogglePause(Command):
+    name: ClassVar[str] = "toggle_pause"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step(Command):
+    """One step while paused."""
+    name: ClassVar[str] = "step"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Save(Command):
+    name: ClassVar[str] = "save"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stop(Command):
+    name: ClassVar[str] = "stop"
+    save: bool = True    # a checkpoint first
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScaleLr(Command):
+    name: ClassVar[str] = "scale_lr"
+    which: str           # "g" | "d" | "both"
+    factor: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetLr(Command):
+    name: ClassVar[str] = "set_lr"
+    which: str
+    value: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetNCritic(Command):
+    name: ClassVar[str] = "set_n_critic"
+    value: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetLive(Command):
+    """A loss setting an alert's fix may change live (protocol.LIVE_KEYS); loss.n_critic is SetNCritic's."""
+    name: ClassVar[str] = "set"
+    key: str
+    value: float
+
+
+COMMAND_TYPES: dict[str, type[Command]] = {t.name: t for t in (Pause, Resume, TogglePause, Step, Save, Stop,
+                                                               ScaleLr, SetLr, SetNCritic, SetLive)}
+
+
+def command_of_fix(action: dict, reason: str) -> Command:
+    """An alert's live fix (a normalised gantui.diagnostics.actions dict) as the command that applies it."""
+    if action["kind"] == "scale_lr":
+        return ScaleLr(which=action["which"], factor=float(action["factor"]), reason=reason)
+    return SetLive(key=action["key"], value=action["value"], reason=reason)
+
+
+def to_record(command: Command) -> dict:
+    """A command as plain JSON-able data (the ranks of a distributed run exchange these)."""
+    return {"name": command.name, **asdict(command)}
+
+
+def from_record(record: dict) -> Command:
+    """The command `to_record` wrote (trusted data: from rank 0 of the same run)."""
+    kind = COMMAND_TYPES[record["name"]]
+    return kind(**{f.name: record[f.name] for f in fields(kind) if f.name in record})
 
 
 class Control:
@@ -30,32 +114,27 @@ class Control:
             self._queue.append(command)
             self._wake.notify_all()
 
+    # shorthands for scripts and tests
     def pause(self) -> None:
-        self.send(Command("pause"))
+        self.send(Pause())
 
     def resume(self) -> None:
-        self.send(Command("resume"))
-
-    def toggle_pause(self) -> None:
-        self.send(Command("toggle_pause"))
+        self.send(Resume())
 
     def step_once(self) -> None:
-        self.send(Command("step"))
+        self.send(Step())
 
     def scale_lr(self, which: str, factor: float) -> None:
-        self.send(Command("scale_lr", which=which, value=factor))
-
-    def set_lr(self, which: str, value: float) -> None:
-        self.send(Command("set_lr", which=which, value=value))
+        self.send(ScaleLr(which=which, factor=factor))
 
     def set_n_critic(self, n: int) -> None:
-        self.send(Command("set_n_critic", value=n))
+        self.send(SetNCritic(value=n))
 
     def save(self, reason: str = "user") -> None:
-        self.send(Command("save", reason=reason))
+        self.send(Save(reason=reason))
 
     def stop(self, reason: str = "user", save: bool = True) -> None:
-        self.send(Command("stop", value=1.0 if save else 0.0, reason=reason))
+        self.send(Stop(save=save, reason=reason))
 
     # --- the training thread ------------------------------------------------------------
     def pending(self) -> bool:
@@ -71,10 +150,10 @@ class Control:
             self._queue.clear()
         return out
 
-    def has(self, name: str) -> bool:
-        """A command of this name is waiting."""
+    def has(self, kind: type[Command]) -> bool:
+        """A command of this type is waiting."""
         with self._wake:
-            return any(c.name == name for c in self._queue)
+            return any(isinstance(c, kind) for c in self._queue)
 
     def put_back(self, commands: list[Command]) -> None:
         """Return commands to the front of the queue, in their order (they come after a single

@@ -48,15 +48,14 @@ import json
 import os
 import re
 import sys
-from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
-from gantui.engine import devices
-from gantui.engine.control import Command, Control
+from gantui import devices
+from gantui.engine.control import Command, Control, Stop, from_record, to_record
 from gantui.engine.rundir import RunDir
 
 COMMAND_BYTES = 2048            # commands carried per exchange (a few dozen); the rest wait for the next
@@ -250,13 +249,13 @@ class DDP(Local):
             buf[1] = len(payload)
             if payload:
                 buf[2:2 + len(payload)] = torch.frombuffer(bytearray(payload), dtype=torch.uint8).to(torch.int32)
-        elif any(c.name == "stop" for c in local):
+        elif any(isinstance(c, Stop) for c in local):
             buf[0] = 1
         dist.all_reduce(buf)
         n = int(buf[1])
         cmds = _decode(bytes(buf[2:2 + n].to(torch.uint8).tolist())) if n else []
-        if int(buf[0]) and not any(c.name == "stop" for c in cmds):
-            cmds.append(Command("stop", value=1.0, reason="interrupted"))
+        if int(buf[0]) and not any(isinstance(c, Stop) for c in cmds):
+            cmds.append(Stop(save=True, reason="interrupted"))
         return cmds
 
     def wait_paused(self, control: Control) -> None:
@@ -334,11 +333,11 @@ class DDP(Local):
 
 
 def _encode(commands: list[Command]) -> bytes:
-    return json.dumps([asdict(c) for c in commands], separators=(",", ":")).encode()
+    return json.dumps([to_record(c) for c in commands], separators=(",", ":")).encode()
 
 
 def _decode(data: bytes) -> list[Command]:
-    return [Command(**c) for c in json.loads(data.decode())]
+    return [from_record(c) for c in json.loads(data.decode())]
 
 
 class NullRunDir(RunDir):
@@ -359,37 +358,3 @@ class NullRunDir(RunDir):
 
     def prune_checkpoints(self, keep: int) -> None:
         pass
-
-
-def run_rank(cfg, run_dir, resume, device: str | None) -> int:
-    """`gantui run` in a process started by torchrun: join the group, let rank 0 decide and own
-    the run directory (the same rules as a single run: new, resume or fork; lock; control
-    channel), tell the others where it is, and train headless. Returns the exit code."""
-    import contextlib
-    from pathlib import Path
-
-    from gantui.engine.ownership import Owner
-    from gantui.engine.ownership import plan as plan_run
-    from gantui.errors import UserError
-    from gantui.headless import run_headless
-
-    strategy = DDP.start(device)
-    try:
-        if not strategy.is_main:
-            where = strategy.share(None)
-            if "error" in where:
-                return 2  # rank 0 says why, once
-            ckpt = Path(where["checkpoint"]) if where["checkpoint"] else None
-            return run_headless(cfg, Path(where["run_dir"]), device, ckpt, strategy=strategy)
-        with contextlib.ExitStack() as stack:
-            try:
-                plan = plan_run(cfg.run.name, run_dir, resume)
-                owner = stack.enter_context(Owner(plan))
-            except BaseException as e:
-                strategy.share({"error": str(e) if isinstance(e, UserError) else type(e).__name__})
-                raise
-            strategy.share({"run_dir": str(plan.run_dir),
-                            "checkpoint": str(plan.checkpoint) if plan.checkpoint else None})
-            return run_headless(cfg, plan.run_dir, device, plan.checkpoint, owner=owner, strategy=strategy)
-    finally:
-        strategy.close()

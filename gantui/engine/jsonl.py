@@ -22,7 +22,9 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from gantui.vocab.files import atomic_write
 
 
 def jsonable(value: Any) -> Any:
@@ -175,10 +177,6 @@ class Follower:
         return result.records
 
 
-def iter_records(path: Path) -> Iterator[dict[str, Any]]:
-    yield from read(path).records
-
-
 def truncate_after(path: Path, step: int) -> tuple[int, bool]:
     """Keep only the records with `step <= step` (and no torn tail), atomically.
 
@@ -190,13 +188,7 @@ def truncate_after(path: Path, step: int) -> tuple[int, bool]:
     dropped = len(result.records) - len(keep)
     if not dropped and not result.torn and not result.bad_lines:
         return 0, False
-    tmp = path.with_name(f".{path.name}.truncate.tmp")
-    with open(tmp, "wb") as f:
-        for r in keep:
-            f.write(encode(r))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, b"".join(encode(r) for r in keep))
     return dropped, result.torn
 
 

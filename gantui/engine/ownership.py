@@ -23,12 +23,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gantui.engine import checkpoints, jsonl
+from gantui.engine import checkpoint_files, jsonl
 from gantui.engine.rundir import default_run_dir
 from gantui.engine.runlock import RunLock, RunLocked, holder
 from gantui.errors import UserError
+from gantui.vocab import run_files
 
-RUN_FILES = ("config.toml", "metrics.jsonl", "events.jsonl")
+RUN_FILES = run_files.RUN_FILES
 
 
 @dataclass
@@ -48,7 +49,7 @@ def holds_run(path: Path) -> bool:
         return False
     if any((path / f).exists() for f in RUN_FILES):
         return True
-    return bool(checkpoints.step_checkpoints(path / "checkpoints")) or (path / "checkpoints" / checkpoints.LATEST).exists()
+    return bool(checkpoint_files.step_checkpoints(path / run_files.CHECKPOINTS)) or (path / run_files.CHECKPOINTS / checkpoint_files.LATEST).exists()
 
 
 def _refuse_used(path: Path) -> None:
@@ -63,7 +64,7 @@ def _refuse_used(path: Path) -> None:
 def _run_of(ckpt: Path) -> Path | None:
     """The run directory a checkpoint file belongs to (its checkpoints/ folder's parent)."""
     parent = ckpt.resolve().parent
-    if parent.name == "checkpoints" and any((parent.parent / f).exists() for f in RUN_FILES):
+    if parent.name == run_files.CHECKPOINTS and any((parent.parent / f).exists() for f in RUN_FILES):
         return parent.parent
     return None
 
@@ -82,13 +83,13 @@ def plan(name: str, run_dir: Path | None, resume: Path | None) -> Plan:
     if resume.is_dir():
         source = resume
         try:
-            ckpt, step, notes = checkpoints.newest_complete(resume)
+            ckpt, step, notes = checkpoint_files.newest_complete(resume)
         except FileNotFoundError:
             raise UserError(f"--resume {resume}: no complete checkpoint in {resume / 'checkpoints'}") from None
     elif resume.is_file():
         try:
-            step = checkpoints.step_of(resume)
-        except checkpoints.Damaged as e:
+            step = checkpoint_files.step_of(resume)
+        except checkpoint_files.Damaged as e:
             raise UserError(f"--resume {resume}: not a usable checkpoint ({e})") from None
         ckpt, source = resume, _run_of(resume)
     else:
@@ -97,7 +98,7 @@ def plan(name: str, run_dir: Path | None, resume: Path | None) -> Plan:
     target = Path(run_dir) if run_dir is not None else (source if source is not None else default_run_dir(name))
     in_place = source is not None and target.resolve() == Path(source).resolve()
     if in_place:
-        newest = checkpoints.newest_step(source)
+        newest = checkpoint_files.newest_step(source)
         if newest is not None and step < newest:
             raise UserError(
                 f"--resume {resume}: step {step} is older than this run's newest checkpoint (step {newest}); "
@@ -142,10 +143,10 @@ class Owner:
             if holds_run(p.run_dir):
                 raise UserError(f"--run-dir {p.run_dir}: already holds a run; continue it with "
                                 f"`--resume {p.run_dir}`, or choose another --run-dir")
-        checkpoints.remove_orphans(p.run_dir)
+        checkpoint_files.remove_orphans(p.run_dir)
         if p.mode == "resume":
             dropped = {}
-            for name in ("metrics.jsonl", "events.jsonl"):
+            for name in run_files.HISTORY:
                 n, torn = jsonl.truncate_after(p.run_dir / name, p.step)
                 if n or torn:
                     dropped[name] = n
@@ -162,7 +163,7 @@ class Owner:
         """The new run starts with the history of the one it forks, up to the fork point."""
         p = self.plan
         if p.source_dir is not None:
-            for name in ("metrics.jsonl", "events.jsonl"):
+            for name in run_files.HISTORY:
                 records = [r for r in jsonl.read(p.source_dir / name).records if _step(r) <= p.step]
                 if records:
                     with open(p.run_dir / name, "wb") as f:
@@ -173,7 +174,7 @@ class Owner:
 
     def _open_channel(self) -> None:
         from gantui.engine.channel import ChannelServer, LiveStatus
-        from gantui.live.protocol import ChannelError
+        from gantui.engine.protocol import ChannelError
 
         self.status = LiveStatus()
         try:
@@ -206,7 +207,7 @@ def _step(record: dict) -> int:
 
 def _append_event(run_dir: Path, record: dict) -> None:
     os.makedirs(run_dir, exist_ok=True)
-    app = jsonl.Appender(Path(run_dir) / "events.jsonl")
+    app = jsonl.Appender(Path(run_dir) / run_files.EVENTS)
     try:
         app.append(record)
     finally:

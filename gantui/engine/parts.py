@@ -27,7 +27,7 @@ import torch
 from gantui import memory, models
 from gantui.config import Config
 from gantui.data import Dataset, load_dataset
-from gantui.engine.devices import pick_device
+from gantui.devices import pick_device
 
 
 @dataclass

@@ -23,16 +23,15 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from gantui import criteria
+from gantui.vocab import criteria
 from gantui.config import Config
 from gantui.engine.parts import Parts
 
-TOY_SAMPLES = 2500          # DESIGN: the toy metrics are defined on 2,500 samples
 IMAGE_SAMPLES = 1000        # generated images per measurement (FID's bias is larger, its trend is what counts)
 IMAGE_REAL = 2000           # the fixed real reference
 QUALITY_SEED = 7_777        # the measurement's own noise, the same at every measurement
 LIVE_KID_SUBSETS = 20       # KID subsets per live measurement (eval uses 100)
-GENERATE_CHUNK = 250        # generated per forward pass: large batches run slower on a CPU (cache)
+GENERATE_CHUNK = 250        # generated per forward pass: larger batches run slower on a CPU (cache)
 
 
 class LiveQuality:
@@ -44,6 +43,7 @@ class LiveQuality:
         self.info = parts.data.info
         self._space = None
         self._real_feats: torch.Tensor | None = None
+        self._reference = None      # the real reference's FID/KID statistics, computed once
         self.failed: str | None = None
 
     def due(self, step: int) -> bool:
@@ -95,51 +95,54 @@ class LiveQuality:
 
     # --- toy mixtures ---------------------------------------------------------------------------
     def _toy(self) -> dict[str, Any]:
-        from gantui.data import toy
-        from gantui.evaluation import toy_metrics as tm
+        from gantui.evaluation.measure import TOY_SAMPLES, toy_figures
 
         name = self.cfg.data.name
         fake, _ = self._generate(TOY_SAMPLES)
         pts = fake.cpu().numpy()
-        report = tm.mode_report(pts, toy.means(name, self.cfg.data.modes), toy.std(name))
+        real = None
+        if name == "mixture1d":
+            real = self.p.data.real_batch(TOY_SAMPLES, seed=QUALITY_SEED + 1)[0].cpu().numpy()
+        report, w1 = toy_figures(self.cfg.data, pts, real)
         hist = np.asarray(report.histogram)
         out: dict[str, Any] = {"modes_captured": int(report.modes_captured), "modes_total": int(report.modes_total),
                                "hq_fraction": float(report.hq_fraction),
                                "mode_score": criteria.mode_score(int(report.modes_captured),
                                                                  int(report.modes_total), float(report.hq_fraction)),
                                "modes_lost": [int(i) for i in np.flatnonzero(hist == 0)]}
-        if name == "mixture1d":
-            real, _ = self.p.data.real_batch(TOY_SAMPLES, seed=QUALITY_SEED + 1)
-            out["w1"] = float(tm.wasserstein1_1d(pts, real.cpu().numpy()))
+        if w1 is not None:
+            out["w1"] = float(w1)
         return out
 
     # --- images ---------------------------------------------------------------------------------
     def _setup_images(self) -> None:
-        from gantui.evaluate import feature_space
         from gantui.evaluation import image_metrics as im
+        from gantui.evaluation.measure import feature_space
 
         self.notify("live quality: preparing the feature network (trained once per data set, then cached)…")
         self._space = feature_space(self.cfg, self.info, self.p.device, log=self.notify)
         real, _ = self.p.data.real_batch(min(IMAGE_REAL, len(self.p.data)), seed=QUALITY_SEED + 2)
         with torch.inference_mode():
             feats, _ = self._space.embed(real)
-        self._real_feats = feats.clone()  # a normal tensor: inference tensors cannot be saved for autograd later
+        self._real_feats = feats.clone()  # a normal tensor (inference tensors cannot enter autograd later)
         self._reference = im.RealReference(self._real_feats, subsets=LIVE_KID_SUBSETS, seed=QUALITY_SEED)
         self._reference.fid(self._real_feats[: len(self._real_feats) // 2])  # imports torchmetrics now, once
         self.notify(f"live quality: {self._space.name}")
 
     def _images(self) -> dict[str, Any]:
-        from gantui.evaluation import image_metrics as im
+        from gantui.evaluation.measure import image_figures
 
         if self._space is None:
             self._setup_images()
         fake, _ = self._generate(IMAGE_SAMPLES)
         with torch.inference_mode():
             feats, probs = self._space.embed(fake)
-        # the same values as im.frechet_distance / im.kernel_inception_distance(subsets=20, seed=QUALITY_SEED)
-        out: dict[str, Any] = {"fid": self._reference.fid(feats), "kid": self._reference.kid(feats)}
-        if probs is not None and self._space.classifier is not None:
-            rep = im.class_report(probs)
+        figures = image_figures(self._real_feats, feats, probs, self._space, seed=QUALITY_SEED,
+                                kid_subsets=LIVE_KID_SUBSETS, reference=self._reference)
+        out: dict[str, Any] = {"fid": float(figures["fid"])}
+        out["kid"] = figures["kid"].kid
+        if figures["classes"] is not None:
+            rep = figures["classes"]
             out["class_coverage"] = float(rep.class_coverage)
             out["classes_missing"] = [i for i, c in enumerate(rep.class_histogram) if c == 0]
             out["is"] = inception_style_score(probs)

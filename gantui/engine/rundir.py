@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gantui.engine.jsonl import Appender
+from gantui.vocab import run_files
 
 
 def default_run_dir(name: str, root: Path = Path("runs")) -> Path:
@@ -26,8 +27,8 @@ class RunDir:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.samples = self.path / "samples"
-        self.checkpoints = self.path / "checkpoints"
+        self.samples = self.path / run_files.SAMPLES
+        self.checkpoints = self.path / run_files.CHECKPOINTS
         self._lock = threading.Lock()
         self._metrics = None
         self._events = None
@@ -35,9 +36,9 @@ class RunDir:
     def open(self, config_toml: str) -> None:
         for folder in (self.path, self.samples, self.checkpoints):
             folder.mkdir(parents=True, exist_ok=True)
-        (self.path / "config.toml").write_text(config_toml)
-        self._metrics = Appender(self.path / "metrics.jsonl")
-        self._events = Appender(self.path / "events.jsonl")
+        (self.path / run_files.CONFIG).write_text(config_toml)
+        self._metrics = Appender(self.path / run_files.METRICS)
+        self._events = Appender(self.path / run_files.EVENTS)
 
     def metric(self, record: dict[str, Any]) -> None:
         self._write(self._metrics, record)
@@ -54,7 +55,7 @@ class RunDir:
 
     def save_traceback(self, exc: BaseException) -> Path:
         self.path.mkdir(parents=True, exist_ok=True)
-        target = self.path / "traceback.txt"
+        target = self.path / run_files.TRACEBACK
         target.write_text("".join(traceback.format_exception(exc)))
         return target
 
@@ -63,14 +64,14 @@ class RunDir:
 
     @property
     def latest(self) -> Path:
-        return self.checkpoints / "latest.safetensors"
+        return self.checkpoints / run_files.LATEST
 
     def sample_path(self, step: int) -> Path:
         return self.samples / f"step_{step:08d}.png"
 
     def prune_checkpoints(self, keep: int) -> None:
         """Keep the `keep` step checkpoints of the highest step numbers (by number, not name)."""
-        from gantui.engine.checkpoints import step_checkpoints
+        from gantui.engine.checkpoint_files import step_checkpoints
 
         found = step_checkpoints(self.checkpoints)
         for _, old in found[: max(0, len(found) - keep)]:

@@ -15,7 +15,9 @@ import fcntl
 import os
 from pathlib import Path
 
-LOCK_NAME = ".gantui.lock"
+from gantui.vocab import run_files
+
+LOCK_NAME = run_files.LOCK
 
 
 class RunLocked(Exception):
@@ -103,6 +105,3 @@ def holder(run_dir: Path) -> int | None:
     finally:
         os.close(fd)
 
-
-def is_live(run_dir: Path) -> bool:
-    return holder(run_dir) is not None

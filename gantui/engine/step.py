@@ -22,8 +22,6 @@ from gantui import losses
 from gantui.config import Config
 from gantui.engine.parts import Parts
 
-PROBABILITY_LOSSES = ("ns", "minimax")
-
 
 class Interrupted(Exception):
     """Raised by a `between` callback: leave the step after `done` critic updates."""

@@ -6,7 +6,7 @@
 - `max_minutes`: this process has trained that long (a resumed run starts its own budget);
 - `on_alerts` + `after_steps`: one of the named alerts has stayed raised for that many steps.
 
-Each returns a `Stop` with the rule's name, its evidence (the numbers it acted on) and one sentence.
+Each returns a `RuleStop` with the rule's name, its evidence (the numbers it acted on) and one sentence.
 The patience count starts again at a resume; its best starts at the resumed checkpoint's best.
 """
 
@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from gantui import criteria
+from gantui.vocab import criteria
 from gantui.config import StopConfig
 
 
 @dataclass(frozen=True)
-class Stop:
+class RuleStop:
     rule: str                        # patience | target | max_minutes | on_alerts
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
@@ -42,13 +42,13 @@ class StopRules:
         c = self.cfg
         return bool(c.patience or c.target or c.max_minutes or c.on_alerts)
 
-    def on_quality(self, step: int, record: dict[str, Any]) -> Stop | None:
+    def on_quality(self, step: int, record: dict[str, Any]) -> RuleStop | None:
         """After a live-quality measurement (its record): patience and target."""
         for key, target in self.cfg.target.items():
             value = record.get(key)
             if value is not None and criteria.reached(key, value, target):
                 way = "<=" if criteria.lower_is_better(key) else ">="
-                return Stop("target", f"target reached: {key} {value:.4g} {way} {target:g} at step {step:,}",
+                return RuleStop("target", f"target reached: {key} {value:.4g} {way} {target:g} at step {step:,}",
                             {"key": key, "value": value, "target": target, "step": step})
         value = record.get(self.key)
         if value is None:
@@ -58,24 +58,24 @@ class StopRules:
             return None
         self.waited += 1
         if self.cfg.patience and self.waited >= self.cfg.patience:
-            return Stop("patience",
+            return RuleStop("patience",
                         f"no improvement of {self.key} by more than {self.cfg.min_delta:g} in {self.waited} "
                         f"measurements (best {self.best:.4g}, last {value:.4g})",
                         {"key": self.key, "best": self.best, "last": value, "measurements": self.waited,
                          "patience": self.cfg.patience, "min_delta": self.cfg.min_delta, "step": step})
         return None
 
-    def on_record(self, step: int, active_alerts: list[dict[str, Any]]) -> Stop | None:
+    def on_record(self, step: int, active_alerts: list[dict[str, Any]]) -> RuleStop | None:
         """At every metrics record: the wall-clock budget and the alerts held too long."""
         if self.cfg.max_minutes:
             minutes = (self.clock() - self.started) / 60
             if minutes >= self.cfg.max_minutes:
-                return Stop("max_minutes", f"time budget spent: {minutes:.1f} of {self.cfg.max_minutes:g} minutes",
+                return RuleStop("max_minutes", f"time budget spent: {minutes:.1f} of {self.cfg.max_minutes:g} minutes",
                             {"minutes": round(minutes, 3), "max_minutes": self.cfg.max_minutes, "step": step})
         for alert in active_alerts:
             rule, raised = alert.get("rule"), alert.get("step")
             if rule in self.cfg.on_alerts and isinstance(raised, int) and step - raised >= self.cfg.after_steps:
-                return Stop("on_alerts", f"alert {rule} raised at step {raised:,} and still raised at step {step:,} "
+                return RuleStop("on_alerts", f"alert {rule} raised at step {raised:,} and still raised at step {step:,} "
                                          f"({step - raised:,} >= {self.cfg.after_steps:,} steps)",
                             {"alert": rule, "raised_at": raised, "held_steps": step - raised,
                              "after_steps": self.cfg.after_steps, "message": alert.get("message", ""),

@@ -25,32 +25,35 @@ import math
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
-from gantui import checkpoint, criteria, limits
+from gantui import checkpoint, limits
+from gantui.vocab import criteria
 from gantui.config import Config
 from gantui.diagnostics import Diagnostics
 from gantui.engine import best as best_mod
 from gantui.engine import distributed
 from gantui.engine import events as ev
 from gantui.engine import parts as parts_mod
-from gantui.engine import samplefiles
+from gantui.engine import sample_files
 from gantui.engine import state as state_mod
-from gantui.engine.control import Command, Control
+from gantui.engine.control import (Command, Control, Pause, Resume, Save, ScaleLr, SetLive, SetLr, SetNCritic, Step, Stop,
+                                   TogglePause)
+from gantui.engine.protocol import LIVE_KEYS
 from gantui.engine.quality import LiveQuality
 from gantui.engine.records import Rate, Recorder
 from gantui.engine.rundir import RunDir
-from gantui.engine.samples import SampleMaker
+from gantui.engine.fixed_samples import SampleMaker
 from gantui.engine.step import GanStep, Interrupted
-from gantui.engine.stoprules import Stop, StopRules
+from gantui.engine.stoprules import RuleStop, StopRules
 from gantui.errors import UserError
 from gantui.pictures import save_samples
 
 
 STOP = "stop"
-LIVE_LOSS_KEYS = ("loss.label_smoothing", "loss.instance_noise", "loss.gp_lambda")
+LIVE_LOSS_KEYS = tuple(k for k in LIVE_KEYS if k != "loss.n_critic")  # n_critic is SetNCritic's
 
 
 class Trainer:
@@ -73,7 +76,7 @@ class Trainer:
         self.traceback_path: Path | None = None
         self.last_checkpoint: Path | None = None
         self.torch_threads: set[str] = set()
-        self.tensorboard = None     # the TensorBoard writer when [log] tensorboard = true
+        self._at_end: list[Callable[[], None]] = []   # called once the loop has ended (listeners' flush)
         self.paused = False
         self._single = 0            # single steps asked for while paused
         self._thread: threading.Thread | None = None
@@ -81,7 +84,7 @@ class Trainer:
         self._sync_due = True       # a distributed run exchanges commands at the next boundary
         self.applied: list[tuple[int, str]] = []   # (step, command) as applied here
         self.best_path: Path | None = None          # checkpoints/best.safetensors once written
-        self.rule_stop: Stop | None = None          # the [stop] rule that fired (rank 0)
+        self.rule_stop: RuleStop | None = None          # the [stop] rule that fired (rank 0)
 
     # --- the runtime state, by its usual names --------------------------------------------
     @property
@@ -96,13 +99,13 @@ class Trainer:
     def n_critic(self) -> int:
         return self.rt.n_critic
 
-    @property
-    def base_lr(self) -> dict[str, float]:
-        return self.rt.base_lr
-
     # --- listeners ----------------------------------------------------------------------
     def add_listener(self, fn: ev.Listener) -> None:
         self._listeners.append(fn)
+
+    def call_at_end(self, fn: Callable[[], None]) -> None:
+        """`fn()` once the run has ended, before the run directory is closed (a listener's last flush)."""
+        self._at_end.append(fn)
 
     def remove_listener(self, fn: ev.Listener) -> None:
         with contextlib.suppress(ValueError):
@@ -166,11 +169,6 @@ class Trainer:
         self.stop_rules = StopRules(cfg.stop, self.best.key, self.best.best.value if self.best.best else None)
 
         self.rundir.open(cfg.to_toml())
-        if cfg.log.tensorboard and self.strategy.is_main:
-            from gantui.export import TensorBoardListener
-
-            self.tensorboard = TensorBoardListener(self.rundir.path)
-            self.add_listener(self.tensorboard)
         device_name = str(p.device) if not self.strategy.distributed else \
             f"{p.device.type} x{self.strategy.world_size} processes"
         self.info = ev.RunInfo(
@@ -240,8 +238,8 @@ class Trainer:
             self._crash(e)
             return self.state
         finally:
-            if self.tensorboard is not None:
-                self.tensorboard.close()
+            for fn in self._at_end:
+                fn()
             self.rundir.close()
             self.strategy.finish(self)
 
@@ -341,7 +339,7 @@ class Trainer:
         for i, cmd in enumerate(pending):
             if self._apply(cmd) == STOP:
                 return STOP
-            if cmd.name == "step" and self._single:
+            if isinstance(cmd, Step) and self._single:
                 self.control.put_back(pending[i + 1:])
                 break
         return None
@@ -351,7 +349,7 @@ class Trainer:
         True when the step goes on as a single step (`n` while paused here): it must record."""
         if not self.control.pending():
             return False
-        if self._single and not self.control.has("stop"):
+        if self._single and not self.control.has(Stop):
             return False  # a step asked for with `n` runs whole; what was sent after it waits for it
         self.rt.critic_done = done  # a checkpoint taken now records where in the step it is
         while True:
@@ -364,45 +362,47 @@ class Trainer:
         return bool(self._single)
 
     def _apply(self, cmd: Command) -> str | None:
-        name = cmd.name
-        self.applied.append((self.step, name))
-        if name == "toggle_pause":
-            name = "resume" if self.paused else "pause"
-        if name == "pause" and not self.paused:
-            self.paused = True
-            self.record_event("paused")
-            self._set_state(ev.PAUSED)
-        elif name == "resume" and self.paused:
-            self.paused = False
-            self.record_event("resumed")
-            self.rate.restart(self.step)  # a pause must not read as a slow interval
-            self._set_state(ev.RUNNING)
-        elif name == "step":
+        """The one place a command takes effect (typed at the edges: keys, socket, fixes)."""
+        self.applied.append((self.step, cmd.name))
+        if isinstance(cmd, TogglePause):
+            cmd = Resume(reason=cmd.reason) if self.paused else Pause(reason=cmd.reason)
+        if isinstance(cmd, Pause):
+            if not self.paused:
+                self.paused = True
+                self.record_event("paused")
+                self._set_state(ev.PAUSED)
+        elif isinstance(cmd, Resume):
+            if self.paused:
+                self.paused = False
+                self.record_event("resumed")
+                self.rate.restart(self.step)  # a pause must not read as a slow interval
+                self._set_state(ev.RUNNING)
+        elif isinstance(cmd, Step):
             if self.paused:
                 self._single += 1
-        elif name in ("scale_lr", "set_lr"):
+        elif isinstance(cmd, (ScaleLr, SetLr)):
             for which in ("g", "d") if cmd.which == "both" else (cmd.which,):
                 if which not in self.rt.base_lr:
                     continue
                 old = self.rt.base_lr[which]
-                new = old * cmd.value if name == "scale_lr" else cmd.value
+                new = old * cmd.factor if isinstance(cmd, ScaleLr) else cmd.value
                 if not (math.isfinite(new) and new > 0):
                     continue
                 self.rt.base_lr[which] = new
                 self._set_lrs()
                 self.record_event("lr_changed", which=which, old=old, new=new, reason=cmd.reason or "user")
             self._set_state(self.state)
-        elif name == "set_n_critic" or (name == "set" and cmd.which == "loss.n_critic"):
+        elif isinstance(cmd, SetNCritic) or (isinstance(cmd, SetLive) and cmd.key == "loss.n_critic"):
             old, self.rt.n_critic = self.n_critic, min(limits.MAX_N_CRITIC, max(1, int(cmd.value)))
             self.diagnostics.configure(n_critic=self.n_critic)
             self.record_event("n_critic_changed", old=old, new=self.n_critic, reason=cmd.reason or "user")
             self._set_state(self.state)
-        elif name == "set" and cmd.which in LIVE_LOSS_KEYS:
-            self._set_live(cmd.which, cmd.value, cmd.reason or "user")
-        elif name == "save":
+        elif isinstance(cmd, SetLive) and cmd.key in LIVE_LOSS_KEYS:
+            self._set_live(cmd.key, cmd.value, cmd.reason or "user")
+        elif isinstance(cmd, Save):
             self._checkpoint(reason=cmd.reason or "user")
-        elif name == "stop":
-            if cmd.value:
+        elif isinstance(cmd, Stop):
+            if cmd.save:
                 self._checkpoint(reason=cmd.reason or "stop")
             self.exit_code = 130 if cmd.reason == "interrupted" else 0
             rule = self.rule_stop if cmd.reason == "rule" else None
@@ -501,7 +501,7 @@ class Trainer:
         self._publish(samples)
         if save:
             save_samples(self.rundir.sample_path(self.step), samples.images, samples.real)
-            samplefiles.save(samplefiles.path_for(self.rundir.samples, self.step), samples)
+            sample_files.save(sample_files.path_for(self.rundir.samples, self.step), samples)
 
     # --- checkpoints ------------------------------------------------------------------------------
     def _checkpoint(self, reason: str, collective: bool = True) -> Path | None:
@@ -547,7 +547,4 @@ class Trainer:
         self.best_path = path
         self.record_event("best", path=str(path), key=best.key, value=best.value, best_step=best.step)
         return path
-
-    def _state_tensors(self):
-        return state_mod.to_tensors(self.cfg, self.parts, self.rt)
 

@@ -278,6 +278,9 @@ class RealReference:
         return max(0.0, float(_compute_fid(self.mean.squeeze(0), self.cov, mean.squeeze(0), cov)))
 
     def kid(self, fake: Tensor) -> float:
+        return self.kid_report(fake).kid
+
+    def kid_report(self, fake: Tensor) -> KidReport:
         _check(self.real, fake, least=4)
         fake = fake.detach().float().to(self.real.device)
         n_real, n_fake = len(self.real), len(fake)
@@ -301,7 +304,8 @@ class RealReference:
             value = (kt_xx_sum + kt_yy_sum) / (size * (size - 1))
             value -= 2 * k_xy.sum(dim=0).sum() / (size ** 2)
             scores.append(value)
-        return float(torch.stack(scores).mean())
+        scores = torch.stack(scores)
+        return KidReport(float(scores.mean()), float(scores.std(unbiased=False)), size, self.subsets)
 
 
 def _mean_cov(x: Tensor) -> tuple[Tensor, Tensor]:

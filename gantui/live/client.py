@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gantui.engine.runlock import holder
-from gantui.live import protocol
+from gantui.engine import protocol
 
 
 class NotLive(Exception):

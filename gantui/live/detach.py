@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from gantui.engine.runlock import holder
+from gantui.vocab import run_files
 
 START_TIMEOUT_S = 60.0
 
@@ -19,7 +20,7 @@ def detach_run(args: list[str], run_dir: Path) -> int:
     owns the run directory (exit 0), or with its exit code if it ends before that."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    log_path = run_dir / "console.log"
+    log_path = run_dir / run_files.CONSOLE_LOG
     with open(log_path, "ab") as log, open(os.devnull, "rb") as null:
         proc = subprocess.Popen([sys.executable, "-m", "gantui", "run", *args, "--headless", "--run-dir", str(run_dir)],
                                 stdin=null, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -5,7 +5,7 @@ newest samples), so a monitor opened on a resumed or running run starts with its
 `RunFollower` then follows the files as they grow and asks the run's control channel for its
 state while it is live; when no process owns the run, the state comes from its events.
 
-Reads files only (JSONL through gantui.engine.jsonl, samples through samplefiles): no torch,
+Reads files only (JSONL through gantui.engine.jsonl, samples through sample_files): no torch,
 no textual. The same messages as the in-process engine, so the same screen shows them.
 """
 
@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gantui.engine import events as ev
-from gantui.engine import jsonl, samplefiles
+from gantui.engine import jsonl, sample_files
 from gantui.engine.runlock import holder
 from gantui.runinfo import LIFECYCLE  # one list of lifecycle events, shared with `gantui runs`
+from gantui.vocab import run_files
 
 MAX_REPLAY = 4096          # metric records handed to a monitor at start (thinned evenly beyond that)
 MAX_REPLAY_EVENTS = 2000   # the newest events handed over at start
@@ -43,10 +44,10 @@ def run_info(run_dir: Path) -> ev.RunInfo | None:
 
     run_dir = Path(run_dir)
     try:
-        cfg = config.loads((run_dir / "config.toml").read_text(), source=str(run_dir / "config.toml"))
+        cfg = config.loads((run_dir / run_files.CONFIG).read_text(), source=str(run_dir / run_files.CONFIG))
     except (OSError, config.ConfigError):
         return None
-    started = [e for e in jsonl.read(run_dir / "events.jsonl").records if e.get("kind") == "started"]
+    started = [e for e in jsonl.read(run_dir / run_files.EVENTS).records if e.get("kind") == "started"]
     device = str(started[-1].get("device", "?")) if started else "?"
     start_step = int(started[-1].get("step", 0) or 0) if started else 0
     dims = {"ring8": 2, "grid25": 2, "mixture1d": 1}
@@ -81,8 +82,8 @@ def replay(run_dir: Path, publish: Listener, total_steps: int, state: str = ev.S
     """Publish what a run has written so far: its events (the newest MAX_REPLAY_EVENTS) and its
     metrics (thinned to about MAX_REPLAY). Returns the number of metric records read."""
     run_dir = Path(run_dir)
-    events = jsonl.read(run_dir / "events.jsonl").records
-    metrics = jsonl.read(run_dir / "metrics.jsonl").records
+    events = jsonl.read(run_dir / run_files.EVENTS).records
+    metrics = jsonl.read(run_dir / run_files.METRICS).records
     for e in events[-MAX_REPLAY_EVENTS:]:
         publish(event_of(e))
     for m in thinned(metrics):
@@ -91,9 +92,9 @@ def replay(run_dir: Path, publish: Listener, total_steps: int, state: str = ev.S
 
 
 def newest_samples(run_dir: Path) -> ev.Samples | None:
-    for step in reversed(samplefiles.steps(Path(run_dir) / "samples")):
+    for step in reversed(sample_files.steps(Path(run_dir) / run_files.SAMPLES)):
         try:
-            return samplefiles.load(samplefiles.path_for(Path(run_dir) / "samples", step))
+            return sample_files.load(sample_files.path_for(Path(run_dir) / run_files.SAMPLES, step))
         except (OSError, ValueError, KeyError):
             continue  # being written, or damaged: the one before will do
     return None
@@ -115,8 +116,8 @@ class RunFollower:
         self.state = ev.STARTING
         self.live_pid: int | None = None
         self.error: str | None = None
-        self._metrics = jsonl.Follower(self.run_dir / "metrics.jsonl")
-        self._events = jsonl.Follower(self.run_dir / "events.jsonl")
+        self._metrics = jsonl.Follower(self.run_dir / run_files.METRICS)
+        self._events = jsonl.Follower(self.run_dir / run_files.EVENTS)
         self._sample_step = -1
         self._lifecycle: list[dict[str, Any]] = []
         self._last_state: tuple | None = None
@@ -189,7 +190,7 @@ class RunFollower:
         for m in self._metrics.poll():
             self._last_metrics = m
             self._publish(snapshot_of(m, info.total_steps, self.state))
-        steps = samplefiles.steps(self.run_dir / "samples")
+        steps = sample_files.steps(self.run_dir / run_files.SAMPLES)
         if steps and steps[-1] > self._sample_step:
             s = newest_samples(self.run_dir)
             if s is not None and s.step > self._sample_step:

@@ -10,6 +10,7 @@ from gantui.engine import jsonl
 from gantui.engine.runlock import holder
 from gantui.errors import UserError
 from gantui.live.client import LiveClient, NotLive
+from gantui.vocab import run_files
 
 
 def stop_run(run_dir: Path, wait_s: float = 120.0) -> int:
@@ -32,7 +33,7 @@ def stop_run(run_dir: Path, wait_s: float = 120.0) -> int:
                   file=sys.stderr)
             return 1
         time.sleep(0.2)
-    saved = [e for e in jsonl.read(run_dir / "events.jsonl").records if e.get("kind") == "checkpoint"]
+    saved = [e for e in jsonl.read(run_dir / run_files.EVENTS).records if e.get("kind") == "checkpoint"]
     where = saved[-1].get("path") if saved else None
     print(f"gantui: stopped; last checkpoint {where or 'none'}" if where else "gantui: stopped")
     return 0

@@ -28,10 +28,12 @@ from textual.events import Resize
 from textual.message import Message
 
 from gantui.engine import events as ev
-from gantui.engine.control import Command
+from gantui.engine.control import Save, ScaleLr, Step, TogglePause, command_of_fix
 from gantui.history import History
+from gantui.vocab.losses import is_critic
+from gantui.humanize import format_lr
 from gantui.ui.bridge import Bridge
-from gantui.ui.format import (StatusModel, exit_lines, fmt_lr, generator_word, health_entries, short_path,
+from gantui.ui.text import (StatusModel, exit_lines, generator_word, health_entries, short_path,
                               system_text)
 from gantui.ui.session import EngineSession, real_trainer_factory
 from gantui.ui.sysinfo import ProcSampler
@@ -41,6 +43,7 @@ from gantui.ui.widgets.alerts import AlertsModel
 from gantui.ui.widgets.chart import ChartScreen, ChartState
 from gantui.ui.widgets.help import HelpScreen
 from gantui.ui.widgets.samples import color_mode
+from gantui.vocab import run_files
 
 MIN_WIDTH, MIN_HEIGHT = 60, 16      # below this the panes give way to a message
 POLL_S = 0.25                       # 4 Hz: status line, events, state
@@ -111,7 +114,7 @@ class MonitorApp(App[int]):
             self.session = session_factory([self.bridge])
         else:
             factory = trainer_factory or real_trainer_factory(cfg, self.run_dir, device, resume)
-            resumed = resume is not None and self.run_dir is not None and (self.run_dir / "metrics.jsonl").exists()
+            resumed = resume is not None and self.run_dir is not None and (self.run_dir / run_files.METRICS).exists()
             total = int(getattr(getattr(cfg, "run", None), "steps", 0) or 0)
             self.session = EngineSession(factory, [self.bridge], self.run_dir,
                                          history_total=total if resumed else None)
@@ -126,7 +129,7 @@ class MonitorApp(App[int]):
         self.info: ev.RunInfo | None = None
         self.state = ev.STARTING
         self._lr: dict[str, float | None] = {"g": None, "d": None}
-        self._pending_lr: dict[str, list[float]] = {"g": [], "d": []}
+        self._unconfirmed_lr = {"g": 0, "d": 0}   # rate changes sent, not yet confirmed by an lr_changed
         self.quitting = False
         self._quit_at = 0.0
         self._want_paused: bool | None = None   # what the pause presses so far ask for
@@ -349,7 +352,7 @@ class MonitorApp(App[int]):
         st.n_critic = info.n_critic
         st.phase = ""
         self._lr = {"g": info.lr_g, "d": info.lr_d}
-        critic = info.loss_kind in ("wgan", "wgan_gp")
+        critic = is_critic(info.loss_kind)
         self._losses_w.critic = critic
         self._grads_w.critic = critic
         self._samples_w.placeholder = "waiting for the first samples…"
@@ -385,9 +388,9 @@ class MonitorApp(App[int]):
         d = e.data
         if e.kind == "lr_changed":
             which = str(d.get("which", ""))
-            if self._pending_lr.get(which):
-                self._pending_lr[which].pop(0)
-            self.history.mark(e.step, "lr_changed", f"{which.upper()} lr {fmt_lr(d.get('new'))}")
+            if self._unconfirmed_lr.get(which):
+                self._unconfirmed_lr[which] -= 1
+            self.history.mark(e.step, "lr_changed", f"{which.upper()} lr {format_lr(d.get('new'))}")
         elif e.kind in ("paused", "resumed"):
             self.history.mark(e.step, e.kind, e.kind)
         elif e.kind == "checkpoint":
@@ -422,15 +425,11 @@ class MonitorApp(App[int]):
         banner.set_class(not error, "-ok")
 
     def _sync_lr(self) -> None:
+        """The rates the engine confirmed (never a prediction), marked while a change is on its way."""
         st = self.status
         for which in ("g", "d"):
-            value = self._lr[which]
-            pending = self._pending_lr[which]
-            if value is not None:
-                for f in pending:
-                    value *= f
-            setattr(st, f"lr_{which}", value)
-            setattr(st, f"pending_{which}", bool(pending))
+            setattr(st, f"lr_{which}", self._lr[which])
+            setattr(st, f"pending_{which}", self._unconfirmed_lr[which] > 0)
 
     def _check_lifecycle(self) -> None:
         s = self.session
@@ -477,7 +476,7 @@ class MonitorApp(App[int]):
         ctrl = self._control()
         if ctrl is None:
             return
-        ctrl.toggle_pause()
+        ctrl.send(TogglePause())
         # Presses can outrun the engine: the note follows what the presses so far ask for
         want = not (self._want_paused if self._want_paused is not None else self.state == ev.PAUSED)
         self._want_paused = want
@@ -490,21 +489,21 @@ class MonitorApp(App[int]):
         if self.state != ev.PAUSED:
             self.notify("n steps once while paused (space pauses)", timeout=2)
             return
-        ctrl.step_once()
+        ctrl.send(Step())
 
     def action_lr(self, which: str, factor: float) -> None:
         ctrl = self._control()
         if ctrl is None:
             return
-        ctrl.scale_lr(which, factor)
-        self._pending_lr[which].append(factor)
+        ctrl.send(ScaleLr(which=which, factor=factor))
+        self._unconfirmed_lr[which] += 1
         self._note(self.status.state_note)
 
     def action_save(self) -> None:
         ctrl = self._control()
         if ctrl is None:
             return
-        ctrl.save(reason="user")
+        ctrl.send(Save(reason="user"))
         self._note("SAVING…")
 
     def action_apply_fix(self) -> None:
@@ -520,14 +519,11 @@ class MonitorApp(App[int]):
         if act is None:
             self.notify("no active alert with a fix that can be applied live", timeout=2)
             return
-        reason = f"fix:{alert.rule}"
-        if act["kind"] == "scale_lr":
-            which, factor = act["which"], float(act["factor"])
-            ctrl.send(Command("scale_lr", which=which, value=factor, reason=reason))
-            for w in (("g", "d") if which == "both" else (which,)):
-                self._pending_lr[w].append(factor)
-        else:
-            ctrl.send(Command("set", which=act["key"], value=act["value"], reason=reason))
+        command = command_of_fix(act, reason=f"fix:{alert.rule}")
+        ctrl.send(command)
+        if isinstance(command, ScaleLr):
+            for w in (("g", "d") if command.which == "both" else (command.which,)):
+                self._unconfirmed_lr[w] += 1
         self.alerts.mark_applied(alert)
         self._alerts_w.refresh()
         self._note(self.status.state_note)
@@ -537,7 +533,7 @@ class MonitorApp(App[int]):
         if isinstance(self.screen, ChartScreen):
             self.pop_screen()
             return
-        critic = self.info is not None and self.info.loss_kind in ("wgan", "wgan_gp")
+        critic = self.info is not None and is_critic(self.info.loss_kind)
         self.push_screen(ChartScreen(self.history, color=self._samples_w.color, critic=critic,
                                      health=lambda: self.health, state=self.chart_state))
 
@@ -545,15 +541,15 @@ class MonitorApp(App[int]):
         self._alerts_w.toggle_alerts_only()
 
     def samples_dir(self) -> Path | None:
-        return None if self.run_dir is None else self.run_dir / "samples"
+        return None if self.run_dir is None else self.run_dir / run_files.SAMPLES
 
     def action_sample_history(self, delta: int) -> None:
         """Step through the saved sample files (older: -1, newer: +1); past the newest: live."""
-        from gantui.engine import samplefiles
+        from gantui.engine import sample_files
 
         pane = self._samples_w
         folder = self.samples_dir()
-        steps = samplefiles.steps(folder) if folder is not None else []
+        steps = sample_files.steps(folder) if folder is not None else []
         if not steps:
             self.notify("no saved samples yet (every log.sample_every steps)", timeout=2)
             return
@@ -581,7 +577,7 @@ class MonitorApp(App[int]):
                     return
                 target = newer[0]
         try:
-            saved = samplefiles.load(samplefiles.path_for(folder, target))
+            saved = sample_files.load(sample_files.path_for(folder, target))
         except (OSError, ValueError, KeyError) as e:
             self.notify(f"cannot read the samples of step {target}: {e}", timeout=3)
             return
@@ -670,12 +666,12 @@ class MonitorApp(App[int]):
             running = session.alive()
         trainer = session.trainer
         ckpt = getattr(trainer, "last_checkpoint", None) or self.last_checkpoint_path
-        latest = self.run_dir / "checkpoints" / "latest.safetensors"
+        latest = self.run_dir / run_files.CHECKPOINTS / run_files.LATEST
         state = str(getattr(trainer, "state", self.state)) if trainer is not None else self.state
         if ckpt and state != ev.DIVERGED and latest.exists():
             ckpt = latest          # what --resume RUN_DIR takes; the step file may be pruned later
         step = int(getattr(trainer, "step", self.status.step) or self.status.step)
-        config = self.run_dir / "config.toml"
+        config = self.run_dir / run_files.CONFIG
         return exit_lines(state=state, step=step, total=self.status.total, run_dir=self.run_dir,
                           checkpoint=ckpt, config_path=config if config.exists() else None,
                           running=running, code=self.return_code or 0)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gantui.headless import CONSOLE_LOG, redirect_std_fds
+from gantui.vocab import run_files
 
 
 class DetachableStream:
@@ -217,7 +218,7 @@ def run_watch(run_dir: Path) -> int:
 
     run_dir = Path(run_dir)
     try:
-        cfg = config.loads((run_dir / "config.toml").read_text(), source=str(run_dir / "config.toml"))
+        cfg = config.loads((run_dir / run_files.CONFIG).read_text(), source=str(run_dir / run_files.CONFIG))
     except OSError:
         raise UserError(f"{run_dir}: not a gantui run directory (no config.toml)") from None
     from gantui.engine.runlock import holder

@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gantui.engine import events as ev
+from gantui.engine.control import Command, Stop
+from gantui.engine.protocol import request_of
 from gantui.errors import UserError
+from gantui.vocab import run_files
 
 TrainerFactory = Callable[[list], Any]
 """listeners -> an object with `.control`, `.start() -> Thread`, `.exit_code`, `.state`
@@ -31,9 +34,12 @@ def real_trainer_factory(cfg, run_dir: Path, device: str | None, resume: Path | 
     def build(listeners: list):
         from gantui.engine.trainer import Trainer  # imports torch: seconds, on the loader thread
 
+        from gantui.export import attach_tensorboard
+
         trainer = Trainer(cfg, Path(run_dir), device=device, resume=resume, listeners=listeners)
         if owner is not None:
             owner.attach(trainer)
+        attach_tensorboard(trainer)
         return trainer
     return build
 
@@ -87,7 +93,7 @@ class EngineSession:
             if self.run_dir is not None:
                 try:
                     Path(self.run_dir).mkdir(parents=True, exist_ok=True)
-                    self.traceback_path = Path(self.run_dir) / "traceback.txt"
+                    self.traceback_path = Path(self.run_dir) / run_files.TRACEBACK
                     self.traceback_path.write_text(traceback.format_exc())
                 except OSError:
                     self.traceback_path = None
@@ -170,7 +176,7 @@ class EngineSession:
             return
         line = json.dumps({"step": int(getattr(t, "step", 0) or 0), "kind": kind, **data}) + "\n"
         Path(run_dir).mkdir(parents=True, exist_ok=True)
-        fd = os.open(Path(run_dir) / "events.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(Path(run_dir) / run_files.EVENTS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             os.write(fd, line.encode())
         finally:
@@ -180,7 +186,7 @@ class EngineSession:
 # --- a run in another process (gantui watch, --nproc's monitor) --------------------------------
 
 class RemoteControl:
-    """The engine's Control API, spoken over a live run's control channel. Requests go out on
+    """The engine's Control (`send(command)`), spoken over a live run's control channel. Requests go out on
     a worker thread, so a key press never waits on the socket; `last_reply` keeps the newest
     answer (an error says why a command was refused)."""
 
@@ -217,46 +223,15 @@ class RemoteControl:
         except Exception:  # noqa: BLE001 - a full queue: the user is hammering a key; drop it
             pass
 
-    def send(self, command) -> None:
-        """An engine Command, as the protocol's request."""
-        name, reason = command.name, command.reason or "watch"
-        if name in ("scale_lr",):
-            self.request(name, which=command.which, factor=command.value, reason=reason)
-        elif name == "set_lr":
-            self.request(name, which=command.which, value=command.value, reason=reason)
-        elif name == "set_n_critic":
-            self.request(name, value=int(command.value), reason=reason)
-        elif name == "set":
-            value = int(command.value) if command.which == "loss.n_critic" else command.value
-            self.request(name, key=command.which, value=value, reason=reason)
-        elif name == "stop":
-            self.request(name, save=bool(command.value), reason=reason)
-        else:
-            self.request(name, reason=reason)
-
-    def toggle_pause(self) -> None:
-        self.request("toggle_pause")
-
-    def pause(self) -> None:
-        self.request("pause")
-
-    def resume(self) -> None:
-        self.request("resume")
-
-    def step_once(self) -> None:
-        self.request("step")
-
-    def scale_lr(self, which: str, factor: float) -> None:
-        self.request("scale_lr", which=which, factor=factor)
-
-    def set_n_critic(self, n: int) -> None:
-        self.request("set_n_critic", value=int(n))
-
-    def save(self, reason: str = "watch") -> None:
-        self.request("save", reason=reason)
+    def send(self, command: Command) -> None:
+        """A typed command, as the protocol's request (no reason: the engine records "remote")."""
+        req = request_of(command)
+        if not req["reason"]:
+            del req["reason"]
+        self.request(**req)
 
     def stop_run(self) -> None:
-        self.request("stop", save=True, reason="watch")
+        self.send(Stop(save=True, reason="watch"))
 
     def close(self) -> None:
         self._queue.put(None)

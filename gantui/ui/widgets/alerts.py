@@ -19,7 +19,7 @@ from rich.text import Text
 from textual.binding import Binding
 
 from gantui.engine import events as ev
-from gantui.ui.format import alert_entry, event_entry, fit_title, glyphs, wrap
+from gantui.ui.text import SEVERITY_GLYPHS, alert_entry, event_entry, fit_title, wrap
 from gantui.ui.widgets.base import Pane
 
 LOG_CAP = 5000          # events kept on screen; an event is a few hundred bytes: ~1-2 MB at most
@@ -107,7 +107,7 @@ class AlertsPane(Pane):
         self._seen = 0                   # model.total when last drawn: new entries shift the view
         self._shown = 1                  # entries on screen at the last draw (a page)
         self._cache: dict[tuple, list[Text]] = {}
-        self._glyphs = glyphs()
+        self._glyphs = SEVERITY_GLYPHS
         self.border_title = "Alerts & events"
 
     # --- content -------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ and the d_overpowering limit on the gradient ratio when the health verdicts carr
 
 The list on the left chooses the series (arrows, or the digit in front of it); `l` toggles the
 log scale, `z` zooms to the last N steps (again: closer), `0` shows the whole run again, `e`
-smooths. Drawing is `gantui.ui.plot.line_chart`, a pure function.
+smooths. Drawing is `gantui.ui.charts.line_chart`, a pure function.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from gantui.history import History, ema_debiased
-from gantui.ui.plot import Curve, Mark, RefLine, line_chart
+from gantui.ui.charts import Curve, Mark, RefLine, line_chart
 from gantui.ui.widgets.metrics import SMOOTHING
+from gantui.vocab.metrics import FIGURES
 
 
 @dataclass(frozen=True)
@@ -47,16 +48,7 @@ BASE_CHOICES = (
     Choice("lr", "learning rates", (("lr_g", "G lr"), ("lr_d", "D lr")), log=True),
     Choice("speed", "steps/s", (("steps_per_s", "steps/s"),)),
 )
-QUALITY_CHOICES = (
-    Choice("fid", "FID", (("fid", "FID"),), optional=True),
-    Choice("kid", "KID", (("kid", "KID"),), optional=True),
-    Choice("modes_captured", "modes captured", (("modes_captured", "modes captured"),), optional=True),
-    Choice("hq_fraction", "high quality", (("hq_fraction", "high-quality fraction"),), optional=True),
-    Choice("w1", "W1 (1-D)", (("w1", "W1 to the real data"),), optional=True),
-    Choice("class_coverage", "class coverage", (("class_coverage", "class coverage"),), optional=True),
-    Choice("is", "Inception score", (("is", "IS"),), optional=True),
-    Choice("d_acc", "D accuracy", (("d_acc", "D accuracy"),), optional=True),
-)
+QUALITY_CHOICES = tuple(Choice(f.key, f.chart, ((f.key, f.legend),), optional=True) for f in FIGURES)
 CRITIC_LABELS = {"d_real": "critic(x)", "d_fake": "critic(G(z))", "d_out": "critic scores"}
 MARKS = {"paused": ("paused", "┊", "‖"), "lr_changed": ("lr change", "╎", "↕")}
 ZOOM_STEPS = (1_000_000, 500_000, 200_000, 100_000, 50_000, 20_000, 10_000, 5_000, 2_000, 1_000,
@@ -95,7 +87,7 @@ class ChartState:
 
 def chart_text(history: History, choice: Choice, state: ChartState, width: int, height: int,
                color: str = "truecolor", health: Sequence | None = None) -> Text:
-    """Title line + `gantui.ui.plot.line_chart` of the chosen keys."""
+    """Title line + `gantui.ui.charts.line_chart` of the chosen keys."""
     present = [(k, w) for k, w in choice.keys if k in history and len(history.series(k))]
     last = history.last_step
     log = state.is_log(choice)

@@ -12,8 +12,9 @@ from rich.text import Text
 from gantui.ui.widgets.base import Pane
 
 from gantui.history import History, ema_debiased
-from gantui.ui.format import (LEVEL_STYLES, HealthEntry, column_chart, fmt_num, gauge,
-                              health_lines, pack_items, ratio_verdict)
+from gantui.vocab.metrics import FIGURES
+from gantui.ui.charts import column_chart
+from gantui.ui.text import LEVEL_STYLES, HealthEntry, fmt_num, gauge, health_lines, pack_items, ratio_verdict
 
 SMOOTHING = 0.8          # EMA weight, debiased as TensorBoard does; per-record values are
                          # already means over log.every steps, so little smoothing is needed
@@ -68,9 +69,7 @@ class LossesPane(Pane):
         return out
 
 
-QUALITY = (("fid", "FID", "{:.1f}"), ("kid", "KID", "{:.3f}"), ("modes_captured", "modes", "{:.0f}"),
-           ("hq_fraction", "hq", "{:.2f}"), ("w1", "W1", "{:.3f}"), ("class_coverage", "classes", "{:.2f}"),
-           ("is", "IS", "{:.2f}"), ("d_acc", "D acc", "{:.2f}"))
+QUALITY = tuple((f.key, f.label, f.fmt) for f in FIGURES)
 SPARK_W = 8
 
 

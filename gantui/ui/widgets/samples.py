@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.binding import Binding
 
 from gantui.engine import events as ev
-from gantui.ui.format import samples_title
+from gantui.ui.text import samples_title
 from gantui.ui.widgets.base import Pane
 
 

@@ -6,7 +6,7 @@ from rich.text import Text
 from gantui.ui.widgets.base import Pane
 from textual.widgets import Static
 
-from gantui.ui.format import StatusModel, status_text
+from gantui.ui.text import StatusModel, status_text
 
 
 class StatusLine(Pane):

@@ -1,25 +1,24 @@
 """The checkpoint files of a run directory, read without torch: which exist, which are whole,
 which step each holds, and the debris a killed save leaves behind.
 
-A safetensors file is 8 bytes of header length, a JSON header (tensor names, dtypes, shapes,
-byte ranges, and our string metadata under `__metadata__`), then the tensor bytes. A file is
-*complete* when its header parses, names the metadata a gantui checkpoint carries, and every
-byte range it declares lies inside the file (a truncated copy fails that). This is what
+A file is *complete* when its header parses (gantui.vocab.safetensors: the loader's own reading),
+names the metadata a gantui checkpoint carries, and every byte range it declares lies inside the
+file (a truncated copy fails that). This is what
 `--resume RUN_DIR` uses to fall back from a damaged `latest` to the newest whole step file,
 and what `runs`/`--resume` use to learn a checkpoint's step in milliseconds.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 
+from gantui.vocab import run_files
+from gantui.vocab import safetensors as st_header
+
 STEP_FILE = re.compile(r"^step_(\d{8,})\.safetensors$")
-LATEST = "latest.safetensors"
-MAX_HEADER = 100 << 20           # safetensors' own limit on a header (100 MB)
-REQUIRED = ("gantui_version", "step", "config", "format_version")
+LATEST = run_files.LATEST
 
 
 class Damaged(ValueError):
@@ -45,58 +44,40 @@ def header(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            head = f.read(8)
-            if len(head) < 8:
-                raise Damaged("shorter than a safetensors header")
-            n = int.from_bytes(head, "little")
-            if n <= 0 or n > MAX_HEADER or 8 + n > size:
-                raise Damaged("header length out of range (truncated or not safetensors)")
-            raw = f.read(n)
+            obj, n = st_header.read_header(f, size)
     except OSError as e:
         raise Damaged(f"cannot read: {e.strerror}") from None
+    except st_header.HeaderError as e:
+        raise Damaged(str(e)) from None
     try:
-        obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise Damaged("header is not JSON") from None
-    if not isinstance(obj, dict):
-        raise Damaged("header is not a JSON object")
-    end = 0
-    for name, spec in obj.items():
-        if name == "__metadata__":
-            continue
-        offsets = spec.get("data_offsets") if isinstance(spec, dict) else None
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
-            raise Damaged(f"tensor {name!r} has no valid byte range")
-        end = max(end, offsets[1])
-    if 8 + n + end > size:
-        raise Damaged(f"truncated: the header declares {8 + n + end} bytes, the file has {size}")
+        st_header.check_byte_ranges(obj, n, size)
+    except st_header.HeaderError as e:
+        raise Damaged(str(e)) from None
     return obj
 
 
 def metadata(path: Path) -> dict[str, str]:
     """The string metadata of a complete gantui checkpoint; Damaged otherwise."""
-    meta = header(path).get("__metadata__") or {}
-    if not isinstance(meta, dict):
-        raise Damaged("metadata is not a JSON object")
-    missing = [k for k in REQUIRED if k not in meta]
-    if missing:
-        raise Damaged(f"not a gantui checkpoint (metadata lacks {', '.join(missing)})")
-    return meta
+    try:
+        return st_header.gantui_metadata(header(path))
+    except (st_header.HeaderError, st_header.NotGantui) as e:
+        raise Damaged(str(e)) from None
 
 
 def step_of(path: Path) -> int:
     """The step a complete checkpoint holds; Damaged otherwise."""
     raw = metadata(path).get("step")
-    if not (isinstance(raw, str) and raw.isdigit()):
+    step = st_header.parse_step(raw)
+    if step is None:
         raise Damaged(f"metadata step {raw!r} is not a step number")
-    return int(raw)
+    return step
 
 
 def newest_complete(run_dir: Path) -> tuple[Path, int, list[str]]:
     """The checkpoint `--resume RUN_DIR` continues from: `latest` when it is whole, else the
     step file of the highest step that is. Returns (path, step, notes on what was passed over);
     FileNotFoundError when the directory has no whole checkpoint."""
-    folder = Path(run_dir) / "checkpoints"
+    folder = Path(run_dir) / run_files.CHECKPOINTS
     notes = []
     latest = folder / LATEST
     if latest.exists():
@@ -117,7 +98,7 @@ def newest_complete(run_dir: Path) -> tuple[Path, int, list[str]]:
 def newest_step(run_dir: Path) -> int | None:
     """The highest step any whole checkpoint of the run holds (latest included)."""
     best = None
-    folder = Path(run_dir) / "checkpoints"
+    folder = Path(run_dir) / run_files.CHECKPOINTS
     candidates = [p for _, p in step_checkpoints(folder)] + [folder / LATEST]
     for path in candidates:
         try:
@@ -135,7 +116,7 @@ def remove_orphans(run_dir: Path) -> list[Path]:
     """Delete the temporary files a killed save left (`.latest.safetensors.x1y2.tmp`, ...).
     Only call with the run's lock held: a live save's own temp file must not be touched."""
     removed = []
-    for folder in (Path(run_dir), Path(run_dir) / "checkpoints", Path(run_dir) / "samples"):
+    for folder in (Path(run_dir), Path(run_dir) / run_files.CHECKPOINTS, Path(run_dir) / run_files.SAMPLES):
         try:
             names = os.listdir(folder)
         except OSError:

@@ -11,7 +11,9 @@ import threading
 import numpy as np
 
 from gantui.engine import events as ev
-from gantui.engine.control import Control
+from gantui.engine.control import (Control, Pause, Resume, Save, ScaleLr, SetLive, SetLr, SetNCritic, Step, Stop,
+                                   TogglePause)
+from gantui.vocab import run_files
 
 
 def demo_run(kind: str = "digits", steps: int = 1200, every: int = 10, total: int = 20000):
@@ -96,9 +98,9 @@ def write_sample_history(run_dir, samples: ev.Samples, steps=(400, 800)) -> None
     visibly different, so that stepping back through the history shows something else."""
     from pathlib import Path
 
-    from gantui.engine import samplefiles
+    from gantui.engine import sample_files
 
-    folder = Path(run_dir) / "samples"
+    folder = Path(run_dir) / run_files.SAMPLES
     for k, step in enumerate(steps):
         images = np.asarray(samples.images)
         if images.ndim == 4:
@@ -107,13 +109,14 @@ def write_sample_history(run_dir, samples: ev.Samples, steps=(400, 800)) -> None
             images = images * (0.4 + 0.3 * k)                         # toy points still huddled
         old = ev.Samples(step, images.astype(np.float32), samples.real, samples.field, samples.extent,
                          samples.labels)
-        samplefiles.save(samplefiles.path_for(folder, step), old)
-    samplefiles.save(samplefiles.path_for(folder, samples.step), samples)
+        sample_files.save(sample_files.path_for(folder, step), old)
+    sample_files.save(sample_files.path_for(folder, samples.step), samples)
 
 
 class ScriptedTrainer:
-    """Publishes `demo_run(kind)` then idles, applying commands like the real engine would
-    (pause/resume, rate changes, save, stop) so the screen reacts."""
+    """The test double for the engine: publishes `demo_run(kind)` then idles, applying the engine's
+    typed commands as the real one does (every command: pause/resume, step, rates, n_critic, live
+    settings, save, stop), with the same events and state messages, so every key's path is testable."""
 
     running: list["ScriptedTrainer"] = []   # started and not yet stopped (tests stop them all)
 
@@ -133,6 +136,10 @@ class ScriptedTrainer:
         self._ready = True
         self.lr = {"g": 1e-4, "d": 1e-4}
         self.n_critic = 5 if kind == "digits" else 1
+        self.total = 20000
+        self.paused = False
+        self.settings: dict[str, float] = {}    # live loss settings a `set` changed
+        self._last_metrics: dict = {}
         self.recorded: list[ev.Event] = []
         self.published = threading.Event()
 
@@ -173,45 +180,64 @@ class ScriptedTrainer:
         for s in snaps:
             self.step = s.step
             self._publish(s)
+        self._last_metrics = dict(snaps[-1].metrics)
         if self.run_dir is not None:
             write_sample_history(self.run_dir, samples)
         self._publish(samples)
         self._state(ev.RUNNING)
         self.published.set()
-        paused = False
+        self.paused = False
         while True:
             for cmd in self.control.drain():
-                name = cmd.name
-                if name == "toggle_pause":
-                    name = "resume" if paused else "pause"
-                if name == "pause" and not paused:
-                    paused = True
-                    self.record_event("paused")
-                    self._state(ev.PAUSED)
-                elif name == "resume" and paused:
-                    paused = False
-                    self.record_event("resumed")
-                    self._state(ev.RUNNING)
-                elif name == "scale_lr":
-                    for w in ("g", "d") if cmd.which == "both" else (cmd.which,):
-                        old = self.lr[w]
-                        self.lr[w] = old * cmd.value
-                        self.record_event("lr_changed", which=w, old=old, new=self.lr[w],
-                                          reason=cmd.reason or "user")
-                    self._state(self.state)
-                elif name == "save":
-                    self.record_event("checkpoint", path=f"step_{self.step:08d}.safetensors",
-                                      reason=cmd.reason or "user")
-                elif name == "stop":
-                    self.record_event("stopped", reason=cmd.reason)
-                    self.exit_code = 130 if cmd.reason == "interrupted" else 0
-                    self._state(ev.STOPPED)
+                if self._apply(cmd):
                     return
             self.control.wait(0.05)
 
+    def _apply(self, cmd) -> bool:
+        """A command as the engine applies it (the same typed commands, the same events and state
+        messages, none of the training). True when the run ends."""
+        if isinstance(cmd, TogglePause):
+            cmd = Resume(reason=cmd.reason) if self.paused else Pause(reason=cmd.reason)
+        if isinstance(cmd, Pause) and not self.paused:
+            self.paused = True
+            self.record_event("paused")
+            self._state(ev.PAUSED)
+        elif isinstance(cmd, Resume) and self.paused:
+            self.paused = False
+            self.record_event("resumed")
+            self._state(ev.RUNNING)
+        elif isinstance(cmd, Step) and self.paused:
+            self.step += 1      # one step: a snapshot at the new step, still paused
+            m = dict(self._last_metrics, step=self.step, lr_g=self.lr["g"], lr_d=self.lr["d"])
+            self._publish(ev.Snapshot(self.step, self.total, m, ev.PAUSED, self.n_critic, None))
+            self._state(ev.PAUSED)
+        elif isinstance(cmd, (ScaleLr, SetLr)):
+            for w in ("g", "d") if cmd.which == "both" else (cmd.which,):
+                old = self.lr[w]
+                self.lr[w] = old * cmd.factor if isinstance(cmd, ScaleLr) else cmd.value
+                self.record_event("lr_changed", which=w, old=old, new=self.lr[w], reason=cmd.reason or "user")
+            self._state(self.state)
+        elif isinstance(cmd, SetNCritic) or (isinstance(cmd, SetLive) and cmd.key == "loss.n_critic"):
+            old, self.n_critic = self.n_critic, int(cmd.value)
+            self.record_event("n_critic_changed", old=old, new=self.n_critic, reason=cmd.reason or "user")
+            self._state(self.state)
+        elif isinstance(cmd, SetLive):
+            old = self.settings.get(cmd.key, 0.0)
+            self.settings[cmd.key] = float(cmd.value)
+            self.record_event("setting_changed", key=cmd.key, old=old, new=float(cmd.value),
+                              reason=cmd.reason or "user")
+        elif isinstance(cmd, Save):
+            self.record_event("checkpoint", path=f"step_{self.step:08d}.safetensors", reason=cmd.reason or "user")
+        elif isinstance(cmd, Stop):
+            self.record_event("stopped", reason=cmd.reason)
+            self.exit_code = 130 if cmd.reason == "interrupted" else 0
+            self._state(ev.STOPPED)
+            return True
+        return False
+
 
 def main(argv=None) -> int:
-    """`python -m gantui.ui.replay [digits|ring8|mixture1d] [RUN_DIR]`: the monitor over a
+    """`python -m gantui.ui.scripted_run [digits|ring8|mixture1d] [RUN_DIR]`: the monitor over a
     scripted run, to look at the layout without training anything."""
     import sys
     from pathlib import Path

@@ -38,10 +38,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gantui.engine.control import COMMAND_TYPES, Command, ScaleLr, SetLive, SetLr, SetNCritic, Stop
 from gantui.limits import MAX_N_CRITIC  # the one bound on n_critic, with its reason
+from gantui.vocab import run_files
 
 MAX_LINE = 64 * 1024
-LIVE_FILE = "live.json"
+LIVE_FILE = run_files.LIVE
 SIMPLE = ("pause", "resume", "toggle_pause", "step", "save")
 COMMANDS = ("ping", "status", "stop", "scale_lr", "set_lr", "set_n_critic", "set") + SIMPLE
 LIVE_KEYS = ("loss.n_critic", "loss.label_smoothing", "loss.instance_noise", "loss.gp_lambda")
@@ -147,6 +149,45 @@ def validate(req: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(save, bool):
             raise BadRequest("stop: save must be true or false")
         out["save"] = save
+    return out
+
+
+QUERIES = ("ping", "status")
+
+
+def parse(line: bytes, default_reason: str = "remote") -> Command | str:
+    """The one decoding of a request line: a typed Command for the training loop, or the name of a
+    query ("ping", "status") the channel answers itself. BadRequest (the refusal's words) otherwise."""
+    req = validate(decode(line))
+    cmd, reason = req["cmd"], req["reason"] or default_reason
+    if cmd in QUERIES:
+        return cmd
+    if cmd == "stop":
+        return Stop(save=req["save"], reason=reason)
+    if cmd == "scale_lr":
+        return ScaleLr(which=req["which"], factor=req["value"], reason=reason)
+    if cmd == "set_lr":
+        return SetLr(which=req["which"], value=req["value"], reason=reason)
+    if cmd == "set_n_critic":
+        return SetNCritic(value=req["value"], reason=reason)
+    if cmd == "set":
+        return SetLive(key=req["key"], value=req["value"], reason=reason)
+    return COMMAND_TYPES[cmd](reason=reason)
+
+
+def request_of(command: Command) -> dict[str, Any]:
+    """What a client sends for `command` (the inverse of `parse`)."""
+    out: dict[str, Any] = {"cmd": command.name, "reason": command.reason}
+    if isinstance(command, Stop):
+        out["save"] = command.save
+    elif isinstance(command, ScaleLr):
+        out.update(which=command.which, factor=command.factor)
+    elif isinstance(command, SetLr):
+        out.update(which=command.which, value=command.value)
+    elif isinstance(command, SetNCritic):
+        out["value"] = int(command.value)
+    elif isinstance(command, SetLive):
+        out.update(key=command.key, value=int(command.value) if command.key == "loss.n_critic" else command.value)
     return out
 
 

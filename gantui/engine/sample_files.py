@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from gantui.engine import events as ev
+from gantui.vocab.files import atomic_write
 
 PATTERN = re.compile(r"^step_(\d{8,})\.npz$")
 
@@ -47,14 +47,9 @@ def save(path: Path, samples: ev.Samples) -> None:
     if samples.labels is not None:
         arrays["labels"] = np.asarray(samples.labels, dtype=np.int64)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # not durable: a view of the checkpointed generator, written every sample_every steps on the
+    # training thread, where an fsync would stall the loop; a power loss costs a picture at most
+    atomic_write(path, lambda f: np.savez(f, **arrays), durable=False, mode=0o600)
 
 
 def load(path: Path) -> ev.Samples:

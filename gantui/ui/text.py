@@ -1,4 +1,5 @@
-"""Pure text helpers for the monitor: the status line, alert lines, numbers. No textual.
+"""The monitor's words as text: the status line, alert and event lines, numbers, health verdicts,
+the exit summary. No textual. (Charts are gantui.ui.charts; pictures and sparklines gantui.render.)
 
 Kept apart from the widgets so the layout decisions (what to drop at 80 columns, how an
 alert reads without colour) are plain functions with plain tests.
@@ -12,6 +13,7 @@ from typing import Any
 
 from rich.text import Text
 
+from gantui.diagnostics import CLEARED_GLYPH, GLYPHS
 from gantui.engine import events as ev
 from gantui.humanize import format_duration, format_lr
 
@@ -26,39 +28,14 @@ STATE_STYLES = {
     ev.STARTING: "dim",
 }
 
-# Used until gantui.diagnostics exports GLYPHS; words always accompany the glyph, so an
-# alert reads the same on a monochrome terminal or under NO_COLOR.
-FALLBACK_GLYPHS = {"critical": "✖", "warning": "▲", "info": "●"}
+# Words always accompany the glyph, so an alert reads the same on a monochrome terminal or under
+# NO_COLOR. The alert glyphs are the diagnostics' own; "info" is the monitor's (notes, not alerts).
+SEVERITY_GLYPHS = {**GLYPHS, "info": "●"}
 SEVERITY_WORDS = {"critical": "CRITICAL", "warning": "WARNING", "info": "INFO"}
 SEVERITY_STYLES = {"critical": "bold red", "warning": "bold yellow", "info": "cyan"}
 
 
-def glyphs() -> dict[str, str]:
-    """Severity -> glyph, from the diagnostics module when it provides them."""
-    try:
-        from gantui import diagnostics
-    except Exception:  # noqa: BLE001 - the monitor must not die on a half-written module
-        return FALLBACK_GLYPHS
-    table = getattr(diagnostics, "GLYPHS", None)
-    if not isinstance(table, dict):
-        return FALLBACK_GLYPHS
-    return {**FALLBACK_GLYPHS, **{str(k): str(v) for k, v in table.items()}}
-
-
-def cleared_glyph() -> str:
-    try:
-        from gantui import diagnostics
-    except Exception:  # noqa: BLE001
-        return "✓"
-    return str(getattr(diagnostics, "CLEARED_GLYPH", "✓"))
-
-
 # --- numbers ----------------------------------------------------------------------------------
-
-def fmt_lr(x: float | None) -> str:
-    """Scientific notation with one decimal, as the key contract shows: 1.0e-04."""
-    return format_lr(x)
-
 
 def fmt_num(x: float | None, width: int = 7) -> str:
     """A compact number that keeps its width: 0.6931, -12.35, 1.2e+05, nan."""
@@ -77,10 +54,6 @@ def fmt_num(x: float | None, width: int = 7) -> str:
     else:
         s = f"{x:.4f}" if a < 10 else f"{x:.3f}"
     return s.rjust(width)
-
-
-def fmt_duration(seconds: float | None) -> str:
-    return format_duration(seconds)
 
 
 def fmt_rate(steps_per_s: float | None) -> str:
@@ -137,9 +110,9 @@ def status_parts(m: StatusModel) -> list[Part]:
         Part(m.device, 2),
         Part(f"step {m.step}{total}", 10, "bold"),
         Part(fmt_rate(m.steps_per_s), 6),
-        Part(f"ETA {fmt_duration(m.eta_s)}", 5),
-        Part(f"G lr {fmt_lr(m.lr_g)}{'…' if m.pending_g else ''}", 9),
-        Part(f"D lr {fmt_lr(m.lr_d)}{'…' if m.pending_d else ''}", 9),
+        Part(f"ETA {format_duration(m.eta_s)}", 5),
+        Part(f"G lr {format_lr(m.lr_g)}{'…' if m.pending_g else ''}", 9),
+        Part(f"D lr {format_lr(m.lr_d)}{'…' if m.pending_d else ''}", 9),
         Part(f"n_critic {m.n_critic}" if m.n_critic else "", 4),
         Part(f"ckpt {m.last_checkpoint}" if m.last_checkpoint else "", 1),
         Part(alert_count(m.alerts, m.alert_severity), 10, SEVERITY_STYLES.get(m.alert_severity, "bold"),
@@ -153,7 +126,7 @@ def alert_count(n: int, severity: str = "warning", short: bool = False) -> str:
     """'▲ 2 alerts' ('▲2' when short; never colour alone); empty when none is active."""
     if n <= 0:
         return ""
-    glyph = glyphs().get(severity, "▲")
+    glyph = SEVERITY_GLYPHS.get(severity, "▲")
     return f"{glyph}{n}" if short else f"{glyph} {n} alert{'s' if n != 1 else ''}"
 
 
@@ -257,7 +230,7 @@ def alert_entry(data: dict[str, Any], step: int, glyph_table: dict[str, str] | N
                 fix_key: bool = False, applied: bool = False, active: bool = False) -> list[Text]:
     """An alert in full, wrapped to `width`: '▲ WARNING d_overpowering · step 1200: message',
     then its evidence and its fix (with [f] when the key applies it, and "(applied)")."""
-    table = glyph_table or FALLBACK_GLYPHS
+    table = glyph_table or SEVERITY_GLYPHS
     severity = str(data.get("severity", "warning"))
     style = SEVERITY_STYLES.get(severity, "bold")
     head = Text()
@@ -303,7 +276,7 @@ def describe(event: ev.Event) -> str:
     d = event.data
     if event.kind == "lr_changed":
         try:
-            return f"{str(d.get('which', '?')).upper()} lr {fmt_lr(d.get('old'))} → {fmt_lr(d.get('new'))}"
+            return f"{str(d.get('which', '?')).upper()} lr {format_lr(d.get('old'))} → {format_lr(d.get('new'))}"
         except Exception:  # noqa: BLE001
             pass
     if event.kind == "checkpoint":
@@ -327,7 +300,7 @@ def event_line(event: ev.Event) -> Text:
     t = Text()
     glyph = EVENT_GLYPHS.get(event.kind, "·")
     if event.kind == "alert" and event.data.get("state") == "cleared":
-        glyph = cleared_glyph()
+        glyph = CLEARED_GLYPH
     t.append(f"{glyph} ", "bold")
     t.append(describe(event))
     t.append(f" · step {event.step}", "dim")
@@ -371,58 +344,6 @@ def gauge(ratio: float | None, width: int, limit: float | None = None, level: st
 def short_path(path: str, keep: int = 2) -> str:
     parts = str(path).rstrip("/").split("/")
     return "/".join(parts[-keep:])
-
-
-# --- charts ------------------------------------------------------------------------------------
-
-BLOCKS = " ▁▂▃▄▅▆▇█"
-
-
-def resample(values, width: int) -> list[float]:
-    """At most `width` points; each bucket keeps whichever of its min or max lies farther
-    from its mean (as render.sparkline does), so a spike survives; NaN if it held one."""
-    vals = [float(v) for v in values]
-    n = len(vals)
-    if n <= width or width < 1:
-        return vals
-    out = []
-    for i in range(width):
-        chunk = vals[i * n // width:(i + 1) * n // width]
-        finite = [v for v in chunk if math.isfinite(v)]
-        if len(finite) < len(chunk) or not finite:
-            out.append(math.nan)
-            continue
-        mean = sum(finite) / len(finite)
-        lo, hi = min(finite), max(finite)
-        out.append(hi if hi - mean >= mean - lo else lo)
-    return out
-
-
-def column_chart(values, width: int, rows: int, lo: float | None = None,
-                 hi: float | None = None) -> list[str]:
-    """`rows` lines of `width` cells: a column per point in 1/8-cell steps, newest at the
-    right, padded on the left. A non-finite point is a column of '!'."""
-    pts = resample(values, width)
-    finite = [v for v in pts if math.isfinite(v)]
-    lines = [[" "] * width for _ in range(rows)]
-    if not pts or rows < 1:
-        return ["".join(line) for line in lines]
-    lo = min(finite) if lo is None and finite else (0.0 if lo is None else lo)
-    hi = max(finite) if hi is None and finite else (1.0 if hi is None else hi)
-    span = hi - lo
-    offset = width - len(pts)
-    for i, v in enumerate(pts):
-        x = offset + i
-        if not math.isfinite(v):
-            for r in range(rows):
-                lines[r][x] = "!"
-            continue
-        eighths = rows * 8 * (v - lo) / span if span > 0 else rows * 4
-        eighths = max(1, min(rows * 8, int(round(eighths))))  # the minimum stays visible
-        for r in range(rows):
-            below = (rows - 1 - r) * 8
-            lines[r][x] = BLOCKS[max(0, min(8, eighths - below))]
-    return ["".join(line) for line in lines]
 
 
 # --- health verdicts (one per alert rule, written by the engine into each metrics record) ------

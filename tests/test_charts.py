@@ -1,10 +1,10 @@
-"""The full chart's line plot (gantui.ui.plot): pure, so its promises are checked cell by cell."""
+"""The full chart's line plot (gantui.ui.charts): pure, so its promises are checked cell by cell."""
 
 from __future__ import annotations
 
 import math
 
-from gantui.ui.plot import BRAILLE, Curve, Mark, RefLine, format_step, line_chart, step_ticks
+from gantui.ui.charts import BRAILLE, Curve, Mark, RefLine, format_step, line_chart, step_ticks
 
 
 def rows(text) -> list[str]:

@@ -1,5 +1,6 @@
-"""Line charts as rich `Text`: braille curves (2x4 dots per cell), integer step ticks, an
-optional log scale, dotted event markers and reference lines. Pure: no textual, no numpy.
+"""Charts as text: the full chart's line charts as rich `Text` (below), and the small panes'
+column charts (`column_chart`, at the end). Line charts: braille curves (2x4 dots per cell),
+integer step ticks, an optional log scale, dotted event markers and reference lines. Pure: no textual, no numpy.
 
 Rules that make the chart readable on any terminal (dark or light, 256 colours, NO_COLOR):
 - the legend sits on its own line(s) above the plot, never over a curve;
@@ -418,3 +419,55 @@ def _segment(canvas: _Canvas, x0: int, y0: int, x1: int, y1: int, k: int) -> Non
         if e2 <= dx:
             err += dx
             y0 += sy
+
+
+# --- column charts (the small panes' history) ------------------------------------------------------------------------------------
+
+BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def resample(values, width: int) -> list[float]:
+    """At most `width` points; each bucket keeps whichever of its min or max lies farther
+    from its mean (as render.sparkline does), so a spike survives; NaN if it held one."""
+    vals = [float(v) for v in values]
+    n = len(vals)
+    if n <= width or width < 1:
+        return vals
+    out = []
+    for i in range(width):
+        chunk = vals[i * n // width:(i + 1) * n // width]
+        finite = [v for v in chunk if math.isfinite(v)]
+        if len(finite) < len(chunk) or not finite:
+            out.append(math.nan)
+            continue
+        mean = sum(finite) / len(finite)
+        lo, hi = min(finite), max(finite)
+        out.append(hi if hi - mean >= mean - lo else lo)
+    return out
+
+
+def column_chart(values, width: int, rows: int, lo: float | None = None,
+                 hi: float | None = None) -> list[str]:
+    """`rows` lines of `width` cells: a column per point in 1/8-cell steps, newest at the
+    right, padded on the left. A non-finite point is a column of '!'."""
+    pts = resample(values, width)
+    finite = [v for v in pts if math.isfinite(v)]
+    lines = [[" "] * width for _ in range(rows)]
+    if not pts or rows < 1:
+        return ["".join(line) for line in lines]
+    lo = min(finite) if lo is None and finite else (0.0 if lo is None else lo)
+    hi = max(finite) if hi is None and finite else (1.0 if hi is None else hi)
+    span = hi - lo
+    offset = width - len(pts)
+    for i, v in enumerate(pts):
+        x = offset + i
+        if not math.isfinite(v):
+            for r in range(rows):
+                lines[r][x] = "!"
+            continue
+        eighths = rows * 8 * (v - lo) / span if span > 0 else rows * 4
+        eighths = max(1, min(rows * 8, int(round(eighths))))  # the minimum stays visible
+        for r in range(rows):
+            below = (rows - 1 - r) * 8
+            lines[r][x] = BLOCKS[max(0, min(8, eighths - below))]
+    return ["".join(line) for line in lines]

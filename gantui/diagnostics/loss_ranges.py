@@ -21,10 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-PROBABILITY_LOSSES = ("ns", "minimax")   # d_real / d_fake are sigmoid probabilities
-CRITIC_LOSSES = ("wgan", "wgan_gp")      # unbounded critic scores: "confidence" means nothing
-SMOOTHED_LOSSES = ("ns", "minimax", "lsgan")  # the losses whose real target label smoothing moves
-LOSS_KINDS = ("ns", "minimax", "wgan", "wgan_gp", "lsgan", "hinge")
+from gantui.vocab.losses import PROBABILITY_LOSSES, SMOOTHED_LOSSES
 
 NS_CHANCE = 2 * math.log(2)  # plain ns D loss when D(x) = D(G(z)) = 1/2: the unit limits are stated in
 
@@ -59,12 +56,6 @@ class LossRange:
         if self.floor is None or self.chance is None:
             return None
         return self.floor + ns_value * ((self.chance - self.floor) / NS_CHANCE)
-
-    def d_loss_excess(self, d_loss: float) -> float | None:
-        """How far a D loss is above the floor, as a share of floor-to-chance in plain-ns nats."""
-        if self.floor is None or self.chance is None:
-            return None
-        return (d_loss - self.floor) * NS_CHANCE / (self.chance - self.floor)
 
     def gap_limit(self, share: float) -> float | None:
         """`share` of the widest gap."""
