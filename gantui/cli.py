@@ -213,8 +213,17 @@ def sample(
     seed: SeedOpt = 0,
     ansi: Annotated[bool, typer.Option("--ansi", help="Print the samples to the terminal as half-block characters.")] = False,
     best: BestOpt = False,
+    interpolate: Annotated[bool, typer.Option("--interpolate", help="Latent walks: each row a path between two random latents (PNG with --out, the terminal with --ansi).")] = False,
+    rows: Annotated[int, typer.Option("--rows", metavar="N", help="--interpolate: how many walks (rows), 1 to 64.")] = 8,
+    walk_steps: Annotated[int, typer.Option("--steps", metavar="N", help="--interpolate: samples along each walk, 2 to 64.")] = 10,
+    method: Annotated[str, typer.Option("--method", metavar="slerp|linear", help="--interpolate: spherical (slerp, default) or straight-line paths.")] = "slerp",
+    classes: Annotated[str, typer.Option("--classes", metavar="fixed|walk", help="--interpolate, conditional models: one class per row (fixed), or walk from class i to i+1 (walk).")] = "fixed",
 ) -> None:
-    """Draw samples from a checkpoint's generator."""
+    """Draw samples from a checkpoint's generator, or latent walks with --interpolate."""
+    if interpolate:
+        from gantui.sampling import walk_main
+
+        raise typer.Exit(walk_main(_best(target, best), out, rows, walk_steps, seed, method, classes, ansi))
     from gantui.sampling import main as sample_main
 
     raise typer.Exit(sample_main(_best(target, best), out, n, seed, ansi))
