@@ -95,8 +95,17 @@ def aligned(runs: list[RunSeries], metrics: list[str]) -> dict[str, Any]:
         "metrics": metrics,
         "steps": steps,
         "runs": [{"name": r.name, "path": str(r.path),
-                  "series": {m: [r.series(m).get(s) for s in steps] for m in metrics}} for r in runs],
+                  "series": {m: [r.series(m).get(s) for s in steps] for m in metrics},
+                  "best": best_of(r.path)} for r in runs],
     }
+
+
+def best_of(path: Path) -> dict[str, Any] | None:
+    """The run's checkpoints/best.safetensors: {"key", "value", "step"} (None when it has none)."""
+    from gantui.engine import best
+
+    found = best.read(path)
+    return None if found is None else {"key": found[1].key, "value": found[1].value, "step": found[1].step}
 
 
 def chart(runs: list[RunSeries], metric: str, width: int, height: int, color: bool) -> str:
@@ -142,6 +151,11 @@ def main(paths: list[Path], metric: str | None, as_json: bool) -> int:
     height = max(10, (size.lines - 2) // len(metrics))
     for m in metrics:
         print(chart(runs, m, size.columns, height, color))
+    for r in runs:
+        b = best_of(r.path)
+        if b is not None:
+            print(f"{r.name}: best {b['key']} {runinfo.format_value(b['value'])} at step {b['step']} "
+                  f"(checkpoints/best.safetensors)")
     missing = [r.name for r in runs for m in metrics if not r.series(m)]
     if missing:
         print(f"no {'/'.join(metrics)} in: {', '.join(sorted(set(missing)))}")

@@ -126,3 +126,15 @@ def test_bad_stop_and_best_keys_are_one_line_and_exit_2(tmp_path, capsys, overri
     code, _, err = run_cli(capsys, "run", "mixture1d", "--headless", "--run-dir", tmp_path / "r", "--set", override)
     assert code == 2 and words in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_compare_and_the_monitor_show_the_best(kept_best, capsys):
+    from gantui.ui.widgets.metrics import autopilot_items
+
+    best_step, best_value = max(_quality(kept_best), key=lambda sv: (sv[1], -sv[0]))
+    code, out, err = run_cli(capsys, "compare", kept_best, "--json")
+    assert code == 0, err
+    assert json.loads(out)["runs"][0]["best"]["step"] == best_step
+    last = [m for m in jsonl.read(kept_best / "metrics.jsonl").records if "best" in m][-1]
+    shown = [str(t) for t in autopilot_items({"best": last["best"], "stop_rules": last.get("stop_rules")})]
+    assert shown == [f"best mode_score {best_value:.4g}@{best_step}"]
