@@ -85,6 +85,7 @@ class Trainer:
         self.applied: list[tuple[int, str]] = []   # (step, command) as applied here
         self.best_path: Path | None = None          # checkpoints/best.safetensors once written
         self.rule_stop: RuleStop | None = None          # the [stop] rule that fired (rank 0)
+        self._best_missing_noted = False
 
     # --- the runtime state, by its usual names --------------------------------------------
     @property
@@ -285,6 +286,7 @@ class Trainer:
         self._publish_samples()
         if self.strategy.is_main and self.quality.will_measure(self.step, cfg.run.steps):
             self.quality.prepare()  # the feature network and real reference: once, before the first step
+            self.rate.restart(self.step)  # its time is not the training's
         self.stop_rules.started = self.stop_rules.clock()  # max_minutes counts the training, not the setup
 
         while self.step < cfg.run.steps:
@@ -449,6 +451,9 @@ class Trainer:
             metrics.update(quality)
             self.rate.restart(self.step)  # the measurement's time is not the training's
         improved = bool(quality) and self.best.offer(self.step, quality)
+        if quality and self.best.missing and self.best.best is None and not self._best_missing_noted:
+            self._best_missing_noted = True
+            self._note(f"run.best_by {self.best.key!r} is not measured on this run's data: no best checkpoint")
         if quality and self.best.best is not None:
             metrics["best"] = {"key": self.best.key, "value": self.best.best.value, "step": self.best.best.step}
 
