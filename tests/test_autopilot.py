@@ -138,3 +138,21 @@ def test_compare_and_the_monitor_show_the_best(kept_best, capsys):
     last = [m for m in jsonl.read(kept_best / "metrics.jsonl").records if "best" in m][-1]
     shown = [str(t) for t in autopilot_items({"best": last["best"], "stop_rules": last.get("stop_rules")})]
     assert shown == [f"best mode_score {best_value:.4g}@{best_step}"]
+
+
+def test_stop_rules_budget_alerts_and_direction_by_hand():
+    from gantui.config import StopConfig
+    from gantui.engine.stoprules import StopRules
+
+    now = [0.0]
+    rules = StopRules(StopConfig(max_minutes=10.0, on_alerts=["mode_collapse"], after_steps=1000,
+                                 target={"fid": 5.0}), "fid", clock=lambda: now[0])
+    raised = [{"rule": "mode_collapse", "step": 100, "message": "m"}, {"rule": "oscillation", "step": 0}]
+    now[0] = 599.0
+    assert rules.on_record(1099, raised) is None          # 9.98 min; held 999 steps; oscillation not named
+    stop = rules.on_record(1100, raised)
+    assert stop.rule == "on_alerts" and stop.evidence["held_steps"] == 1000
+    now[0] = 600.0
+    assert rules.on_record(10, []).rule == "max_minutes"
+    assert rules.on_quality(500, {"fid": 5.1}) is None    # fid: lower is better
+    assert rules.on_quality(1000, {"fid": 4.9}).rule == "target"
