@@ -58,7 +58,11 @@ def resolve(path_or_run_dir: str | Path) -> Path:
         for candidate in (p / run_files.CHECKPOINTS / run_files.LATEST, p / run_files.LATEST):
             if candidate.is_file():
                 return candidate
-        raise CheckpointError(f"{p}: no checkpoints/latest.safetensors in this run directory")
+        if any((p / name).exists() for name in ("config.toml", "metrics.jsonl", "events.jsonl")):
+            raise CheckpointError(f"{p}: no checkpoints/latest.safetensors in this run directory "
+                                  f"(it has not saved a checkpoint yet)")
+        raise CheckpointError(f"{p}: not a gantui run directory (no config.toml, no checkpoints/); expected a "
+                              f"checkpoint file or a run directory, e.g. runs/<name>-<time> (`gantui runs` lists them)")
     if not p.exists():
         raise CheckpointError(f"{p}: no such checkpoint file or run directory")
     return p
@@ -260,6 +264,9 @@ def parse_meta(metadata: dict[str, str], path: Path | str) -> Meta:
     version = metadata.get("gantui_version", "")
     if len(version) > 64:
         raise CheckpointError(f"{path}: metadata gantui_version is not a version ({_show(version)})")
+    if metadata.get("source") == "track":  # written by gantui.track (docs/checkpoints.md)
+        raise CheckpointError(f"{path}: a checkpoint of your own training loop (gantui.track): load its "
+                              f"generator.* tensors into your own class; eval, sample and --resume take runs of a preset")
     step = step_of(metadata, path)
     cfg = config_of(metadata, path)
     info = data_info_of(metadata, path)

@@ -21,7 +21,7 @@ from typing import Annotated, Optional
 import typer
 
 from gantui import __version__, limits, paths
-from gantui.errors import UserError, report
+from gantui.errors import UserError, one_line, report
 
 app = typer.Typer(
     name="gantui",
@@ -69,7 +69,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 @app.command()
 def run(
-    preset: Annotated[str, typer.Argument(metavar="PRESET", help="A preset TOML file, or a bundled preset name (see `gantui presets`).")],
+    preset: Annotated[Optional[str], typer.Argument(metavar="PRESET", help="A preset TOML file, or a bundled preset name (see `gantui presets`); with --resume, default: the run's own config.")] = None,
     headless: Annotated[bool, typer.Option("--headless", help="No monitor: progress lines only.")] = False,
     steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", help="Total G steps (overrides run.steps).")] = None,
     # str, not Path: Typer turns "" into Path("."), and `--run-dir ""` must be refused, not mean "here"
@@ -84,29 +84,52 @@ def run(
     """Train a GAN from a preset; opens the live monitor on a terminal, runs headless otherwise."""
     from gantui import config, memory
     from gantui.engine.ownership import Owner
+    from gantui.vocab.config_keys import as_event as identity_event
     from gantui.engine.ownership import plan as plan_run
 
-    cfg = config.load(preset, set_ or [])
     if steps is not None:
         limits.check_int("--steps", steps, 1, limits.MAX_STEPS)
-        cfg = cfg.replace("run", steps=steps)
-    device = _check_device(device)
     if best and resume is None:
         raise UserError("--best: give the run to continue with --resume RUN_DIR --best")
     resume_path = paths.check_input_path(resume, "--resume") if resume is not None else None
     if best and resume_path is not None:
         resume_path = Path(_best(str(resume_path), True))
         resume = str(resume_path)
+    if resume_path is None:
+        if preset is None:
+            raise UserError("missing PRESET: gantui run PRESET (see `gantui presets`), "
+                            "or continue a run with gantui run --resume RUN_DIR")
+        cfg = config.load(preset, set_ or [])
+        if steps is not None:
+            cfg = cfg.replace("run", steps=steps)
+    else:
+        from gantui.engine import resume_config as resuming
+
+        resumed = resuming.resolve(preset, set_ or [], steps, resume_path)
+        cfg = resumed.cfg
+    device = _check_device(device)
     run_path = paths.check_run_dir(run_dir, "--run-dir") if run_dir is not None else None
+
+    def check_plan(plan) -> None:
+        """A resume: refused when it would change what the run is (in place) or train nothing;
+        otherwise its changes become a `config_changed` event. Before anything is written."""
+        if resume_path is None:
+            return
+        if plan.mode == "resume":  # a fork is a new run: it may change anything
+            resuming.refuse_identity_change(resumed, resume_path, preset, set_ or [], steps)
+        resuming.refuse_nothing_to_do(resumed, resume_path, steps is not None)
+        plan.config_changes = identity_event(resumed.changes)
+
     from gantui import nproc as multi
 
     if multi.torchrun_world() > 1:  # a rank started by torchrun: rank 0 owns the run directory
         from gantui.nproc import run_rank
 
-        raise typer.Exit(run_rank(cfg, run_path, resume_path, device))
+        raise typer.Exit(run_rank(cfg, run_path, resume_path, device, on_plan=check_plan))
     if nproc is not None and nproc > 1:
         multi.check_devices(nproc, device or cfg.run.device)
     plan = plan_run(cfg.run.name, run_path, resume_path)
+    check_plan(plan)
     if run_path is None:
         # the default runs/<name>-<stamp>, or the resumed run's own directory
         paths.check_run_dir(plan.run_dir, "run directory")
@@ -118,14 +141,14 @@ def run(
     if nproc is not None and nproc != 1:
         if detach:
             raise UserError("--detach with --nproc: not supported yet; run it with --headless under nohup or tmux")
-        args = ["run", preset, "--headless", "--run-dir", str(plan.run_dir)]
+        args = ["run"] + ([preset] if preset else []) + ["--headless", "--run-dir", str(plan.run_dir)]
         args += (["--steps", str(steps)] if steps else []) + (["--device", device] if device else [])
         args += sum((["--set", s] for s in set_ or []), []) + (["--resume", str(resume_path)] if resume_path else [])
         raise typer.Exit(multi.launch(nproc, args, plan.run_dir, headless or not sys.stdout.isatty()))
     if detach:
         from gantui.live.detach import detach_run
 
-        args = [preset] + [a for s in (set_ or []) for a in ("--set", s)]
+        args = ([preset] if preset else []) + [a for s in (set_ or []) for a in ("--set", s)]
         args += ["--steps", str(steps)] if steps is not None else []
         args += ["--device", device] if device is not None else []
         args += ["--resume", str(resume)] if resume is not None else []
@@ -147,11 +170,17 @@ def run(
 @app.command()
 def watch(
     run_dir: Annotated[Optional[Path], typer.Argument(help="A run directory (default: the newest under runs/).")] = None,
+    follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Output not a terminal: follow a live run with progress lines until it ends (default), or print one line and leave.")] = True,
 ) -> None:
-    """Open the monitor on a live or finished run; q leaves, the run goes on."""
+    """Open the monitor on a live or finished run; q leaves, the run goes on. Output not a terminal: progress lines."""
+    target = _run_dir_arg(run_dir)
+    if not sys.stdout.isatty():  # never the full screen into a pipe or a file
+        from gantui.live.lines import watch_lines
+
+        raise typer.Exit(watch_lines(target, follow=follow))
     from gantui.ui.launch import run_watch
 
-    raise typer.Exit(run_watch(_run_dir_arg(run_dir)))
+    raise typer.Exit(run_watch(target))
 
 
 @app.command()
@@ -257,7 +286,7 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="Print the series aligned by step as JSON.")] = False,
 ) -> None:
     """Overlay one metric of several runs in the terminal, aligned by step."""
-    from gantui.compare import main as compare_main
+    from gantui.ui.compare_view import main as compare_main
 
     raise typer.Exit(compare_main(runs, metric, as_json))
 
@@ -325,9 +354,26 @@ def save_traceback(exc: BaseException) -> Path | None:
     return None
 
 
+def _suggest_command(argv: list[str]) -> None:
+    """`gantui rn`: one line with the close command (click names no suggestion), exit 2."""
+    if not argv or argv[0].startswith("-"):
+        return
+    names = [c.name or c.callback.__name__.rstrip("_") for c in app.registered_commands]
+    if argv[0] in names:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(argv[0], names, n=1, cutoff=0.5)
+    hint = f"did you mean `gantui {close[0]}`? " if close else ""
+    print(f"gantui: no such command {one_line(argv[0], 60)!r}; {hint}(commands: {', '.join(names)}; "
+          f"gantui --help says more)", file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     """The console script. Always ends in SystemExit with the command's exit code."""
     _note_run_dir(None)  # main may run more than once in a process (tests, the fuzz suite)
+    _suggest_command(sys.argv[1:] if argv is None else argv)
     try:
         # standalone mode: Typer prints usage errors its own way and exits 2, and turns Ctrl-C into 130
         app(args=argv, standalone_mode=True)

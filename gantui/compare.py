@@ -2,8 +2,8 @@
 
 Reads `metrics.jsonl` only (no torch). The default metric is the first quality key
 (`runinfo.QUALITY_KEYS`, best first) that every run has recorded; without one, both losses.
-The chart is plotext, one colour per run (and one marker character per run under `NO_COLOR`,
-so the legend never relies on colour alone).
+The chart is the monitor's own, drawn by gantui.ui.compare_view (this module never imports the UI);
+then a table of each run's last and best value per metric.
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ from typing import Any
 from gantui import runinfo
 from gantui.engine import jsonl
 from gantui.errors import UserError
-from gantui.vocab import run_files
+from gantui.vocab import criteria, run_files
 
-# Distinct on dark and light terminals; the marker characters stand in for them without colour.
-PALETTE = ((240, 110, 110), (110, 180, 240), (120, 210, 120), (230, 200, 60), (200, 130, 230),
-           (90, 210, 200), (240, 160, 90), (180, 180, 180))
-MARKERS = ("•", "x", "+", "o", "*", "#", "@", "%")
+# Which side of a quality figure is better (the table's BEST); the others get MIN and MAX.
+BETTER = {**{k: "lower" if criteria.lower_is_better(k) else "higher" for k in criteria.KEYS}, "d_acc": None}
 NOT_METRICS = ("step", "time")
 
 
@@ -108,39 +106,41 @@ def best_of(path: Path) -> dict[str, Any] | None:
     return None if found is None else {"key": found[1].key, "value": found[1].value, "step": found[1].step}
 
 
-def chart(runs: list[RunSeries], metric: str, width: int, height: int, color: bool) -> str:
-    """One metric of every run overlaid, as terminal text (ANSI colours unless `color` is False)."""
-    import plotext as plt
-    from plotext._kernel.terminal import terminal
-
-    term = terminal()        # a private figure: plotext 6 keeps its public one module-global
-    term.limit(False, False)
-    fig = term._master
-    fig.clear()
-    fig.theme("simple" if color else "colorless")
-    fig.plot_size(width, height)
-    fig.title(f"{metric} by step")
-    drawn = 0
-    for i, r in enumerate(runs):
-        pts = [(s, runinfo.number(v)) for s, v in sorted(r.series(metric).items())]
-        pts = [(s, v) for s, v in pts if v is not None and math.isfinite(v)]
-        if not pts:
-            continue
-        xs, ys = zip(*pts)
-        rgb = PALETTE[i % len(PALETTE)]
-        marker = (plt.marker("braille", plt.pixel(foreground=rgb)) if color
-                  else plt.marker(MARKERS[i % len(MARKERS)]))
-        sig = fig.signal(list(xs), list(ys), marker=marker)
-        sig.lines()
-        sig.label(r.name)
-        fig.draw(sig)
-        drawn += 1
-    if not drawn:
-        return f"{metric}: no finite values to draw"
-    return fig.build().string(colorless=not color)
+def summary_table(runs: list[RunSeries], metrics: list[str]) -> str:
+    """Per metric, one row per run: its last value and its best (quality: lower FID/KID/W1, higher
+    coverage, modes, IS), or its min and max for a figure with no better side (the losses), each
+    with its step. A chart of one or two quality points says less than this."""
+    lines = []
+    for m in metrics:
+        better = BETTER.get(m)
+        head = ("RUN", "LAST", "STEP", "BEST" if better else "MIN", "STEP", *(() if better else ("MAX", "STEP")))
+        rows = []
+        for r in runs:
+            pts = [(s, runinfo.number(v)) for s, v in sorted(r.series(m).items())]
+            pts = [(s, v) for s, v in pts if v is not None and math.isfinite(v)]
+            if not pts:
+                rows.append((r.name, "-", "", "-", "", *(() if better else ("-", ""))))
+                continue
+            last = pts[-1]
+            lo, hi = min(pts, key=lambda p: p[1]), max(pts, key=lambda p: p[1])
+            extra = [] if better else [fmt(hi[1]), f"@{hi[0]}"]
+            best = (lo if better == "lower" else hi) if better else lo
+            rows.append((r.name, fmt(last[1]), f"@{last[0]}", fmt(best[1]), f"@{best[0]}", *extra))
+        widths = [max(len(row[i]) for row in (head, *rows)) for i in range(len(head))]
+        side = f" ({better} is better)" if better else ""
+        lines.append(f"{m}{side}")
+        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in (head, *rows)]
+    return "\n".join(lines)
 
 
-def main(paths: list[Path], metric: str | None, as_json: bool) -> int:
+def fmt(v: float) -> str:
+    """One format for every value of a table: 4 significant digits."""
+    return f"{v:.4g}"
+
+
+def main(paths: list[Path], metric: str | None, as_json: bool, draw=None) -> int:
+    """JSON, or per metric a chart (`draw(runs, metric, width, height, color)`: the CLI passes the
+    monitor's, gantui.ui.compare_view.chart; this module never imports the UI) and then the table."""
     runs = load(paths)
     metrics = choose_metrics(runs, metric)
     if as_json:
@@ -149,13 +149,13 @@ def main(paths: list[Path], metric: str | None, as_json: bool) -> int:
     size = shutil.get_terminal_size((100, 30))
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     height = max(10, (size.lines - 2) // len(metrics))
-    for m in metrics:
-        print(chart(runs, m, size.columns, height, color))
+    for m in metrics if draw is not None else ():
+        print(draw(runs, m, size.columns, height, color))
+    print(summary_table(runs, metrics))
     for r in runs:
         b = best_of(r.path)
         if b is not None:
-            print(f"{r.name}: best {b['key']} {runinfo.format_value(b['value'])} at step {b['step']} "
-                  f"(checkpoints/best.safetensors)")
+            print(f"{r.name}: best {b['key']} {fmt(b['value'])} at step {b['step']} (checkpoints/best.safetensors)")
     missing = [r.name for r in runs for m in metrics if not r.series(m)]
     if missing:
         print(f"no {'/'.join(metrics)} in: {', '.join(sorted(set(missing)))}")

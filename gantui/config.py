@@ -12,6 +12,7 @@ than tomllib can parse. `--set section.key=value` overrides go through the same 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import tomllib
 import typing
@@ -452,8 +453,10 @@ def resolve_preset_path(preset: str) -> Path:
     bundled = PRESETS_DIR / f"{preset}.toml"
     if bundled.exists():
         return bundled
-    names = ", ".join(p.stem for p in bundled_presets())
-    raise ConfigError(f"{show(preset)}: no such preset file or bundled preset (bundled: {names})")
+    stems = [p.stem for p in bundled_presets()]
+    close = difflib.get_close_matches(preset.replace("-", "_").lower(), stems, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ConfigError(f"{show(preset)}: no such preset file or bundled preset; {hint}(bundled: {', '.join(stems)})")
 
 
 def load(preset: str | Path, overrides: list[str] | None = None) -> Config:

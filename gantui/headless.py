@@ -61,6 +61,13 @@ def describe_event(event: ev.Event) -> str | None:
         return f"best {d.get('key')} {d.get('value'):.4g} -> {d.get('path')}"
     if event.kind == "stopped" and d.get("rule"):
         return f"stopped by {d.get('rule')}: {d.get('message')}"
+    if event.kind == "note":
+        return f"note: {d.get('message')}"
+    if event.kind == "config_changed":
+        changes = d.get("changes") if isinstance(d.get("changes"), dict) else {}
+        parts = [f"{k} {c.get('from')!r} -> {c.get('to')!r}" if isinstance(c, dict) else str(k)
+                 for k, c in changes.items()]
+        return "config changed on resume: " + (", ".join(parts) or "(no keys)")
     if event.kind in ("paused", "resumed", "stopped", "finished", "hangup"):
         return event.kind
     return None

@@ -140,11 +140,12 @@ def terminal_alive() -> bool:
 
 def ask_stop(run_dir: Path, reason: str) -> bool:
     """The stop request of `gantui stop`, sent to rank 0's control channel. False if no answer."""
+    from gantui.engine.control import Stop
     from gantui.live.client import LiveClient, NotLive
 
     try:
         with LiveClient.connect(run_dir, timeout=5.0) as client:
-            return bool(client.request("stop", save=True, reason=reason).get("ok"))
+            return bool(client.send(Stop(save=True, reason=reason)).get("ok"))
     except (NotLive, OSError):
         return False
 
@@ -271,10 +272,11 @@ def _stop_politely(proc: subprocess.Popen, run_dir: Path, reason: str = "user") 
 
 # --- a rank --------------------------------------------------------------------------------------
 
-def run_rank(cfg, run_dir, resume, device: str | None) -> int:
+def run_rank(cfg, run_dir, resume, device: str | None, on_plan=None) -> int:
     """`gantui run` in a process started by torchrun: join the group, let rank 0 decide and own
     the run directory (the same rules as a single run: new, resume or fork; lock; control
-    channel), tell the others where it is, and train headless. Returns the exit code."""
+    channel), tell the others where it is, and train headless. `on_plan(plan)`: the CLI's checks of
+    the plan (a resume's identity and steps), before anything is written. Returns the exit code."""
     from gantui.engine.distributed import DDP
     from gantui.engine.ownership import Owner
     from gantui.engine.ownership import plan as plan_run
@@ -291,6 +293,8 @@ def run_rank(cfg, run_dir, resume, device: str | None) -> int:
         with contextlib.ExitStack() as stack:
             try:
                 plan = plan_run(cfg.run.name, run_dir, resume)
+                if on_plan is not None:  # the CLI's resume checks (identity, nothing to do), as for one process
+                    on_plan(plan)
                 owner = stack.enter_context(Owner(plan))
             except BaseException as e:
                 strategy.share({"error": str(e) if isinstance(e, UserError) else type(e).__name__})

@@ -328,17 +328,33 @@ def format_value(v: Any) -> str:
     return f"{f:.3f}"
 
 
-# modes_captured is written first, as modes N/total
-QUALITY_LABELS = {f.key: f.column for f in metrics_vocab.FIGURES if f.key != "modes_captured"}
+# modes_captured is written first, as modes N/total; d_acc is a health figure, with its own column
+QUALITY_LABELS = {f.key: f.column for f in metrics_vocab.FIGURES if f.key != "modes_captured" and f.quality}
+LOSS_FORMAT = "{:.4f}"
+
+
+def format_figure(key: str, v: Any) -> str:
+    """A figure in one format whatever its value (the vocabulary's, `classes 1.00` beside `classes 0.20`,
+    never `classes 1`); losses to 4 decimals; huge or tiny values in scientific notation."""
+    f = number(v)
+    if f is None:
+        return "-"
+    if not math.isfinite(f):
+        return str(f)
+    figure = metrics_vocab.BY_KEY.get("modes_captured" if key == "modes_total" else key)
+    fmt = figure.fmt if figure is not None else LOSS_FORMAT if key in LOSS_KEYS else None
+    if fmt is None or abs(f) >= 1e5 or (f != 0 and abs(f) < 1e-4 and fmt != "{:.0f}"):
+        return format_value(f)
+    return fmt.format(f)
 
 
 def format_quality(quality: dict[str, Any]) -> str:
     parts = []
     if "modes_captured" in quality:
         total = quality.get("modes_total")
-        parts.append(f"modes {format_value(quality['modes_captured'])}"
-                     + (f"/{format_value(total)}" if total is not None else ""))
-    parts += [f"{label} {format_value(quality[k])}" for k, label in QUALITY_LABELS.items() if k in quality]
+        parts.append(f"modes {format_figure('modes_captured', quality['modes_captured'])}"
+                     + (f"/{format_figure('modes_total', total)}" if total is not None else ""))
+    parts += [f"{label} {format_figure(k, quality[k])}" for k, label in QUALITY_LABELS.items() if k in quality]
     return " ".join(parts) or "-"
 
 
@@ -356,15 +372,16 @@ def format_alerts(alerts: list[dict[str, Any]]) -> str:
 
 def table(summaries: list[RunSummary]) -> str:
     """`gantui runs` as plain aligned text: one row per run, then one line per run that needs words."""
-    head = ("NAME", "STATE", "STEP", "D LOSS", "G LOSS", "QUALITY", "BEST", "ALERTS", "AGE")
+    head = ("NAME", "STATE", "STEP", "D LOSS", "G LOSS", "D ACC", "QUALITY", "BEST", "ALERTS", "AGE")
     rows = []
     for s in summaries:
         state = s.state + (" (paused)" if s.paused else "")
         step = "-" if s.step is None else str(s.step)
         if s.total_steps is not None:
             step += f"/{s.total_steps}"
-        rows.append((s.name, state, step, format_value(s.losses.get("d_loss")),
-                     format_value(s.losses.get("g_loss")), format_quality(s.quality),
+        rows.append((s.name, state, step, format_figure("d_loss", s.losses.get("d_loss")),
+                     format_figure("g_loss", s.losses.get("g_loss")), format_figure("d_acc", s.quality.get("d_acc")),
+                     format_quality(s.quality),
                      format_best(s.best), format_alerts(s.alerts), format_age(s.age_s)))
     widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in (head, *rows)]

@@ -46,11 +46,12 @@ def in_tmp(tmp_path, monkeypatch):
 @pytest.mark.parametrize("args, words", [
     (["run", "ring8", "--steps", "abc"], ["--steps", "valid integer"]),
     (["run", "ring8", "--bogus"], ["No such option: --bogus"]),
-    (["run"], ["Missing argument"]),
+    (["run"], ["missing PRESET", "gantui run --resume RUN_DIR"]),
     (["run", "ring8", "--set"], ["'--set' requires an argument"]),
     (["eval"], ["Missing argument"]),
     (["sample", "x", "--n", "1e10"], ["--n", "valid integer"]),
-    (["frobnicate"], ["No such command"]),
+    (["frobnicate"], ["no such command"]),
+    (["rn"], ["did you mean `gantui run`?"]),
 ])
 def test_usage_errors_get_typers_short_message_and_exit_2(capsys, tmp_path, args, words):
     code, out, err = run_cli(capsys, *args)
@@ -107,6 +108,8 @@ def test_the_typer_range_in_pyproject_is_the_tested_one():
     (["run", "ring8", "--resume", "no/such/run"], ["--resume no/such/run", "no such file"]),
     (["run", "ring8", "--device", "tpu"], ["--device 'tpu'"]),
     (["eval", "/dev/zero"], ["/dev/zero", "not a regular file"]),
+    (["eval", str(REPO / "presets")], ["not a gantui run directory", "gantui runs"]),
+    (["run", "wgan-gp"], ["'wgan-gp'", "did you mean 'wgan_gp'?"]),
     (["sample", "/dev/zero", "--out", "x.gif"], ["x.gif", "unknown extension"]),
 ])
 def test_bad_input_is_one_line_and_nothing_starts(capsys, tmp_path, args, words):

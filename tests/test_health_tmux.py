@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from test_tmux import Tmux, events_of, pytestmark, step_of, wait  # noqa: F401 (marks)
+from test_tmux import Tmux, events_of, pytestmark, step_of, wait_until  # noqa: F401 (marks)
 
 JUDGEMENT = ("OVERPOWERING", "DOMINATES")
 
@@ -45,7 +45,7 @@ def check_screens(tmux: Tmux, until_step: int, expect_alert: bool) -> int:
             assert "d_overpowering" in alerts_pane(screen), screen
         return (step_of(tmux.status()) or 0) >= until_step and (not expect_alert or judged > 0)
 
-    wait(one, 240, f"step {until_step}" + (" and an overpowering verdict" if expect_alert else ""), every=0.2)
+    wait_until(one, 240, f"step {until_step}" + (" and an overpowering verdict" if expect_alert else ""), every=0.2)
     return judged
 
 

@@ -215,13 +215,17 @@ def test_exit_lines_name_the_checkpoint_and_the_next_command(tmp_path):
     lines = exit_lines(state=ev.STOPPED, step=120, total=1000, run_dir=run, checkpoint=ckpt,
                        config_path=run / "config.toml", cwd=str(tmp_path))
     assert lines[0] == "gantui: stopped at step 120/1000; checkpoint: 'runs/ring8 a/checkpoints/latest.safetensors'"
-    assert lines[1].strip() == "resume: gantui run 'runs/ring8 a/config.toml' --resume 'runs/ring8 a'"
+    assert lines[1].strip() == "resume: gantui run --resume 'runs/ring8 a'"
     assert "interrupted" in exit_lines(state=ev.STOPPED, step=1, total=2, run_dir=run, checkpoint=ckpt,
                                        code=130, cwd=str(tmp_path))[0]
     going = exit_lines(state=ev.RUNNING, step=5, total=9, run_dir=run, running=True, cwd=str(tmp_path))
     assert "goes on" in going[0] and "gantui watch 'runs/ring8 a'" in going[1]
     done = exit_lines(state=ev.FINISHED, step=9, total=9, run_dir=run, checkpoint=ckpt, cwd=str(tmp_path))
     assert "finished" in done[0] and "latest.safetensors" in done[0] and "gantui sample" in done[1]
+    assert done[1].endswith(f"gantui eval 'runs/ring8 a'")
+    folder = exit_lines(state=ev.FINISHED, step=9, total=9, run_dir=run, checkpoint=ckpt, cwd=str(tmp_path),
+                        data_root="my images")
+    assert folder[1].endswith("gantui eval 'runs/ring8 a' --data-root 'my images'")  # eval never reads a run's path
     assert "no checkpoint" in exit_lines(state=ev.STOPPED, step=0, total=9, run_dir=run, cwd=str(tmp_path))[0]
 
 
@@ -705,7 +709,7 @@ def test_q_leaves_the_checkpoint_path_and_a_resume_command(tmp_path):
         assert app.return_code == 0
         lines = app.exit_summary()
         assert "stopped at step 1200/20000" in lines[0] and "checkpoints/latest.safetensors" in lines[0]
-        assert f"gantui run {tmp_path}/config.toml --resume {tmp_path}" in lines[1]
+        assert f"gantui run --resume {tmp_path}" in lines[1]
     asyncio.run(main())
 
 

@@ -16,11 +16,11 @@ import time
 
 import pytest
 
-from conftest import REPO, TINY_RING, gantui
+from conftest import REPO, TINY_RING, gantui, wait_until_async
 from gantui import config
 from gantui.engine import events as ev
 from gantui.engine import jsonl
-from test_ui import stop_engine, tiny_cfg, wait_exit, wait_for
+from test_ui import stop_engine, tiny_cfg, wait_exit
 
 
 def test_a_resumed_run_opens_with_its_history_on_the_charts(tmp_path):
@@ -35,7 +35,7 @@ def test_a_resumed_run_opens_with_its_history_on_the_charts(tmp_path):
 
     async def main():
         async with app.run_test(size=(120, 36)) as pilot:
-            await wait_for(pilot, lambda: app.info is not None and app.status.step > 40, 90, "the resumed run")
+            await wait_until_async(pilot, lambda: app.info is not None and app.status.step > 40, 90, "the resumed run")
             d_loss = app.history.series("d_loss")
             assert d_loss.steps()[0] <= first  # the old records are on the chart, not only the new ones
             assert d_loss.last_step > 40
@@ -67,13 +67,13 @@ def test_watch_follows_a_live_run_in_another_process_and_controls_it(tmp_path):
 
         async def main():
             async with app.run_test(size=(120, 36)) as pilot:
-                await wait_for(pilot, lambda: app.info is not None and app.state == ev.RUNNING, 60, "the live run")
+                await wait_until_async(pilot, lambda: app.info is not None and app.state == ev.RUNNING, 60, "the live run")
                 step = app.status.step
-                await wait_for(pilot, lambda: app.status.step > step, 60, "the step to advance")
+                await wait_until_async(pilot, lambda: app.status.step > step, 60, "the step to advance")
                 await pilot.press("space")
-                await wait_for(pilot, lambda: app.state == ev.PAUSED, 30, "PAUSED from the other process")
+                await wait_until_async(pilot, lambda: app.state == ev.PAUSED, 30, "PAUSED from the other process")
                 await pilot.press("right_square_bracket")
-                await wait_for(pilot, lambda: any(e["kind"] == "lr_changed"
+                await wait_until_async(pilot, lambda: any(e["kind"] == "lr_changed"
                                                   for e in jsonl.read(run_dir / "events.jsonl").records), 30, "lr")
                 await pilot.press("q")
                 await wait_exit(app, 30)
@@ -113,9 +113,9 @@ def test_every_torch_call_of_a_run_happens_on_the_training_thread(tmp_path, monk
 
     async def main():
         async with app.run_test(size=(120, 36)) as pilot:
-            await wait_for(pilot, lambda: app.info is not None and app.status.step >= 10, 90, "training")
+            await wait_until_async(pilot, lambda: app.info is not None and app.status.step >= 10, 90, "training")
             await pilot.press("s")  # a save asked from the UI thread runs on the training thread
-            await wait_for(pilot, lambda: any(e["kind"] == "checkpoint" for e in
+            await wait_until_async(pilot, lambda: any(e["kind"] == "checkpoint" for e in
                                               jsonl.read(tmp_path / "monitor" / "events.jsonl").records), 30, "save")
             await pilot.press("q")
             await wait_exit(app, 30)

@@ -10,7 +10,7 @@ import sys
 from conftest import REPO, gantui
 from gantui.engine import checkpoint_files, jsonl
 from gantui.engine.runlock import holder
-from test_tmux import Tmux, events_of, gantui_command, pytestmark, step_of, wait  # noqa: F401 (marks)
+from test_tmux import Tmux, events_of, gantui_command, pytestmark, step_of, wait_until  # noqa: F401 (marks)
 
 
 def metrics_of(run_dir):
@@ -22,43 +22,43 @@ def test_watch_reattaches_controls_and_leaves_a_run_that_lost_its_terminal(tmp_p
     first, second = Tmux(), Tmux()
     try:
         first.start(gantui_command(run_dir, 1_000_000), 120, 36)
-        wait(lambda: len(metrics_of(run_dir)) >= 6, 120, "the monitored run's first records")
+        wait_until(lambda: len(metrics_of(run_dir)) >= 6, 120, "the monitored run's first records")
         pid = holder(run_dir)
         assert pid is not None
         first("kill-server")  # the terminal goes away: SIGHUP
-        wait(lambda: any(e["kind"] == "hangup" for e in events_of(run_dir)), 30, "the hangup event")
+        wait_until(lambda: any(e["kind"] == "hangup" for e in events_of(run_dir)), 30, "the hangup event")
         hung_at = len(metrics_of(run_dir))
-        wait(lambda: len(metrics_of(run_dir)) > hung_at + 2, 60, "training to go on without its terminal")
+        wait_until(lambda: len(metrics_of(run_dir)) > hung_at + 2, 60, "training to go on without its terminal")
         assert holder(run_dir) == pid
 
         second.start(f"cd {shlex.quote(str(REPO))} && env TERM=xterm-256color OMP_NUM_THREADS=1 "
                      f"{shlex.quote(sys.executable)} -m gantui watch {shlex.quote(str(run_dir))}; sleep 60", 120, 36)
-        wait(lambda: (step_of(second.status()) or 0) > metrics_of(run_dir)[0]["step"], 60, "watch to show the run")
+        wait_until(lambda: (step_of(second.status()) or 0) > metrics_of(run_dir)[0]["step"], 60, "watch to show the run")
         shown = step_of(second.status())
-        wait(lambda: (step_of(second.status()) or 0) > shown, 60, "the step to advance on the watcher")
+        wait_until(lambda: (step_of(second.status()) or 0) > shown, 60, "the step to advance on the watcher")
         screen = second.screen()
         # the history before the hang-up is on the chart: its min/max columns are filled in
         assert "waiting for the first metrics record" not in screen and "D " in screen
 
         second.keys("Space")
-        wait(lambda: "PAUSED" in second.status(), 30, "PAUSED on the watcher")
+        wait_until(lambda: "PAUSED" in second.status(), 30, "PAUSED on the watcher")
         paused = [e for e in events_of(run_dir) if e["kind"] == "paused"][-1]
         second.keys("]")
-        wait(lambda: any(e["kind"] == "lr_changed" and e["which"] == "g" for e in events_of(run_dir)), 30,
+        wait_until(lambda: any(e["kind"] == "lr_changed" and e["which"] == "g" for e in events_of(run_dir)), 30,
              "the lr_changed event")
         change = [e for e in events_of(run_dir) if e["kind"] == "lr_changed"][-1]
         assert change["new"] == 2 * change["old"]
         assert change["step"] == paused["step"]  # no step was taken while paused
         assert metrics_of(run_dir)[-1]["step"] <= paused["step"]
         second.keys("Space")
-        wait(lambda: any(e["kind"] == "resumed" for e in events_of(run_dir)), 30, "resumed")
+        wait_until(lambda: any(e["kind"] == "resumed" for e in events_of(run_dir)), 30, "resumed")
 
         second.keys("q")
-        wait(lambda: "gantui" not in second("list-panes", "-F", "#{pane_current_command}", check=False)
+        wait_until(lambda: "gantui" not in second("list-panes", "-F", "#{pane_current_command}", check=False)
              and "python" not in second("list-panes", "-F", "#{pane_current_command}", check=False),
              30, "watch to leave")
         rows = len(metrics_of(run_dir))
-        wait(lambda: len(metrics_of(run_dir)) > rows + 2, 60, "the run to go on after q in watch")
+        wait_until(lambda: len(metrics_of(run_dir)) > rows + 2, 60, "the run to go on after q in watch")
         assert holder(run_dir) == pid
 
         r = gantui("stop", str(run_dir), timeout=180)

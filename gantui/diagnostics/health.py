@@ -77,6 +77,10 @@ class Gauge:
     ratio: float | None = None
     limit: float | None = None
     baseline: float | None = None
+    # The signal that set a watch/alert verdict when it is not the gradient ratio (a saturated D
+    # has a tiny gradient, so its ratio sits at the weak-D end while D's loss says OVERPOWERING):
+    # {"label": "D loss", "value": 0.003, "limit": 0.05, "op": "below"}. The gauge then shows it.
+    by: dict[str, Any] | None = None
 
     @property
     def position(self) -> float | None:
@@ -99,6 +103,10 @@ class Health:
         """The compact, JSON-safe form for a metrics record:
         {"levels": {"d_overpowering": "ok", ...}, "gauge": {"ratio": 3.1, "limit": 40.0}}."""
         g = {"ratio": _round(self.gauge.ratio), "limit": _round(self.gauge.limit)}
+        v = self.verdicts.get("d_overpowering")
+        if (v is not None and v.level in (WATCH, ALERT) and v.condition not in (None, "grad_ratio")
+                and _round(v.value) is not None and _round(v.threshold) is not None):
+            g["by"] = {"label": v.label, "value": _round(v.value), "limit": _round(v.threshold), "op": v.op}
         return {"levels": self.levels, "gauge": g}
 
     @classmethod
@@ -113,7 +121,11 @@ class Health:
                 return None
             verdicts[rule] = Verdict(rule, level, word(rule, level))
         g = data.get("gauge") if isinstance(data.get("gauge"), dict) else {}
-        gauge = Gauge(_number(g.get("ratio")), _number(g.get("limit")))
+        by = g.get("by")
+        if not (isinstance(by, dict) and isinstance(by.get("label"), str) and isinstance(by.get("op"), str)
+                and _number(by.get("value")) is not None and _number(by.get("limit")) is not None):
+            by = None
+        gauge = Gauge(_number(g.get("ratio")), _number(g.get("limit")), by=by)
         return cls(verdicts, gauge)
 
 

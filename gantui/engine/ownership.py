@@ -30,6 +30,7 @@ from gantui.errors import UserError
 from gantui.vocab import run_files
 
 RUN_FILES = run_files.RUN_FILES
+LEFT_BY_A_REFUSED_START = {run_files.LOCK, run_files.LIVE}   # what Owner itself writes before the run does
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Plan:
     step: int = 0                      # the checkpoint's step
     source_dir: Path | None = None     # the run a fork or resume comes from
     notes: list[str] = field(default_factory=list)   # told to the user (fallbacks taken)
+    config_changes: dict = field(default_factory=dict)  # {key: {"from", "to"}}: a `config_changed` event
 
 
 def holds_run(path: Path) -> bool:
@@ -118,6 +120,10 @@ class Owner:
         self.want_channel = channel
         self.channel = None
         self.status = None
+        # a directory this run creates is removed again if the start is refused before the run
+        # wrote anything (a missing data.root): only the lock and the channel's note are then in it
+        run_dir = Path(plan.run_dir)
+        self._made = [d for d in (run_dir, *run_dir.parents) if not d.exists()]   # deepest first
 
     def __enter__(self) -> "Owner":
         p = self.plan
@@ -158,6 +164,8 @@ class Owner:
                                           "notes": p.notes})
         elif p.mode == "fork":
             self._copy_history()
+        if p.mode in ("resume", "fork") and p.config_changes:
+            _append_event(p.run_dir, {"step": p.step, "kind": "config_changed", "changes": p.config_changes})
 
     def _copy_history(self) -> None:
         """The new run starts with the history of the one it forks, up to the fork point."""
@@ -196,8 +204,23 @@ class Owner:
         try:
             if self.channel is not None:
                 self.channel.close()
+            self._remove_if_unused()
         finally:
             self.lock.release()
+
+    def _remove_if_unused(self) -> None:
+        p = self.plan
+        if not self._made or p.mode != "new":
+            return
+        try:
+            names = set(os.listdir(p.run_dir))
+            if names <= LEFT_BY_A_REFUSED_START:
+                for name in names:
+                    os.unlink(p.run_dir / name)
+                for folder in self._made:   # the run directory, then the parents made for it
+                    os.rmdir(folder)
+        except OSError:
+            pass  # a file appeared meanwhile, or it is gone already: leave it as it is
 
 
 def _step(record: dict) -> int:

@@ -53,6 +53,7 @@ from gantui.pictures import save_samples
 
 
 STOP = "stop"
+SAMPLE_REFRESH_S = (3.0, 30.0)   # the screen's samples: at least this often (first minute, then later)
 LIVE_LOSS_KEYS = tuple(k for k in LIVE_KEYS if k != "loss.n_critic")  # n_critic is SetNCritic's
 
 
@@ -86,6 +87,7 @@ class Trainer:
         self.best_path: Path | None = None          # checkpoints/best.safetensors once written
         self.rule_stop: RuleStop | None = None          # the [stop] rule that fired (rank 0)
         self._best_missing_noted = False
+        self._started_at = self._samples_at = time.monotonic()
 
     # --- the runtime state, by its usual names --------------------------------------------
     @property
@@ -283,7 +285,8 @@ class Trainer:
         self._set_state(ev.RUNNING)
         self._acc: list[dict[str, torch.Tensor]] = []
         self.rate = Rate(self.step)
-        self._publish_samples()
+        self._started_at = time.monotonic()
+        self._publish_samples(save=self.step == 0)  # the step-0 grid: where the run began
         if self.strategy.is_main and self.quality.will_measure(self.step, cfg.run.steps):
             self.quality.prepare()  # the feature network and real reference: once, before the first step
             self.rate.restart(self.step)  # its time is not the training's
@@ -318,6 +321,8 @@ class Trainer:
                 self._publish(ev.StateChanged(self.step, ev.PAUSED, self.lr_g, self.lr_d, self.n_critic))
             if self.step % cfg.log.sample_every == 0:
                 self._publish_samples(save=True)
+            elif self._samples_due():
+                self._publish_samples()  # the screen's grid, between the saved ones
             if self.step % cfg.log.checkpoint_every == 0 and self.step < cfg.run.steps:
                 self._checkpoint(reason="scheduled")
 
@@ -498,10 +503,22 @@ class Trainer:
         """The fixed-noise batch, from the EMA generator unless `live` (or there is none)."""
         return self.recorder.generate_live() if live else self.sampler.generate()
 
+    def _samples_due(self) -> bool:
+        """The screen's samples also refresh on a time budget: every SAMPLE_REFRESH_S[0] seconds at
+        first, growing with the run's age to SAMPLE_REFRESH_S[1], so the first minute shows progress
+        however slow a step is, and a long run spends next to nothing on it (one G forward pass
+        on the fixed noise per refresh)."""
+        if not self.strategy.is_main:
+            return False
+        now = time.monotonic()
+        lo, hi = SAMPLE_REFRESH_S
+        return now - self._samples_at >= min(hi, max(lo, 0.1 * (now - self._started_at)))
+
     def _publish_samples(self, save: bool = False) -> None:
         if not self.strategy.is_main:
             return  # no RNG is drawn for samples, so skipping them leaves the other ranks in step
         self._touch()
+        self._samples_at = time.monotonic()
         samples = self.sampler.make(self.step)
         self._publish(samples)
         if save:

@@ -45,6 +45,10 @@ class LiveClient:
             raise NotLive(f"{self.run_dir}: the run's control channel does not answer ({e.strerror or e})") from None
         self._sock, self._buf = sock, b""
 
+    def send(self, command) -> dict[str, Any]:
+        """A typed engine command (gantui.engine.control), as protocol.request_of writes it; its reply."""
+        return self.request(**protocol.request_of(command))
+
     def request(self, cmd: str, **fields: Any) -> dict[str, Any]:
         """Send one command, return its reply (NotLive when the run went away)."""
         with self._lock:

@@ -11,6 +11,7 @@ from gantui.engine.runlock import holder
 from gantui.errors import UserError
 from gantui.live.client import LiveClient, NotLive
 from gantui.vocab import run_files
+from gantui.engine.control import Stop
 
 
 def stop_run(run_dir: Path, wait_s: float = 120.0) -> int:
@@ -20,7 +21,7 @@ def stop_run(run_dir: Path, wait_s: float = 120.0) -> int:
         raise UserError(f"{run_dir}: no live run here (nothing to stop)")
     try:
         with LiveClient.connect(run_dir, timeout=10.0) as client:
-            reply = client.request("stop", save=True, reason="gantui stop")
+            reply = client.send(Stop(save=True, reason="gantui stop"))
     except NotLive as e:
         raise UserError(str(e)) from None
     if not reply.get("ok"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from gantui.history import History
 from gantui.vocab.losses import is_critic
 from gantui.humanize import format_lr
 from gantui.ui.bridge import Bridge
-from gantui.ui.text import (StatusModel, exit_lines, generator_word, health_entries, short_path,
+from gantui.ui.text import (StatusModel, exit_lines, folder_root, generator_word, health_entries, short_path,
                               system_text)
 from gantui.ui.session import EngineSession, real_trainer_factory
 from gantui.ui.sysinfo import ProcSampler
@@ -71,6 +72,26 @@ class EngineWake(Message):
         return isinstance(message, EngineWake)
 
 
+@dataclass(frozen=True)
+class RunDescription:
+    """What the monitor shows of a run's config before the engine reports: the same for `run`
+    (the config it trains) and `watch` (the run's config.toml); the defaults when there is none
+    (a scripted run)."""
+
+    name: str = "gantui"
+    total_steps: int = 0
+    generator: str | None = None     # "EMA" | "live": which generator the sample grid shows
+    conditional: bool = False
+    data_name: str = ""
+
+    @classmethod
+    def of(cls, cfg) -> "RunDescription":
+        if cfg is None:
+            return cls()
+        return cls(name=cfg.run.name, total_steps=int(cfg.run.steps or 0), generator=generator_word(cfg),
+                   conditional=cfg.model.arch == "conditional", data_name=cfg.data.name)
+
+
 class MonitorApp(App[int]):
     CSS_PATH = "gantui.tcss"
     TITLE = "gantui"
@@ -106,6 +127,7 @@ class MonitorApp(App[int]):
         watches (the training process; this one by default)."""
         super().__init__(driver_class=driver_class)
         self.cfg = cfg
+        self.run = RunDescription.of(cfg)    # what the screen needs of the config, run and watch alike
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self._wake_pending = False
         self.bridge = Bridge(wake=self._wake)
@@ -115,16 +137,15 @@ class MonitorApp(App[int]):
         else:
             factory = trainer_factory or real_trainer_factory(cfg, self.run_dir, device, resume)
             resumed = resume is not None and self.run_dir is not None and (self.run_dir / run_files.METRICS).exists()
-            total = int(getattr(getattr(cfg, "run", None), "steps", 0) or 0)
             self.session = EngineSession(factory, [self.bridge], self.run_dir,
-                                         history_total=total if resumed else None)
+                                         history_total=self.run.total_steps if resumed else None)
         self.start_engine = start_engine
         self.color = color             # truecolor | 256 | none; None: from the terminal
         self.history = History(capacity=512)
         self.alerts = AlertsModel()
         self.status = StatusModel(
-            name=getattr(getattr(cfg, "run", None), "name", "gantui"),
-            total=int(getattr(getattr(cfg, "run", None), "steps", 0) or 0),
+            name=self.run.name,
+            total=self.run.total_steps,
             phase="")
         self.info: ev.RunInfo | None = None
         self.state = ev.STARTING
@@ -180,8 +201,8 @@ class MonitorApp(App[int]):
         self._samples_w = samples = self.query_one(SamplesPane)
         samples.color = self.color or color_mode(self.no_color)
         samples.placeholder = "starting… importing torch"
-        samples.generator = generator_word(self.cfg)
-        samples.conditional = getattr(getattr(self.cfg, "model", None), "arch", "") == "conditional"
+        samples.generator = self.run.generator
+        samples.conditional = self.run.conditional
         samples.update_title()
         self._alerts_w.focus()          # arrows scroll the event log; Tab moves to the samples
         self._apply_size(self.size.width, self.size.height)
@@ -341,7 +362,7 @@ class MonitorApp(App[int]):
     def _phase_words(self, phase: str) -> str:
         if phase != "setting up":
             return phase
-        data = getattr(getattr(self.cfg, "data", None), "name", "")
+        data = self.run.data_name
         if data == "digits":
             return "drawing digits"          # the offline data set is drawn at start-up
         return f"loading {data}" if data else "building the data and models"
@@ -395,8 +416,12 @@ class MonitorApp(App[int]):
             self.history.mark(e.step, "lr_changed", f"{which.upper()} lr {format_lr(d.get('new'))}")
         elif e.kind in ("paused", "resumed"):
             self.history.mark(e.step, e.kind, e.kind)
+        elif e.kind == "config_changed":
+            self.history.mark(e.step, "config_changed", "config changed")
         elif e.kind == "checkpoint":
             self.status.last_checkpoint = f"@{e.step}"
+            if d.get("reason") == "user":  # `s`: the status line says so at once, at any width
+                self.status.saved_at = time.monotonic()
             self.last_checkpoint_path = str(d.get("path") or "") or self.last_checkpoint_path
             if self.status.state_note == "SAVING…":
                 self.status.state_note = ""
@@ -553,7 +578,7 @@ class MonitorApp(App[int]):
         folder = self.samples_dir()
         steps = sample_files.steps(folder) if folder is not None else []
         if not steps:
-            self.notify("no saved samples yet (every log.sample_every steps)", timeout=2)
+            self._sample_answer("no saved samples yet (every log.sample_every steps)")
             return
         shown = pane.samples.step if pane.samples is not None else None
         if pane.position is None:
@@ -561,7 +586,7 @@ class MonitorApp(App[int]):
             older = [s for s in steps if shown is None or s < shown] if delta < 0 else []
             if not older:
                 if delta < 0:
-                    self.notify("no older saved samples", timeout=2)
+                    self._sample_answer("no older saved samples")
                 return
             target = older[-1]
         else:
@@ -569,7 +594,7 @@ class MonitorApp(App[int]):
             if delta < 0:
                 older = [s for s in steps if s < current]
                 if not older:
-                    self.notify("this is the oldest saved grid", timeout=2)
+                    self._sample_answer("this is the oldest saved grid")
                     return
                 target = older[-1]
             else:
@@ -584,6 +609,10 @@ class MonitorApp(App[int]):
             self.notify(f"cannot read the samples of step {target}: {e}", timeout=3)
             return
         pane.show_saved(saved, (steps.index(target) + 1, len(steps)))
+
+    def _sample_answer(self, text: str) -> None:
+        self.notify(text, timeout=3)
+        self._samples_w.say(text)
 
     def action_samples_live(self) -> None:
         if self._samples_w.position is not None:
@@ -676,4 +705,4 @@ class MonitorApp(App[int]):
         config = self.run_dir / run_files.CONFIG
         return exit_lines(state=state, step=step, total=self.status.total, run_dir=self.run_dir,
                           checkpoint=ckpt, config_path=config if config.exists() else None,
-                          running=running, code=self.return_code or 0)
+                          running=running, code=self.return_code or 0, data_root=folder_root(self.cfg))

@@ -97,6 +97,7 @@ class StatusModel:
     phase: str = ""                 # "importing torch" while starting
     alerts: int = 0                 # active alerts (counted here too: the pane may not fit)
     alert_severity: str = "warning"  # of the most severe active alert
+    saved_at: float | None = None   # time.monotonic() of the last manual (`s`) checkpoint
 
 
 def status_parts(m: StatusModel) -> list[Part]:
@@ -114,12 +115,22 @@ def status_parts(m: StatusModel) -> list[Part]:
         Part(f"G lr {format_lr(m.lr_g)}{'…' if m.pending_g else ''}", 9),
         Part(f"D lr {format_lr(m.lr_d)}{'…' if m.pending_d else ''}", 9),
         Part(f"n_critic {m.n_critic}" if m.n_critic else "", 4),
+        Part(f"saved ckpt {m.last_checkpoint}", 9, "bold") if _just_saved(m) else
         Part(f"ckpt {m.last_checkpoint}" if m.last_checkpoint else "", 1),
         Part(alert_count(m.alerts, m.alert_severity), 10, SEVERITY_STYLES.get(m.alert_severity, "bold"),
              short=alert_count(m.alerts, m.alert_severity, short=True)),
         Part(word, 10, STATE_STYLES.get(m.state, "bold") if not m.state_note else "bold reverse"),
     ]
     return [p for p in parts if p.text]
+
+
+SAVED_SHOW_S = 20.0   # a manual checkpoint stays on the status line (over ETA and rates) this long
+
+
+def _just_saved(m: StatusModel) -> bool:
+    import time
+
+    return bool(m.last_checkpoint) and m.saved_at is not None and time.monotonic() - m.saved_at < SAVED_SHOW_S
 
 
 def alert_count(n: int, severity: str = "warning", short: bool = False) -> str:
@@ -362,6 +373,7 @@ class HealthEntry:
     value: float | None = None
     limit: float | None = None
     glyph: str = "·"
+    by: dict | None = None   # d_overpowering: the signal that set the verdict, when not the ratio
 
 
 def health_entries(record: dict[str, Any] | None) -> list[HealthEntry]:
@@ -376,10 +388,10 @@ def health_entries(record: dict[str, Any] | None) -> list[HealthEntry]:
         return []
     out = []
     for rule, v in h.verdicts.items():
-        value = limit = None
+        value = limit = by = None
         if rule == "d_overpowering":
-            value, limit = h.gauge.ratio, h.gauge.limit
-        out.append(HealthEntry(rule, v.level, v.word, value, limit, v.glyph))
+            value, limit, by = h.gauge.ratio, h.gauge.limit, h.gauge.by
+        out.append(HealthEntry(rule, v.level, v.word, value, limit, v.glyph, by))
     return out
 
 
@@ -446,6 +458,46 @@ class RatioVerdict:
     level: str               # ok | watch | alert | off
     word: str                # what the screen says next to the gauge ("" = nothing to say)
     glyph: str = "·"
+    by: dict | None = None   # the signal that set a watch/alert verdict, when not the ratio
+
+
+def ratio_gauge_line(v: RatioVerdict, w: int) -> Text:
+    """The gauge line. Its marker shows the signal that set the verdict: the gradient ratio
+    `|grad D| / |grad G|` against the rule's limit, or, when another signal did (D's loss, the
+    D(x) - D(G(z)) gap, D's accuracy), that signal, named, with its limit on the same mark, so an
+    OVERPOWERING dot always sits past the limit at the strong-D end."""
+    label, limit_text, value, limit = "D/G ratio ", "", v.value, v.limit
+    shown = "--" if value is None or not math.isfinite(value) else f"{value:.2g}×"
+    if v.by:
+        by_value, by_limit, op = float(v.by["value"]), float(v.by["limit"]), str(v.by["op"])
+        label, shown = f"{v.by['label']} ", f"{by_value:.2g}"
+        scale = limit if limit and limit > 1 else 5.0   # where the limit mark sits on the gauge
+        if by_value > 0 and by_limit > 0:   # how far past its limit, strong-D side to the right
+            severity = by_limit / by_value if op in ("below", "at most") else by_value / by_limit
+            value, limit = severity * scale, scale
+        else:
+            value, limit = None, scale
+        limit_text = f" ┃{'<' if op in ('below', 'at most') else '>'}{by_limit:.3g}"
+    elif v.limit:
+        limit_text = f" ┃{v.limit:.3g}×"
+    shown = shown.rjust(6)
+    verdict = Text(no_wrap=True)
+    if v.word:
+        verdict.append(" ")
+        verdict.append(v.glyph + " " + v.word, LEVEL_STYLES.get(v.level, "bold"))
+    gw = w - len(label) - len(shown) - 1 - len(limit_text) - verdict.cell_len
+    if gw < 9 and limit_text:
+        limit_text = ""
+        gw = w - len(label) - len(shown) - 1 - verdict.cell_len
+    line = Text(no_wrap=True, overflow="crop")
+    line.append(label, "bold")
+    line.append(shown)
+    if gw >= 5:
+        line.append(" ")
+        line.append_text(gauge(value, gw, limit, v.level))
+        line.append(limit_text, "dim")
+    line.append_text(verdict)
+    return line
 
 
 def ratio_verdict(entries: list[HealthEntry], ratio: float | None, active_rules) -> RatioVerdict:
@@ -453,7 +505,8 @@ def ratio_verdict(entries: list[HealthEntry], ratio: float | None, active_rules)
     otherwise the alert's state (raised or not). The screen never judges the ratio itself."""
     for e in entries:
         if e.rule == "d_overpowering":
-            return RatioVerdict(e.value if e.value is not None else ratio, e.limit, e.level, e.word, e.glyph)
+            return RatioVerdict(e.value if e.value is not None else ratio, e.limit, e.level, e.word, e.glyph,
+                                e.by if e.level in ("watch", "alert") else None)
     if "d_overpowering" in active_rules:
         from gantui.diagnostics.health import ALERT, glyph, word
 
@@ -526,11 +579,18 @@ def _shown_path(path: Any, cwd: str | None = None) -> str:
     return shlex.quote(p)
 
 
+def folder_root(cfg: Any) -> str | None:
+    """The image folder of a `data.name = "folder"` run (what `eval --data-root` must name), else None."""
+    data = getattr(cfg, "data", None)
+    return str(data.root) if getattr(data, "name", None) == "folder" else None
+
+
 def exit_lines(*, state: str, step: int, total: int, run_dir: Any, checkpoint: Any = None,
                config_path: Any = None, running: bool = False, code: int = 0,
-               cwd: str | None = None) -> list[str]:
+               cwd: str | None = None, data_root: str | None = None) -> list[str]:
     """What the terminal shows after the monitor closes: where the final checkpoint is and
-    the command to resume (or to watch, when the run goes on). Plain words, no colour."""
+    the command to resume (or to watch, when the run goes on). Plain words, no colour.
+    `data_root`: a folder run's images, which `eval` needs named (it never takes a path from a run)."""
     if run_dir is None:
         return []
     rd = _shown_path(run_dir, cwd)
@@ -540,17 +600,20 @@ def exit_lines(*, state: str, step: int, total: int, run_dir: Any, checkpoint: A
                 f"  watch it: gantui watch {rd}   stop it: gantui stop {rd}"]
     ckpt = _shown_path(checkpoint, cwd) if checkpoint else None
     cfg = _shown_path(config_path, cwd) if config_path else None
-    resume = f"  resume: gantui run {cfg or 'PRESET'} --resume {rd}"
+    del cfg  # the run's own config is what `--resume` alone continues with
+    resume = f"  resume: gantui run --resume {rd}"
     if state == ev.FINISHED:
         lines = [f"gantui: finished at {where}; final checkpoint: {ckpt or 'none'}"]
         if ckpt:
-            lines.append(f"  samples: gantui sample {rd} --ansi   judge it: gantui eval {rd}")
+            root = f" --data-root {_shown_path(data_root, cwd)}" if data_root else ""
+            lines.append(f"  samples: gantui sample {rd} --ansi   judge it: gantui eval {rd}{root}")
         return lines
     if state == ev.DIVERGED:
         if not ckpt:
             return [f"gantui: diverged at {where}; no good checkpoint was written."]
         return [f"gantui: diverged at {where}; last good checkpoint: {ckpt}",
-                f"  resume from it (with lower rates): gantui run {cfg or 'PRESET'} --resume {ckpt}"]
+                f"  resume from it (with lower rates): gantui run --resume {ckpt} "
+                f"--set optim.g_lr=LR --set optim.d_lr=LR"]
     word = {ev.STOPPED: "interrupted" if code == 130 else "stopped",
             ev.CRASHED: "crashed"}.get(state, "stopped")
     if not ckpt:

@@ -10,23 +10,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEY_HELP = [
-    ("space", "pause / resume the training"),
-    ("n", "one step while paused"),
-    ("[  ]", "halve / double the G learning rate"),
-    ("{  }", "halve / double the D learning rate"),
-    ("s", "save a checkpoint now (checkpoints/step_*.safetensors)"),
-    ("f", "apply the suggested fix of the newest active alert (a rate change)"),
-    ("p", "the full chart: choose the series (↑↓ or 1-9), l log scale, z zoom to the last "
-          "N steps (again: closer), 0 the whole run, e smoothing, p or esc back"),
-    (",  .", "older / newer saved samples (← → when the samples pane has focus); l back to live"),
-    ("Tab", "move the focus between the event log and the samples"),
-    ("↑ ↓ PgUp PgDn Home End, j k", "scroll the event log (newest first; End: the first event)"),
-    ("a", "event log: alerts only / everything"),
-    ("?", "this help"),
-    ("q", "save a checkpoint, stop the training and quit (exit code 0)"),
-    ("Ctrl-C", "the same, as an interruption (exit code 130, like SIGINT and SIGTERM)"),
-]
+from gantui.ui.keys import health_glyphs_text, help_rows
+
+KEY_HELP = help_rows()  # gantui.ui.keys: the same table as the key bar and README
 
 PANES = [
     ("Losses", "D and G, EMA-smoothed (debiased, as TensorBoard does), with min / last / max "
@@ -34,7 +20,7 @@ PANES = [
     ("Gradients", "|grad D| and |grad G|, their ratio on a log gauge (┼ at 1, ┃ at the "
                   "d_overpowering limit, the verdict in words), D's mean output on real data D(x) "
                   "and on samples D(G(z)) (critic scores for WGAN); then one health verdict per "
-                  "alert rule (✔ ok, ◆ watch, ▲ alert, · off) and the live quality metrics."),
+                  f"alert rule ({health_glyphs_text()}) and the live quality metrics."),
     ("Alerts", "active alerts in full (evidence, suggested fix, applied or not), then every "
                "event of the run, newest first, wrapped, scrollable (the newest 5,000)."),
     ("Samples", "the fixed-noise batch from the EMA or live generator (the title says which); "

@@ -14,7 +14,7 @@ from gantui.ui.widgets.base import Pane
 from gantui.history import History, ema_debiased
 from gantui.vocab.metrics import FIGURES
 from gantui.ui.charts import column_chart
-from gantui.ui.text import LEVEL_STYLES, HealthEntry, fmt_num, gauge, health_lines, pack_items, ratio_verdict
+from gantui.ui.text import HealthEntry, fmt_num, health_lines, pack_items, ratio_gauge_line, ratio_verdict
 
 SMOOTHING = 0.8          # EMA weight, debiased as TensorBoard does; per-record values are
                          # already means over log.every steps, so little smoothing is needed
@@ -172,27 +172,7 @@ class GradientsPane(Pane):
         hist = self.history
         d, g = hist.series("grad_norm_d").last, hist.series("grad_norm_g").last
         ratio = d / g if d is not None and g is not None and g > 0 and math.isfinite(d) else None
-        v = ratio_verdict(self.health, ratio, self.active_rules)
-        label = "D/G ratio "
-        value = ("--" if v.value is None or not math.isfinite(v.value) else f"{v.value:.2g}×").rjust(6)
-        verdict = Text(no_wrap=True)
-        if v.word:
-            verdict.append(" ")
-            verdict.append(v.glyph + " " + v.word, LEVEL_STYLES.get(v.level, "bold"))
-        limit = f" ┃{v.limit:.3g}×" if v.limit else ""
-        gw = w - len(label) - len(value) - 1 - len(limit) - verdict.cell_len
-        if gw < 9 and limit:
-            limit = ""
-            gw = w - len(label) - len(value) - 1 - verdict.cell_len
-        line = Text(no_wrap=True, overflow="crop")
-        line.append(label, "bold")
-        line.append(value)
-        if gw >= 5:
-            line.append(" ")
-            line.append_text(gauge(v.value, gw, v.limit, v.level))
-            line.append(limit, "dim")
-        line.append_text(verdict)
-        return line
+        return ratio_gauge_line(ratio_verdict(self.health, ratio, self.active_rules), w)
 
     def blocks(self, w: int) -> list[tuple[int, list[Text]]]:
         """(priority, lines) in screen order; the app sizes the pane from these, and a short

@@ -150,6 +150,15 @@ class SamplesPane(Pane):
         self.refresh()
         self.update_title()
 
+    def say(self, text: str, seconds: float = 5.0) -> None:
+        """A short answer to a key (`,` with nothing older) under the grid, where the eyes are;
+        cleared after `seconds` (a toast alone was easy to miss)."""
+        self.border_subtitle = text
+        timer = getattr(self, "_say_timer", None)
+        if timer is not None:
+            timer.stop()
+        self._say_timer = self.set_timer(seconds, lambda: setattr(self, "border_subtitle", ""))
+
     def update_title(self) -> None:
         s = self.samples
         kind = ""

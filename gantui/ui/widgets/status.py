@@ -6,6 +6,7 @@ from rich.text import Text
 from gantui.ui.widgets.base import Pane
 from textual.widgets import Static
 
+from gantui.ui.keys import bar_keys
 from gantui.ui.text import StatusModel, status_text
 
 
@@ -20,12 +21,9 @@ class StatusLine(Pane):
         return status_text(self.model, self.size.width, max_lines=max(1, self.size.height))
 
 
-# (key shown, words, priority): the last to go at small widths are the contract keys.
-KEYS = [
-    ("space", "pause", 10), ("n", "step", 8), ("[ ]", "G lr", 10), ("{ }", "D lr", 10),
-    ("s", "save", 9), ("p", "plot", 6), ("f", "fix", 5), (", .", "samples", 3), ("a", "alerts", 2),
-    ("?", "help", 9), ("q", "quit", 10),
-]
+# (key shown, words, priority) from gantui.ui.keys: the last to go at small widths are the contract keys.
+KEYS = bar_keys(watching=False)
+WATCH_KEYS = bar_keys(watching=True)   # q leaves, x stops the run
 
 
 def key_text(width: int, keys=KEYS) -> Text:
@@ -51,7 +49,7 @@ class KeyBar(Pane):
     bracket, which does not fit 80 columns)."""
 
     def draw(self) -> Text:
-        return key_text(self.size.width)
+        return key_text(self.size.width, WATCH_KEYS if getattr(self.app, "watching", False) else KEYS)
 
 
 class Banner(Static):
