@@ -198,13 +198,15 @@ def data_info_of(metadata: dict[str, str], path: Path | str = "checkpoint"):
         raise CheckpointError(f"{bad} name {_show(name)} is not a data set gantui knows")
     if not isinstance(is_toy, bool) or is_toy != (name in config_mod.TOY_DATASETS):
         raise CheckpointError(f"{bad} is_toy {_show(is_toy)} does not fit data set {name!r}")
-    if not _is_int(n_classes) or n_classes != N_CLASSES.get(name, 0):
+    # folders (class subfolders) and data.dataset sets carry their own number of classes
+    own_classes = name in ("folder", "dataset") and _is_int(n_classes) and 0 <= n_classes <= limits.MAX_CLASSES
+    if not own_classes and (not _is_int(n_classes) or n_classes != N_CLASSES.get(name, 0)):
         raise CheckpointError(f"{bad} n_classes {_show(n_classes)} does not fit data set {name!r}")
     ok_shape = isinstance(shape, list) and all(_is_int(s) for s in shape)
     if ok_shape and is_toy:
         ok_shape = shape == [TOY_DIMS[name]]
     elif ok_shape:
-        ok_shape = len(shape) == 3 and shape[0] in (1, 3) and shape[1] == shape[2] and shape[1] in (28, 32, 64)
+        ok_shape = len(shape) == 3 and shape[0] in (1, 3) and shape[1] == shape[2] and shape[1] in config_mod.IMAGE_SIZES
     if not ok_shape:
         raise CheckpointError(f"{bad} shape {_show(shape)} is not a shape gantui trains on for {name!r}")
     return DataInfo(name=name, shape=tuple(shape), n_classes=n_classes, is_toy=is_toy)
@@ -548,18 +550,22 @@ class LoadedGenerator:
         return torch.cat(out), y
 
 
-def load_generator(path_or_run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedGenerator:
-    from gantui import models
+def load_generator(path_or_run_dir: str | Path, device: str | torch.device = "cpu", *,
+                   trust_code: bool = False, command: str = "eval") -> LoadedGenerator:
+    """The generator a checkpoint holds. A checkpoint that names code (your own models or data set)
+    is refused unless `trust_code` (gantui.usercode): nothing is imported before that check."""
+    from gantui import models, usercode
 
     path = resolve(path_or_run_dir)
     tensors, metadata = read(path)
     meta = parse_meta(metadata, path)
     cfg, info = meta.config, meta.info
+    usercode.refuse_untrusted(cfg, trust_code, str(path), command)
     # The embedded config decides the model's size; the file's own tensors bound it, so a tampered
     # config cannot make this allocate more than the file holds (BatchNorm counters aside).
     g_params, _, d_params, _ = model_counts(cfg, info.shape)
     held = sum(t.numel() for t in tensors.values())
-    if g_params + d_params > held:
+    if g_params + d_params > held and not cfg.model.custom:
         raise CheckpointError(
             f"{path}: the embedded config builds {g_params + d_params:,} weights but the file holds "
             f"{held:,} values; the checkpoint was altered or is damaged")

@@ -36,6 +36,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", metavar="DEVICE", help="auto | cpu | cuda (default: the preset's run.device)")]
 SeedOpt = Annotated[int, typer.Option("--seed", metavar="S", help="Seed of the generated samples (0 to 2**63 - 1).")]
+TrustOpt = Annotated[bool, typer.Option("--trust-code", help="Import the code (your own models or data set) that the checkpoint or run directory names. Only for runs you trust.")]
 Target = Annotated[str, typer.Argument(metavar="CHECKPOINT_OR_RUN_DIR", help="A checkpoint file or a run directory (uses its latest checkpoint).")]
 BestOpt = Annotated[bool, typer.Option("--best", help="Use the run directory's checkpoints/best.safetensors (the best live quality by run.best_by).")]
 
@@ -80,6 +81,7 @@ def run(
     detach: Annotated[bool, typer.Option("--detach", help="Train in the background (headless, output to the run's console.log) and return at once.")] = False,
     nproc: Annotated[Optional[int], typer.Option("--nproc", metavar="N", help="Train with N processes (DistributedDataParallel; one per GPU), launched with torch's torchrun.")] = None,
     best: Annotated[bool, typer.Option("--best", help="With --resume RUN_DIR: continue from its checkpoints/best.safetensors (in place when it is the newest step, else with --run-dir NEW_DIR).")] = False,
+    trust_code: TrustOpt = False,
 ) -> None:
     """Train a GAN from a preset; opens the live monitor on a terminal, runs headless otherwise."""
     from gantui import config, memory
@@ -129,7 +131,13 @@ def run(
     if nproc is not None and nproc > 1:
         multi.check_devices(nproc, device or cfg.run.device)
     plan = plan_run(cfg.run.name, run_path, resume_path)
+    if plan.checkpoint is not None:
+        _refuse_untrusted_checkpoint(plan.checkpoint, trust_code, "run --resume")
     check_plan(plan)
+    if cfg.data.name == "folder" and not Path(cfg.data.root).is_dir():
+        # torch-free and before anything is written: one line, no run directory
+        raise UserError(f"[data] root {cfg.data.root!r}: no such folder; set data.root to a folder of images "
+                        f"(png, jpg, ...; README: \"Your own images\"), or train offline with --set data.name=digits")
     if run_path is None:
         # the default runs/<name>-<stamp>, or the resumed run's own directory
         paths.check_run_dir(plan.run_dir, "run directory")
@@ -144,6 +152,7 @@ def run(
         args = ["run"] + ([preset] if preset else []) + ["--headless", "--run-dir", str(plan.run_dir)]
         args += (["--steps", str(steps)] if steps else []) + (["--device", device] if device else [])
         args += sum((["--set", s] for s in set_ or []), []) + (["--resume", str(resume_path)] if resume_path else [])
+        args += ["--trust-code"] if trust_code else []
         raise typer.Exit(multi.launch(nproc, args, plan.run_dir, headless or not sys.stdout.isatty()))
     if detach:
         from gantui.live.detach import detach_run
@@ -152,6 +161,7 @@ def run(
         args += ["--steps", str(steps)] if steps is not None else []
         args += ["--device", device] if device is not None else []
         args += ["--resume", str(resume)] if resume is not None else []
+        args += ["--trust-code"] if trust_code else []
         raise typer.Exit(detach_run(args, plan.run_dir))
 
     _terminate_as_interrupt()  # until the runner takes over the signals: clean up, exit 130
@@ -167,10 +177,24 @@ def run(
     raise typer.Exit(code)
 
 
+def _refuse_untrusted_checkpoint(path: Path, trust_code: bool, command: str) -> None:
+    """`run --resume` of a run whose checkpoint names code: --trust-code or exit 2 (torch-free;
+    reads the checkpoint's header only, imports nothing)."""
+    from gantui import config, usercode
+    from gantui.engine import checkpoint_files
+
+    try:
+        cfg = config.loads(checkpoint_files.metadata(path).get("config", ""), source=str(path))
+    except (UserError, ValueError, OSError, checkpoint_files.Damaged):  # unreadable: the engine refuses it
+        return
+    usercode.refuse_untrusted(cfg, trust_code, str(path), command)
+
+
 @app.command()
 def watch(
     run_dir: Annotated[Optional[Path], typer.Argument(help="A run directory (default: the newest under runs/).")] = None,
     follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Output not a terminal: follow a live run with progress lines until it ends (default), or print one line and leave.")] = True,
+    trust_code: Annotated[bool, typer.Option("--trust-code", help="Accepted for symmetry: watch reads files only and never imports a run's code.")] = False,
 ) -> None:
     """Open the monitor on a live or finished run; q leaves, the run goes on. Output not a terminal: progress lines."""
     target = _run_dir_arg(run_dir)
@@ -226,12 +250,13 @@ def eval_(
     inception_weights: Annotated[Optional[str], typer.Option("--inception-weights", metavar="FILE", help="Inception-v3 FID weights (.safetensors) for literature-comparable FID.")] = None,
     data_root: Annotated[Optional[str], typer.Option("--data-root", metavar="DIR", help="Where the real images are (default: data/; for a `folder` set, the folder itself). Never taken from the checkpoint.")] = None,
     best: BestOpt = False,
+    trust_code: TrustOpt = False,
 ) -> None:
     """Judge a checkpoint headless: mode coverage, FID/KID, precision/recall."""
     from gantui.evaluate import main as eval_main
 
     raise typer.Exit(eval_main(_best(target, best), as_json, n_samples, _check_device(device) or "auto", seed, inception_weights,
-                               data_root=data_root))
+                               data_root=data_root, trust_code=trust_code))
 
 
 @app.command()
@@ -247,21 +272,24 @@ def sample(
     walk_steps: Annotated[int, typer.Option("--steps", metavar="N", help="--interpolate: samples along each walk, 2 to 64.")] = 10,
     method: Annotated[str, typer.Option("--method", metavar="slerp|linear", help="--interpolate: spherical (slerp, default) or straight-line paths.")] = "slerp",
     classes: Annotated[str, typer.Option("--classes", metavar="fixed|walk", help="--interpolate, conditional models: one class per row (fixed), or walk from class i to i+1 (walk).")] = "fixed",
+    trust_code: TrustOpt = False,
 ) -> None:
     """Draw samples from a checkpoint's generator, or latent walks with --interpolate."""
     if interpolate:
         from gantui.sampling import walk_main
 
-        raise typer.Exit(walk_main(_best(target, best), out, rows, walk_steps, seed, method, classes, ansi))
+        raise typer.Exit(walk_main(_best(target, best), out, rows, walk_steps, seed, method, classes, ansi,
+                                   trust_code=trust_code))
     from gantui.sampling import main as sample_main
 
-    raise typer.Exit(sample_main(_best(target, best), out, n, seed, ansi))
+    raise typer.Exit(sample_main(_best(target, best), out, n, seed, ansi, trust_code=trust_code))
 
 
 @app.command(name="runs")
 def runs_(
     root: Annotated[Path, typer.Argument(help="Where to look: a folder of run directories, or one run.")] = Path("runs"),
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one object per run.")] = False,
+    trust_code: Annotated[bool, typer.Option("--trust-code", help="Accepted for symmetry: runs reads files only and never imports a run's code.")] = False,
 ) -> None:
     """List runs: name, state, step/total, last losses, quality, active alerts, age. Reads files only."""
     import json

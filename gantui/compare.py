@@ -94,7 +94,8 @@ def aligned(runs: list[RunSeries], metrics: list[str]) -> dict[str, Any]:
         "steps": steps,
         "runs": [{"name": r.name, "path": str(r.path),
                   "series": {m: [r.series(m).get(s) for s in steps] for m in metrics},
-                  "best": best_of(r.path)} for r in runs],
+                  "best": best_of(r.path),
+                  "rollbacks": runinfo.rollbacks(r.path)} for r in runs],
     }
 
 
@@ -156,6 +157,10 @@ def main(paths: list[Path], metric: str | None, as_json: bool, draw=None) -> int
         b = best_of(r.path)
         if b is not None:
             print(f"{r.name}: best {b['key']} {fmt(b['value'])} at step {b['step']} (checkpoints/best.safetensors)")
+    for r in runs:  # where a run branched ([recover]): its abandoned stretches are in branch files
+        for b in runinfo.rollbacks(r.path):
+            print(f"{r.name}: rolled back from step {b['from_step']} to {b['to_step']} ({b['rule']}; "
+                  f"fix: {b['fix'] or 'none'})")
     missing = [r.name for r in runs for m in metrics if not r.series(m)]
     if missing:
         print(f"no {'/'.join(metrics)} in: {', '.join(sorted(set(missing)))}")

@@ -24,7 +24,7 @@ from gantui import limits
 from gantui.vocab import criteria
 from gantui.diagnostics import RULES, Thresholds
 from gantui.errors import ConfigError
-from gantui.vocab.losses import LOSS_KINDS, is_critic
+from gantui.vocab.losses import LOSS_KINDS, PROBABILITY_LOSSES, is_critic
 
 
 def _presets_dir() -> Path:
@@ -36,8 +36,10 @@ def _presets_dir() -> Path:
 
 PRESETS_DIR = _presets_dir()
 
-DATASETS = ("digits", "ring8", "grid25", "mixture1d", "mnist", "fashion_mnist", "cifar10", "folder")
+DATASETS = ("digits", "ring8", "grid25", "mixture1d", "mnist", "fashion_mnist", "cifar10", "folder", "dataset")
 TOY_DATASETS = ("ring8", "grid25", "mixture1d")
+IMAGE_SIZES = (28, 32, 64, 128)
+BUILTIN_IMAGE_SIZES = (28, 32, 64)   # gantui's own conv models; a user's models may take 128
 
 
 # --- checks: each returns None when fine, else the words "expected ..." -------------------
@@ -73,7 +75,22 @@ def betas(v) -> str | None:
 
 
 def image_size(v) -> str | None:
-    return None if v in (28, 32, 64) else "one of 28, 32, 64"
+    return None if v in IMAGE_SIZES else "one of " + ", ".join(map(str, IMAGE_SIZES))
+
+
+def import_path(v: str) -> str | None:
+    from gantui.usercode import check_spec
+
+    return check_spec(v)
+
+
+def kwargs_table(v: dict) -> str | None:
+    for k, x in v.items():
+        if not k.isidentifier():
+            return "keyword arguments: names that are Python identifiers"
+        if isinstance(x, dict):
+            return "keyword arguments of numbers, strings, booleans or lists (no nested tables)"
+    return None
 
 
 def channels(v) -> str | None:
@@ -98,7 +115,7 @@ def plain_text(v: str) -> str | None:
 
 def _f(default, check=None, doc=""):
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: default, metadata={"check": check, "doc": doc})
+        return field(default_factory=lambda: type(default)(default), metadata={"check": check, "doc": doc})
     return field(default=default, metadata={"check": check, "doc": doc})
 
 
@@ -125,6 +142,9 @@ class DataConfig:
     n_samples: int = _f(60000, int_range(10, limits.MAX_DIGITS), "digits: how many images to draw")
     modes: int = _f(2, int_range(1, limits.MAX_MODES), "mixture1d: number of bumps")
     channels: int = _f(0, channels, "folder: 1 or 3 to force; 0 keeps the files' own")
+    labels: str = _f("auto", one_of("auto", "none", "subfolders"),
+                     "folder: class subfolders as labels (auto: when every image sits in a class subfolder)")
+    dataset: str = _f("", import_path, '"package.module:function" returning a map-style Dataset; "" = off')
 
 
 @dataclass(frozen=True)
@@ -140,6 +160,17 @@ class ModelConfig:
     dropout_d: float = _f(0.0, unit_interval)
     ema: float = _f(0.0, unit_interval, "EMA decay of G weights for sampling; 0 = off")
     sync_bn: bool = _f(False, None, "distributed CUDA runs: BatchNorm statistics over every rank's batch")
+    generator: str = _f("", import_path, '"package.module:Name": your generator class or factory; "" = arch')
+    discriminator: str = _f("", import_path, '"package.module:Name": your discriminator class or factory')
+    generator_args: dict = _f({}, kwargs_table, "keyword arguments for model.generator")
+    discriminator_args: dict = _f({}, kwargs_table, "keyword arguments for model.discriminator")
+    d_output: str = _f("logits", one_of("logits", "probabilities"), "what your D returns")
+    latent_shape: str = _f("auto", one_of("auto", "flat", "spatial"), "your G's input: (N, Z) or (N, Z, 1, 1)")
+    conditional: bool = _f(False, None, "your G and D take labels: G(z, y), D(x, y)")
+
+    @property
+    def custom(self) -> bool:
+        return bool(self.generator or self.discriminator)
 
 
 @dataclass(frozen=True)
@@ -202,6 +233,67 @@ class StopConfig:
     after_steps: int = _f(1000, int_range(0, limits.MAX_STEPS), "how long an on_alerts alert must stay raised")
 
 
+# --- [recover] and [notify] (the autopilot's acting and telling halves) ---------------------
+
+NOTIFY_ON = ("alert", "stop", "recover", "end", "crash")
+
+
+def rule_names(v: list) -> str | None:
+    from gantui.diagnostics import RULES
+
+    bad = [x for x in v if x not in RULES]
+    return None if not bad else f"alert rule names ({', '.join(RULES)}); {show(bad[0])} is not one"
+
+
+def notify_events(v: list) -> str | None:
+    bad = [x for x in v if x not in NOTIFY_ON]
+    return None if not bad else f"a list of {', '.join(repr(k) for k in NOTIFY_ON)}; {show(bad[0])} is not one"
+
+
+def argv(v: list) -> str | None:
+    """An argv list run without a shell: a program and its arguments, as given, nothing substituted."""
+    if v and not v[0]:
+        return "an argv list whose first item names the program, e.g. [\"/usr/local/bin/notify-me\"]"
+    return next((f"arguments {p}" for p in map(plain_text, v) if p), None)
+
+
+def http_url(v: str) -> str | None:
+    if not v:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(v)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        return "\"\" (off) or an http:// or https:// URL"
+    return plain_text(v)
+
+
+def env_name(v: str) -> str | None:
+    ok = not v or (v.replace("_", "a").isalnum() and v.isascii() and not v[0].isdigit())
+    return None if ok else "\"\" or an environment variable name, e.g. \"GANTUI_WEBHOOK\""
+
+
+@dataclass(frozen=True)
+class RecoverConfig:
+    enabled: bool = _f(False, None, "roll back and apply the fix when the run diverges or an alert of `on` stays")
+    on: list[str] = _f(["divergence"], rule_names, "alert rule names; `divergence` = NaN/Inf")
+    grace_steps: int = _f(500, int_range(0, limits.MAX_STEPS), "steps an alert of `on` may stay raised")
+    max_attempts: int = _f(3, int_range(1, 100), "rollbacks before the run stops with the failure's exit code")
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    command: list[str] = _f([], argv, "argv list run (no shell) with each event as JSON on stdin; [] = off")
+    webhook: str = _f("", http_url, "URL that receives each event as a JSON POST with a `text` field; \"\" = off")
+    webhook_env: str = _f("", env_name, "an environment variable holding the webhook URL (kept out of files)")
+    on: list[str] = _f(list(NOTIFY_ON), notify_events, "which events are sent")
+    min_interval_s: float = _f(10.0, non_negative, "alerts within this many seconds of the previous message are held back (counted)")
+    timeout_s: float = _f(10.0, positive, "a receiver taking longer is given up on (logged as an event)")
+
+
 @dataclass(frozen=True)
 class Config:
     run: RunConfig = field(default_factory=RunConfig)
@@ -212,6 +304,8 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     diagnostics: Thresholds = field(default_factory=Thresholds)
     stop: StopConfig = field(default_factory=StopConfig)
+    recover: RecoverConfig = field(default_factory=RecoverConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @property
     def is_toy(self) -> bool:
@@ -239,7 +333,7 @@ def _type_name(tp) -> str:
     if typing.get_origin(tp) is list:
         return "a list of " + {float: "finite numbers", int: "integers", str: "strings"}[typing.get_args(tp)[0]]
     return {int: "an integer", float: "a finite number", str: f"a string of at most {limits.MAX_STRING} characters",
-            bool: "true or false", list: "a list"}[tp]
+            bool: "true or false", list: "a list", dict: "a table of keyword arguments"}[tp]
 
 
 def show(value, width: int = 60) -> str:
@@ -279,6 +373,11 @@ def _scalar(value, tp):
 
 def _coerce(value, tp, where: str):
     """Check a TOML value against a field type: scalars, or lists of one scalar type (`list[float]`)."""
+    if tp is dict:
+        if isinstance(value, dict) and len(value) <= 64:
+            return dict(value)
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {show(value)}")
+
     if typing.get_origin(tp) is dict:
         _, item = typing.get_args(tp)
         if isinstance(value, dict) and len(value) <= 64:
@@ -322,6 +421,9 @@ def _build_section(cls, table: dict, source: str, section: str):
 
 def from_dict(raw: dict, source: str = "<config>") -> Config:
     sections = {f.name: f for f in dataclasses.fields(Config)}
+    data = raw.get("data")
+    if isinstance(data, dict) and data.get("dataset") and "name" not in data:
+        raw = {**raw, "data": {**data, "name": "dataset"}}  # data.dataset alone says where the data come from
     built = {}
     for name, table in raw.items():
         if name not in sections:
@@ -335,6 +437,7 @@ def from_dict(raw: dict, source: str = "<config>") -> Config:
 
 
 def _cross_checks(cfg: Config, source: str) -> None:
+    _own_gan_checks(cfg, source)
     if cfg.data.name in TOY_DATASETS and cfg.model.arch != "mlp":
         raise ConfigError(
             f"{source}: [model] arch: expected 'mlp' for toy data {cfg.data.name!r}, got {cfg.model.arch!r}")
@@ -367,6 +470,37 @@ def _cross_checks(cfg: Config, source: str) -> None:
         penalty = "the gradient penalty of 'wgan_gp'" if cfg.loss.kind == "wgan_gp" else "the R1 penalty"
         raise ConfigError(f"{source}: [run] compile: torch.compile cannot compile the double backward of "
                           f"{penalty}; set compile = false")
+
+
+def _own_gan_checks(cfg: Config, source: str) -> None:
+    """Your own models and data (README "Your own GAN"): the keys that only mean something together."""
+    m, d = cfg.model, cfg.data
+    if m.custom and not (m.generator and m.discriminator):
+        missing = "generator" if not m.generator else "discriminator"
+        raise ConfigError(f"{source}: [model] {missing}: expected an import path \"package.module:Name\" too "
+                          f"(your own models come in pairs: set model.generator and model.discriminator)")
+    if not m.custom:
+        for key, default in (("generator_args", {}), ("discriminator_args", {}), ("d_output", "logits"),
+                             ("conditional", False)):
+            if getattr(m, key) != default:
+                raise ConfigError(f"{source}: [model] {key}: applies to your own models; set model.generator "
+                                  f"and model.discriminator (\"package.module:Name\") or remove it")
+    if m.d_output == "probabilities" and cfg.loss.kind not in PROBABILITY_LOSSES:
+        raise ConfigError(
+            f"{source}: [model] d_output = 'probabilities' with [loss] kind = {cfg.loss.kind!r}: a D that ends in "
+            f"a sigmoid trains with the BCE losses only ('ns' or 'minimax'); for {cfg.loss.kind} remove the "
+            f"sigmoid from {m.discriminator} and set model.d_output = 'logits'")
+    if d.image_size not in BUILTIN_IMAGE_SIZES and not m.custom:
+        raise ConfigError(f"{source}: [data] image_size = {d.image_size}: gantui's own models take "
+                          f"{', '.join(map(str, BUILTIN_IMAGE_SIZES))}; {d.image_size} needs your own models "
+                          f"(model.generator, model.discriminator)")
+    if (d.name == "dataset") != bool(d.dataset):
+        raise ConfigError(f"{source}: [data] name = {d.name!r}: expected data.dataset = \"package.module:function\" "
+                          f"with data.name = 'dataset' (or leave data.name out)")
+    if m.conditional and d.name in TOY_DATASETS or (m.conditional and d.name == "folder" and d.labels == "none"):
+        raise ConfigError(f"{source}: [model] conditional = true needs labelled data (digits, mnist, fashion_mnist, "
+                          f"cifar10, a folder of class subfolders, or a data.dataset giving labels), got "
+                          f"[data] name = {d.name!r}" + (" with labels = 'none'" if d.name == "folder" else ""))
 
 
 def decode_toml_bytes(blob: bytes, source: str) -> str:
@@ -505,6 +639,15 @@ def dumps_toml(tables: dict) -> str:
     lines = []
     for section, table in tables.items():
         lines.append(f"[{section}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict))
         lines.append("")
+        for k, sub in table.items():
+            if isinstance(sub, dict) and sub:  # [model.generator_args]: keyword arguments
+                lines.append(f"[{section}.{k}]")
+                lines.extend(f"{_toml_key(a)} = {_toml_value(v)}" for a, v in sub.items())
+                lines.append("")
     return "\n".join(lines)
+
+
+def _toml_key(k: str) -> str:
+    return k if k.isidentifier() else _toml_value(k)

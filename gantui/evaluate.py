@@ -45,7 +45,7 @@ def check_args(checkpoint, n_samples: int | None, seed: int, inception_weights=N
 
 
 def main(checkpoint, as_json: bool = False, n_samples: int | None = None, device: str | None = "auto",
-         seed: int = 0, inception_weights=None, data_root: str | None = None) -> int:
+         seed: int = 0, inception_weights=None, data_root: str | None = None, trust_code: bool = False) -> int:
     try:
         check_args(checkpoint, n_samples, seed, inception_weights, data_root)
         # Anything a library prints while we work must not end up in the JSON on stdout.
@@ -53,7 +53,7 @@ def main(checkpoint, as_json: bool = False, n_samples: int | None = None, device
 
         with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
             result = evaluate(checkpoint, n_samples=n_samples, device=device, seed=seed,
-                              inception_weights=inception_weights, data_root=data_root)
+                              inception_weights=inception_weights, data_root=data_root, trust_code=trust_code)
     except UserError as e:
         return report(e)
     from gantui.evaluation.report import print_table, to_json

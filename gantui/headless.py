@@ -68,8 +68,17 @@ def describe_event(event: ev.Event) -> str | None:
         parts = [f"{k} {c.get('from')!r} -> {c.get('to')!r}" if isinstance(c, dict) else str(k)
                  for k, c in changes.items()]
         return "config changed on resume: " + (", ".join(parts) or "(no keys)")
+    if event.kind == "rolled_back":
+        return (f"!! rolled back from step {d.get('from_step')} to {d.get('to_step')} ({d.get('rule')}); "
+                f"fix: {d.get('fix') or 'none'}; attempt {d.get('attempt')} of {d.get('max_attempts')}")
+    if event.kind == "recover_failed":
+        return f"!! recovery gave up ({d.get('rule')}): {d.get('reason')}"
+    if event.kind == "notify_failed":
+        return f"notification failed ({d.get('receiver')}): {d.get('error')}"
     if event.kind in ("paused", "resumed", "stopped", "finished", "hangup"):
         return event.kind
+    if event.kind == "note":  # setup's progress: reading a folder, training the feature network
+        return str(d.get("message"))
     return None
 
 
@@ -207,6 +216,11 @@ def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | 
     if owner is not None:
         owner.attach(trainer)
     attach_tensorboard(trainer)
+    notifier = None
+    if main:
+        from gantui import notify
+
+        notifier = notify.for_trainer(cfg, trainer)  # [notify]: a listener, like the printers below
     if not main:
         pass  # rank 0 speaks for the run
     elif hung_up:
@@ -230,6 +244,8 @@ def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | 
                 signal.signal(s, handler)
         if progress is not None and not hung_up:
             progress.stop()
+        if notifier is not None:
+            notifier.close()  # the run's end (or crash) goes out, within notify.timeout_s
     if trainer.exit_code == 2 and trainer.error and trainer.state == ev.CRASHED and not trainer._ready:
         raise UserError(trainer.error)  # bad input found at setup: one line, exit 2
     if trainer.state == ev.CRASHED:
@@ -239,6 +255,9 @@ def run_headless(cfg: Config, run_dir: Path, device: str | None, resume: Path | 
         print(f"{who}: {verb}: {trainer.error}{where}{last}", file=sys.stderr)
     elif not main:
         pass
+    elif trainer.exit_code == 4 and trainer.error:
+        print(f"gantui: stopped at step {trainer.step}: {trainer.error}; last checkpoint: "
+              f"{trainer.last_checkpoint or 'none'}", file=sys.stderr)
     elif trainer.state == ev.DIVERGED:
         print(f"gantui: training diverged at step {trainer.step} (NaN/Inf); last good checkpoint: "
               f"{trainer.last_checkpoint or 'none'}", file=sys.stderr)

@@ -258,6 +258,8 @@ class History:
         """Record one metrics.jsonl record; uses metrics["step"] as the x coordinate.
         Non-numeric values are ignored (a record may carry strings or None)."""
         step = int(metrics["step"])
+        if self.last_step is not None and step <= self.last_step:
+            return  # a record seen already (a follower re-reading a file a rollback rewrote)
         self.last_step = step
         series = self._series
         for key, value in metrics.items():
@@ -281,6 +283,26 @@ class History:
 
     def keys(self) -> list[str]:
         return list(self._series)
+
+    def rewind(self, step: int) -> None:
+        """Forget everything after `step` (a [recover] rollback went back to it): each series keeps
+        its points up to `step` (its raw points where the ring holds them, bucket means before)."""
+        for key, s in list(self._series.items()):
+            fresh = Series(s.capacity, s.recent)
+            steps, values = s.raw()
+            if s.count > s.recent and steps:
+                for b in s._buckets:
+                    if b.last_step < steps[0] and b.last_step <= step:
+                        fresh.append(b.last_step, b.mean)
+            for st, v in zip(steps, values):
+                if st <= step:
+                    fresh.append(st, v)
+            self._series[key] = fresh
+        kept = [m for m in self.markers if m.step <= step]
+        self.markers.clear()
+        self.markers.extend(kept)
+        if self.last_step is not None and self.last_step > step:
+            self.last_step = step
 
     def mark(self, step: int, kind: str, label: str = "") -> None:
         self.markers.append(Marker(int(step), kind, label))

@@ -59,3 +59,6 @@ def check_int(flag: str, value: int | None, lo: int, hi: int, hint: str = "") ->
         why = f" ({hint})" if hint else ""
         raise UserError(f"{flag} {value}: expected an integer from {lo:,} to {hi:,}{why}")
     return value
+
+# Classes of a folder (one subfolder each) or a data.dataset: a checkpoint's data_info may name up to this many.
+MAX_CLASSES = 100_000

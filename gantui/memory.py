@@ -32,6 +32,8 @@ TOY_DIMS = {"ring8": 2, "grid25": 2, "mixture1d": 1}
 SET_SIZES = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}  # training images
 SET_CHANNELS = {"digits": 1, "mnist": 1, "fashion_mnist": 1, "cifar10": 3}
 N_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+U8 = 1  # bytes: a folder's images are held as uint8 (gantui.data.UnitView)
 REAL_REFERENCE = 256  # the engine draws max(log.n_samples, 256) real samples once, for the alerts
 
 
@@ -45,10 +47,25 @@ def data_shape(data_cfg) -> tuple[int, ...]:
 
 
 def data_count(data_cfg) -> int:
-    """Samples the data set holds on the device (0: toy mixtures are formulas; a folder is not counted)."""
+    """Samples the data set holds on the device (0: toy mixtures are formulas, a data.dataset is
+    measured once loaded; a folder's image files are counted)."""
     if data_cfg.name == "digits":
         return data_cfg.n_samples
+    if data_cfg.name == "folder":
+        return count_images(Path(data_cfg.root))
     return SET_SIZES.get(data_cfg.name, 0)
+
+
+def count_images(folder: Path) -> int:
+    """Image files under `folder` (as gantui.data.vision.image_files finds them), by name only."""
+    n = 0
+    for _dir, _subdirs, names in os.walk(folder):
+        n += sum(1 for f in names if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES)
+    return n
+
+
+def data_item_bytes(data_cfg) -> int:
+    return U8 if data_cfg.name == "folder" else F32
 
 
 # --- parameter and activation counts per arch (elements, per sample for activations) ---------------
@@ -108,6 +125,8 @@ def _conv(m, shape, n_classes, conditional: bool) -> tuple[int, int, int, int]:
 
 def model_counts(cfg, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     """(G parameters, G activations per sample, D parameters, D activations per sample)."""
+    if getattr(cfg.model, "custom", False):
+        return 0, 0, 0, 0  # your own models: unknown until built; the engine measures them (check_measured)
     n_classes = N_CLASSES.get(cfg.data.name, 0)
     if cfg.model.arch == "mlp" or len(shape) != 3:
         return _mlp(cfg.model, shape, n_classes)
@@ -140,16 +159,19 @@ class Estimate:
         return max(parts, key=parts.get)
 
 
-def estimate(cfg, shape: tuple[int, ...]) -> Estimate:
+def estimate(cfg, shape: tuple[int, ...], counts: tuple[int, int, int, int] | None = None,
+             data_bytes: int | None = None) -> Estimate:
+    """`counts`: (G params, G activations per sample, D params, D activations per sample) when known
+    from the built models (your own); `data_bytes`: the data set's real size once loaded."""
     shape = tuple(int(s) for s in shape)
-    g_params, g_acts, d_params, d_acts = model_counts(cfg, shape)
+    g_params, g_acts, d_params, d_acts = counts if counts is not None else model_counts(cfg, shape)
     ema = g_params if cfg.model.ema > 0 else 0
     weights = (2 * (g_params + d_params) + ema) * F32  # weights + gradients (+ the EMA copy)
     per_weight = 2 if cfg.optim.name == "adam" else 1
     optimizer = per_weight * (g_params + d_params) * F32
     sample = math.prod(shape)
-    data = (data_count(cfg.data) * sample
-            + max(cfg.log.n_samples, REAL_REFERENCE) * sample
+    held = data_count(cfg.data) * sample * data_item_bytes(cfg.data) if data_bytes is None else data_bytes
+    data = held + (max(cfg.log.n_samples, REAL_REFERENCE) * sample
             + cfg.log.n_samples * (cfg.model.latent_dim + sample)) * F32
     # D step: D forward on real and on fake, kept for backward; a gradient penalty runs D a third time
     # with a graph of its own gradient (double backward: about that pass again). G step: G and D.
@@ -184,18 +206,30 @@ _ADVICE = {
 }
 
 
-def check_fits(cfg, shape: tuple[int, ...], available: int | None, where: str) -> None:
+def check_fits(cfg, shape: tuple[int, ...], available: int | None, where: str,
+               counts: tuple[int, int, int, int] | None = None, data_bytes: int | None = None) -> None:
     """ConfigError when the run's estimated memory exceeds `available` bytes on `where` (None: unknown,
     no check). `where` names the device in the message ("cpu", "cuda:0")."""
     if available is None:
         return
-    est = estimate(cfg, shape)
+    est = estimate(cfg, shape, counts, data_bytes)
     if est.total > available:
         raise ConfigError(
             f"this configuration needs about {format_bytes(est.total)} of memory (weights and optimiser "
             f"{format_bytes(est.weights + est.optimizer)}, data {format_bytes(est.data)}, one step "
             f"{format_bytes(est.step)}) but {where} has {format_bytes(available)} available; "
             f"{_ADVICE[est.largest()]}")
+
+
+def check_measured(cfg, shape, G, D, available: int | None, where: str, data_bytes: int | None = None) -> Estimate:
+    """Your own models: their sizes cannot be read off the config, so a short dry run measures them
+    (gantui.models.measure: parameters counted, activations autograd saves for one forward of G and
+    D at two batch sizes), then the same check as `check_fits`. Returns the estimate."""
+    from gantui.models.measure import activation_counts
+
+    counts = activation_counts(G, D, cfg.model.latent_dim)
+    check_fits(cfg, shape, available, where, counts=counts, data_bytes=data_bytes)
+    return estimate(cfg, shape, counts, data_bytes)
 
 
 # --- what is available ---------------------------------------------------------------------------

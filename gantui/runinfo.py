@@ -329,7 +329,9 @@ def format_value(v: Any) -> str:
 
 
 # modes_captured is written first, as modes N/total; d_acc is a health figure, with its own column
-QUALITY_LABELS = {f.key: f.column for f in metrics_vocab.FIGURES if f.key != "modes_captured" and f.quality}
+# (and modes_captured_strict beside it: modes N/total (S strict))
+QUALITY_LABELS = {f.key: f.column for f in metrics_vocab.FIGURES
+                  if f.key not in ("modes_captured", "modes_captured_strict") and f.quality}
 LOSS_FORMAT = "{:.4f}"
 
 
@@ -352,8 +354,10 @@ def format_quality(quality: dict[str, Any]) -> str:
     parts = []
     if "modes_captured" in quality:
         total = quality.get("modes_total")
+        strict = quality.get("modes_captured_strict")
         parts.append(f"modes {format_figure('modes_captured', quality['modes_captured'])}"
-                     + (f"/{format_figure('modes_total', total)}" if total is not None else ""))
+                     + (f"/{format_figure('modes_total', total)}" if total is not None else "")
+                     + (f" ({format_figure('modes_captured', strict)} strict)" if strict is not None else ""))
     parts += [f"{label} {format_figure(k, quality[k])}" for k, label in QUALITY_LABELS.items() if k in quality]
     return " ".join(parts) or "-"
 
@@ -391,3 +395,17 @@ def table(summaries: list[RunSummary]) -> str:
         elif s.state == STOPPED and s.note.startswith("stopped by"):  # a [stop] rule: why, in words
             lines.append(f"{s.name}: {s.note}")
     return "\n".join(lines)
+
+
+def rollbacks(run_dir: Path) -> list[dict[str, Any]]:
+    """The `rolled_back` events of a run ([recover]), in the order they happened: where the run
+    branched. A later rollback to an earlier step moves an earlier one's event into its branch
+    file (events.abandoned-<n>.jsonl), so those files are read too."""
+    run_dir = Path(run_dir)
+    found = {}
+    for path in [run_dir / run_files.EVENTS] + sorted(run_dir.glob(run_files.abandoned(run_files.EVENTS, 0).replace("-0.", "-*."))):
+        for e in jsonl.read(path).records:
+            if e.get("kind") == "rolled_back" and isinstance(e.get("attempt"), int):
+                found[e["attempt"]] = {k: e.get(k) for k in ("attempt", "from_step", "to_step", "rule", "fix")}
+    return [found[k] for k in sorted(found)]
+

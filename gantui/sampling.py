@@ -47,7 +47,8 @@ def color_mode(environ=os.environ) -> str:
     return "256"
 
 
-def main(checkpoint, out=None, n: int = 64, seed: int = 0, ansi: bool = False, device: str = "cpu") -> int:
+def main(checkpoint, out=None, n: int = 64, seed: int = 0, ansi: bool = False, device: str = "cpu",
+         trust_code: bool = False) -> int:
     try:
         path = check_out(out, ansi)
         paths.check_input_path(checkpoint, "")
@@ -55,20 +56,21 @@ def main(checkpoint, out=None, n: int = 64, seed: int = 0, ansi: bool = False, d
             raise UserError("--n: expected an integer")
         limits.check_int("--n", n, 1, limits.MAX_SAMPLE_N)
         limits.check_int("--seed", seed, 0, limits.MAX_SEED)
-        write_samples(checkpoint, path, n, seed, ansi, device)
+        write_samples(checkpoint, path, n, seed, ansi, device, trust_code=trust_code)
     except UserError as e:
         return report(e)
     return 0
 
 
-def write_samples(checkpoint, path: Path | None, n: int, seed: int, ansi: bool, device: str = "cpu") -> None:
+def write_samples(checkpoint, path: Path | None, n: int, seed: int, ansi: bool, device: str = "cpu",
+                  trust_code: bool = False) -> None:
     import numpy as np
     import torch
 
     from gantui.checkpoint import load_generator
     from gantui.evaluation.measure import REAL_SEED_BASE  # the real points drawn next to toy samples, as eval
 
-    loaded = load_generator(checkpoint, device)
+    loaded = load_generator(checkpoint, device, trust_code=trust_code, command="sample")
     with torch.inference_mode():
         fake, _ = loaded.sample(n, seed, device)
     samples = fake.float().cpu().numpy().astype(np.float32)
@@ -134,7 +136,7 @@ CLASS_WALKS = ("fixed", "walk")
 
 
 def walk_main(checkpoint, out=None, rows: int = 8, steps: int = 10, seed: int = 0, method: str = "slerp",
-              classes: str = "fixed", ansi: bool = False, device: str = "cpu") -> int:
+              classes: str = "fixed", ansi: bool = False, device: str = "cpu", trust_code: bool = False) -> int:
     """`gantui sample RUN --interpolate`: `rows` walks of `steps` samples each, one walk per row, between
     two random latents per row (`method`: slerp or linear). A conditional generator keeps one class per
     row (`classes = "fixed"`: row i is class i mod K), or walks from class i to class i + 1 with the
@@ -151,7 +153,7 @@ def walk_main(checkpoint, out=None, rows: int = 8, steps: int = 10, seed: int = 
             raise UserError(f"--method {method!r}: expected one of {', '.join(METHODS)}")
         if classes not in CLASS_WALKS:
             raise UserError(f"--classes {classes!r}: expected one of {', '.join(CLASS_WALKS)}")
-        write_walks(checkpoint, path, rows, steps, seed, method, classes, ansi, device)
+        write_walks(checkpoint, path, rows, steps, seed, method, classes, ansi, device, trust_code)
     except UserError as e:
         return report(e)
     return 0
@@ -189,13 +191,13 @@ def walk_samples(generator, latent_dim: int, n_classes: int, rows: int, steps: i
 
 
 def write_walks(checkpoint, path: Path | None, rows: int, steps: int, seed: int, method: str, classes: str,
-                ansi: bool, device: str = "cpu") -> None:
+                ansi: bool, device: str = "cpu", trust_code: bool = False) -> None:
     import numpy as np
 
     from gantui.checkpoint import load_generator
     from gantui.evaluation.measure import REAL_SEED_BASE
 
-    loaded = load_generator(checkpoint, device)
+    loaded = load_generator(checkpoint, device, trust_code=trust_code, command="sample")
     n_classes = getattr(loaded.generator, "n_classes", 0) or 0
     fake, labels = walk_samples(loaded.generator, loaded.generator.latent_dim, n_classes, rows, steps, seed,
                                 method, classes, device)

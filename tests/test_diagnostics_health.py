@@ -94,8 +94,10 @@ def test_off_in_the_warm_up_except_a_pinned_d():
     h = diag.health()
     assert h["d_overpowering"].level == "ok"  # judged from the first record: a pinned D is certain
     assert h["d_overpowering"].condition == "pinned"
-    for r in ("oscillation", "mode_collapse", "vanishing_gradients", "exploding_gradients"):
+    for r in ("oscillation", "mode_dropping", "vanishing_gradients", "exploding_gradients"):
         assert (h[r].level, h[r].word) == ("off", "warm-up")
+    # a collapse from the spread's own peak is certain early (issue 19): judged once the spread peaked
+    assert (h["mode_collapse"].level, h["mode_collapse"].condition) == ("ok", "early")
     critic = Diagnostics(Thresholds(), "wgan_gp", REAL_STD)
     run(critic, stream("wgan_gp", 10))
     assert critic.health()["d_overpowering"].level == "off"  # nothing about a critic is certain early

@@ -213,8 +213,11 @@ def test_a_d_pinned_from_the_start_raises_within_200_steps(kind, s):
     assert e["step"] <= 200 and e["evidence"]["condition"] == "pinned"
     assert "first steps" in e["message"]
     assert e["action"] == {"kind": "scale_lr", "which": "d", "factor": 0.5}
-    # the rest of the rules are still in their warm-up
-    assert {r for r, v in diag.health().items() if v.level == "off"} == set(RULE_NAMES) - {"d_overpowering"}
+    # the rest of the rules are still in their warm-up (mode_collapse judges a collapse from the
+    # spread's own peak there, issue 19: these samples vary)
+    assert {r for r, v in diag.health().items() if v.level == "off"} == set(RULE_NAMES) - {"d_overpowering",
+                                                                                           "mode_collapse"}
+    assert diag.health()["mode_collapse"].condition == "early"
 
 
 @pytest.mark.parametrize("kind", ["ns", "lsgan"])

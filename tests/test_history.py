@@ -163,3 +163,24 @@ def test_window_zooms_at_full_resolution_and_falls_back_to_buckets():
     for i in range(50):
         short.append(i, 1.0)
     assert short.window(None)[0] == list(range(50))   # a short run: raw points, not buckets
+
+
+def test_a_rollback_rewinds_the_history_and_a_reread_record_is_not_appended_twice():
+    h = History(capacity=8, recent=16)
+    for step in range(10, 110, 10):
+        h.append({"step": step, "d_loss": float(step)})
+    h.mark(50, "paused", "paused")
+    h.mark(90, "paused", "paused")
+    h.append({"step": 40, "d_loss": -1.0})                 # re-read after a file was rewritten: ignored
+    assert h.series("d_loss").raw() == ([10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
+                                         [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0])
+    h.rewind(60)
+    h.append({"step": 65, "d_loss": 1.0})                  # the new branch goes on from the rollback
+    assert h.series("d_loss").raw() == ([10, 20, 30, 40, 50, 60, 65], [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 1.0])
+    assert [m.step for m in h.markers] == [50]
+    long = History(capacity=4, recent=4)                     # past the ring: bucket means before it
+    for step in range(1, 41):
+        long.append({"step": step, "d_loss": float(step)})
+    long.rewind(38)
+    steps, _ = long.series("d_loss").window()
+    assert steps and max(steps) == 38 and steps == sorted(steps)

@@ -41,6 +41,12 @@ def test_toy_quality_lands_every_eval_every_steps_and_agrees_with_an_independent
     assert abs(modes - last["modes_captured"]) <= 1
     assert abs(hq.mean() - last["hq_fraction"]) <= 0.05
     assert len(last["modes_lost"]) == 8 - last["modes_captured"]
+    # the shares the coverage rule judges (issue 19): per-mode HQ counts against the independent ones
+    hist = np.bincount(nearest[hq], minlength=8)
+    assert len(last["mode_histogram"]) == 8
+    assert abs(sum(last["mode_histogram"]) - int(hq.sum())) <= 0.05 * 2500
+    assert last["modes_captured_strict"] == sum(c >= 20 for c in last["mode_histogram"])
+    assert abs(last["modes_captured_strict"] - int((hist >= 20).sum())) <= 1
 
 
 def test_live_quality_does_not_change_the_training(tmp_path, capsys):

@@ -101,3 +101,14 @@ def test_resume_alone_continues_to_the_runs_own_steps_and_records_allowed_change
     assert change["changes"] == {"optim.g_lr": {"from": 1e-3, "to": 3e-4}} and change["step"] < 40
     assert config.loads((stopped / "config.toml").read_text()).optim.g_lr == 3e-4
 
+
+
+def test_a_tracked_loops_run_is_not_resumed_as_a_preset_and_changes_nothing(tmp_path, capsys):
+    from test_track import tiny_loop
+
+    tiny_loop(tmp_path / "mine", 10, log_every=5)
+    before = tree(tmp_path / "mine")
+    for args in (["run", "--resume", tmp_path / "mine"], ["run", "ring8", "--resume", tmp_path / "mine"]):
+        code, _, err = run_cli(capsys, *args)
+        assert code == 2 and "gantui.track" in err and len(err.strip().splitlines()) == 1, err
+    assert tree(tmp_path / "mine") == before

@@ -36,8 +36,40 @@ class DataInfo:
     is_toy: bool
 
 
+class UnitView:
+    """uint8 images (N, C, H, W) seen as float32 in [-1, 1], converted per index: a folder of 100,000
+    images is held in a quarter of the memory. Indexing gives exactly the values a float copy held
+    (b / 127.5 - 1, the same float ops), so batches, digests and resumes are unchanged."""
+
+    def __init__(self, raw: torch.Tensor) -> None:
+        self.raw = raw
+        self.shape = tuple(raw.shape)
+        self.device = raw.device
+        self.dtype = torch.float32
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __getitem__(self, idx) -> torch.Tensor:
+        return self.raw[idx].float().div_(127.5).sub_(1.0)
+
+    def float(self) -> torch.Tensor:
+        return self[:]
+
+    def nbytes(self) -> int:
+        return self.raw.numel()
+
+    def __getattr__(self, name: str):
+        """Any other tensor method (`.min()`, `.mean(...)`) on the whole set as float32: a copy, for
+        inspection, never on the training path."""
+        if name.startswith("_") or name == "raw":
+            raise AttributeError(name)
+        return getattr(self.float(), name)
+
+
 class Dataset:
-    """A finite set held as one tensor on the device (images in [-1, 1]), labels optional."""
+    """A finite set held as one tensor on the device (images in [-1, 1]), labels optional; or as uint8
+    behind a UnitView (folders)."""
 
     info: DataInfo
     real_std: float
@@ -47,7 +79,7 @@ class Dataset:
         if len(x) == 0:
             raise DataError(f"data set {info.name!r} is empty")
         self.info = info
-        self.x = x.float().contiguous()
+        self.x = x if isinstance(x, UnitView) else x.float().contiguous()
         self.y = None if y is None else y.to(device=x.device, dtype=torch.long)
         self.device = x.device
         # Per-feature std across the set, averaged: the collapse alert compares G's spread to this.
@@ -55,6 +87,11 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.x)
+
+    def nbytes(self) -> int:
+        """Bytes the set holds on its device (labels included)."""
+        held = self.x.nbytes() if isinstance(self.x, UnitView) else self.x.numel() * self.x.element_size()
+        return held + (0 if self.y is None else self.y.numel() * 8)
 
     def __bool__(self) -> bool:  # never empty; toy mixtures have no length at all
         return True
@@ -77,22 +114,35 @@ class Dataset:
 
 def feature_std(x: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
     """Mean over features of the std over samples, in float64 sums so 60,000 images stay exact."""
-    flat = x.reshape(len(x), -1)
-    s = torch.zeros(flat.shape[1], dtype=torch.float64, device=x.device)
+    n = len(x)
+    width = 1
+    for d in x.shape[1:]:
+        width *= d
+    if isinstance(x, UnitView):  # converted per chunk: keep the float64 copy near 128 MB, not 4 bytes x 8 x N
+        chunk = max(1, min(chunk, (1 << 24) // width))
+    s = torch.zeros(width, dtype=torch.float64, device=x.device)
     s2 = torch.zeros_like(s)
-    for i in range(0, len(flat), chunk):
-        part = flat[i : i + chunk].double()
+    for i in range(0, n, chunk):
+        part = x[i : i + chunk].reshape(-1, width).double()
         s += part.sum(0)
         s2 += (part * part).sum(0)
-    n = len(flat)
     var = (s2 / n - (s / n) ** 2).clamp_min(0)
     return var.sqrt().mean()
 
 
-def load_dataset(cfg: "DataConfig", device: torch.device | str, seed: int) -> Dataset:
-    """Build the data set `cfg.name` on `device`. `seed` draws `digits` (other sets ignore it)."""
+def load_dataset(cfg: "DataConfig", device: torch.device | str, seed: int, progress=None) -> Dataset:
+    """Build the data set `cfg.name` on `device`. `seed` draws `digits` (other sets ignore it).
+    `progress(message)` hears how the first read of a folder or a data.dataset goes."""
     device = torch.device(device)
     name = cfg.name
+    if name == "dataset":
+        from gantui.data.userdata import load_user_dataset
+
+        return load_user_dataset(cfg, device, progress)
+    if name == "folder":
+        from gantui.data.vision import load_folder_set
+
+        return load_folder_set(cfg, device, progress)
     if name in TOY_SETS:
         from gantui.data.toy import ToyDataset
 

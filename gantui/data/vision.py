@@ -31,7 +31,7 @@ from gantui.errors import DataError
 
 SOCKET_TIMEOUT_S = 5.0  # per blocking socket call while downloading
 DOWNLOAD_DEADLINE_S = 15.0  # stop trying further mirrors after this long
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+from gantui.memory import IMAGE_SUFFIXES  # noqa: E402 - one list: the memory check counts the same files
 _GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 _SUGGEST = "or train offline with --set data.name=digits"
 
@@ -49,8 +49,7 @@ def load_vision(cfg, device: torch.device) -> Dataset:
         images, labels = load_cifar10(Path(cfg.root), cfg.download)
         n_classes = 10
     elif cfg.name == "folder":
-        images, labels = load_folder(Path(cfg.root), cfg.image_size, cfg.channels), None
-        n_classes = 0
+        return load_folder_set(cfg, device)
     else:
         raise DataError(f"[data] name: {cfg.name!r} is not a torchvision set or 'folder'")
     x = to_unit_range(images, cfg.image_size, torch.device(device))
@@ -291,6 +290,36 @@ def _square(img, size: int):
 def load_folder(folder: Path, size: int, channels: int = 0) -> torch.Tensor:
     """All images under `folder` as uint8 (N, C, size, size); C is 1 if all are grey, else 3,
     unless `channels` (1 or 3) forces it."""
+    return read_folder(folder, size, channels)[0]
+
+
+def folder_classes(folder: Path, files: list[Path], mode: str) -> tuple[list[str], list[int]] | None:
+    """Class names and one label per file from the ImageFolder layout (root/<class>/<image>), or None.
+    mode: "none"; "subfolders" (every image must sit in a class folder); "auto" (labels when it does
+    and there are at least two classes)."""
+    if mode == "none":
+        return None
+    tops = [p.relative_to(folder).parts for p in files]
+    loose = [folder / t[0] for t in tops if len(t) < 2]
+    if loose:
+        if mode == "subfolders":
+            raise DataError(f"folder: data.labels = 'subfolders' but {loose[0]} is not in a class subfolder of "
+                            f"{folder}/ (expected {folder}/<class>/<image>); move it, or set data.labels = 'none'")
+        return None
+    names = sorted({t[0] for t in tops})
+    if mode == "auto" and len(names) < 2:
+        return None
+    index = {n: i for i, n in enumerate(names)}
+    return names, [index[t[0]] for t in tops]
+
+
+PROGRESS_EVERY_S = 2.0
+
+
+def read_folder(folder: Path, size: int, channels: int = 0, labels: str = "none",
+                progress=None) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
+    """Images under `folder` as uint8 (N, C, size, size) read into one preallocated array (no per-image
+    copies kept), labels (N,) int64 from class subfolders or None, and the class names."""
     from PIL import Image, UnidentifiedImageError
 
     if channels not in (0, 1, 3):
@@ -302,17 +331,43 @@ def load_folder(folder: Path, size: int, channels: int = 0) -> torch.Tensor:
     if not files:
         raise DataError(f"folder: no images ({', '.join(s[1:] for s in IMAGE_SUFFIXES)}) under {folder}/; "
                         f"put some there or point data.root at them, {_SUGGEST}")
+    classes = folder_classes(folder, files, labels)
 
-    pictures = []
-    for path in files:
+    n = len(files)
+    c_alloc = channels or 3
+    out = np.empty((n, size, size, c_alloc), dtype=np.uint8)
+    all_grey = True
+    t0 = last = time.monotonic()
+    for i, path in enumerate(files):
         try:
             with Image.open(path) as img:
                 grey = img.mode in _GREY_MODES
-                pictures.append((grey, _square(img.convert("L" if grey else "RGB"), size)))
+                all_grey &= grey
+                pic = _square(img.convert("L" if grey else "RGB"), size)
+                mode = "L" if c_alloc == 1 else "RGB"
+                out[i] = np.asarray(pic.convert(mode), dtype=np.uint8).reshape(size, size, c_alloc)
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
             raise DataError(f"folder: cannot read {path} ({_one_line(e)}); remove or replace it") from None
+        now = time.monotonic()
+        if progress is not None and (now - last >= PROGRESS_EVERY_S or i + 1 == n):
+            last = now
+            rate = (i + 1) / max(now - t0, 1e-9)
+            progress(f"reading {folder}/: {i + 1:,}/{n:,} images ({rate:,.0f}/s, "
+                     f"{out.nbytes / 1e6:,.0f} MB as uint8)")
+    if channels == 0 and all_grey:
+        out = np.ascontiguousarray(out[..., :1])  # grey files, read as R = G = B: keep one plane
+    images = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+    if classes is None:
+        return images, None, []
+    return images, torch.tensor(classes[1], dtype=torch.int64), classes[0]
 
-    c = channels or (1 if all(grey for grey, _ in pictures) else 3)
-    mode = "L" if c == 1 else "RGB"
-    arrays = [np.asarray(img.convert(mode), dtype=np.uint8).reshape(size, size, c) for _, img in pictures]
-    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+def load_folder_set(cfg, device: torch.device, progress=None) -> Dataset:
+    """`data.name = "folder"`: held on the device as uint8 behind a UnitView (a quarter of float32),
+    labelled by class subfolders as `data.labels` says."""
+    from gantui.data import UnitView
+
+    images, labels, names = read_folder(Path(cfg.root), cfg.image_size, cfg.channels, cfg.labels, progress)
+    raw = images.to(device)
+    info = DataInfo(name="folder", shape=tuple(raw.shape[1:]), n_classes=len(names), is_toy=False)
+    return Dataset(info, UnitView(raw), None if labels is None else labels.to(device))

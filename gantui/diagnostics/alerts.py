@@ -16,6 +16,7 @@ from gantui.diagnostics.rules import (
     ExplodingGradients,
     ModeCollapse,
     ModeDropping,
+    Off,
     Oscillation,
     Rule,
     VanishingGradients,
@@ -50,6 +51,22 @@ def _num(v: Any) -> Any:
     return float(f"{v:.4g}")
 
 
+ALERT_KEYS = {"step": int, "rule": str, "state": str, "severity": str, "message": str, "evidence": dict,
+              "fix": str}
+
+
+def _checked_alert(rule: Any, record: Any) -> dict:
+    """A raised alert read back from a checkpoint (untrusted): its keys and types, else ValueError."""
+    if not isinstance(record, dict) or record.get("rule") != rule:
+        raise ValueError("malformed alert")
+    for key, kind in ALERT_KEYS.items():
+        if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool):
+            raise ValueError(f"alert {key}")
+    if record["action"] is not None and not isinstance(record["action"], dict):
+        raise ValueError("alert action")
+    return dict(record)
+
+
 def _copy(record: dict) -> dict:
     """A copy a consumer may change without changing the engine's state."""
     out = dict(record)
@@ -79,8 +96,10 @@ class Diagnostics:
         self.rules: list[Rule] = [DOverpowering(), self.oscillation, ModeCollapse(), ModeDropping(),
                                   VanishingGradients(), ExplodingGradients()]
         size = max(self.t.window, self.t.clear_window, self.t.early_window)
-        self.latches = {r.name: Latch(max(size, ModeDropping.MAX_WINDOW) if r.quality else size, self.t.sustain)
+        self.latches = {r.name: Latch(max(size, ModeDropping.MAX_WINDOW) if r.quality else size, self.t.sustain,
+                                      self.t.relapse)
                         for r in self.rules}
+        self._off: dict[str, str] = {}          # rule -> why it cannot judge the latest record
         self._active: dict[str, dict] = {}
         self._raised_by: dict[str, str] = {}   # rule -> the condition that raised it
         self._seen_step: dict[str, int] = {}   # rule -> step of its latest observation
@@ -117,10 +136,17 @@ class Diagnostics:
         out = []
         for rule in self.rules:
             if ctx.warmup and not rule.judges_warmup:
+                self._off[rule.name] = "warm-up"
                 continue
             obs = rule.observe(metrics, ctx)
-            if not obs:
+            if obs is None:  # nothing new for this rule (a quality rule between quality records)
+                if self._off.get(rule.name) == "warm-up":
+                    self._off[rule.name] = "no data"  # past the warm-up, and no quality record yet
                 continue
+            if isinstance(obs, Off) or not obs:
+                self._off[rule.name] = obs.reason if isinstance(obs, Off) else "not recorded"
+                continue
+            self._off.pop(rule.name, None)
             self._seen_step[rule.name] = step
             latch = self.latches[rule.name]
             change = latch.push(obs, rule.window(ctx), rule.clear_window(ctx))
@@ -175,6 +201,60 @@ class Diagnostics:
         """The compact verdicts for the metrics record's "health" key (health.Health.to_record)."""
         return hl.Health(self.health(), self.gauge()).to_record()
 
+    # -- checkpoints ----------------------------------------------------------------------------------
+    STATE_VERSION = 1
+
+    def state(self) -> dict[str, Any]:
+        """Everything the rules remember (latches, raised alerts, baselines, each rule's memory:
+        peaks, best coverage, loss series), JSON-safe, for the checkpoint's metadata: a run
+        resumed from it is judged as the uninterrupted run would have been."""
+        return {
+            "version": self.STATE_VERSION, "step": self.step, "diverged": self.diverged,
+            "last_ratio": self._last_ratio,
+            "baselines": dict(self.ctx.baselines),
+            "baseline_samples": {k: list(v) for k, v in self._baseline_samples.items()},
+            "latches": {name: latch.state() for name, latch in self.latches.items()},
+            "rules": {r.name: r.state() for r in self.rules},
+            "active": {k: _copy(v) for k, v in self._active.items()},
+            "raised_by": dict(self._raised_by), "seen_step": dict(self._seen_step), "off": dict(self._off),
+        }
+
+    def load_state(self, state: Any) -> bool:
+        """Restore `state()`. False (and the rules start afresh) when it is missing, of another
+        version or malformed: a resume must never fail on the monitor's memory."""
+        if not isinstance(state, dict) or state.get("version") != self.STATE_VERSION:
+            return False
+        fresh = Diagnostics(self.t, self.loss_kind, self.real_std, label_smoothing=self.ctx.label_smoothing,
+                            n_critic=self.ctx.n_critic)
+        try:
+            by_name = {r.name: r for r in fresh.rules}
+            for name, latch in fresh.latches.items():
+                if name in state["latches"]:
+                    latch.load(state["latches"][name], by_name[name].conditions)
+            for rule in fresh.rules:
+                if name_state := state["rules"].get(rule.name):
+                    rule.load(name_state)
+            fresh.ctx.baselines.update({str(k): float(v) for k, v in state["baselines"].items()})
+            for k, v in state["baseline_samples"].items():
+                if k in fresh._baseline_samples:
+                    fresh._baseline_samples[k] = [float(x) for x in v]
+            fresh._active = {str(k): _checked_alert(k, v) for k, v in state["active"].items()}
+            fresh._raised_by = {str(k): str(v) for k, v in state["raised_by"].items()}
+            if any(k not in by_name or v not in by_name[k].conditions for k, v in fresh._raised_by.items()):
+                return False
+            if any(k != "divergence" and k not in by_name for k in fresh._active):
+                return False
+            fresh._seen_step = {str(k): int(v) for k, v in state["seen_step"].items()}
+            fresh._off = {str(k): str(v) for k, v in state["off"].items()}
+            fresh.step = int(state["step"])
+            ratio = state["last_ratio"]
+            fresh._last_ratio = None if ratio is None else float(ratio)
+            fresh.diverged = bool(state["diverged"])
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            return False
+        self.__dict__.update(fresh.__dict__)
+        return True
+
     # -- internals -------------------------------------------------------------------------------
     def _verdict(self, rule: Rule) -> hl.Verdict:
         ctx = self.ctx
@@ -184,9 +264,11 @@ class Diagnostics:
             return hl.Verdict(rule.name, hl.OFF, hl.word(rule.name, hl.OFF, "disabled"), step=self.step)
         latch = self.latches[rule.name]
         raised = rule.name in self._active
-        judged = not ctx.warmup or rule.judges_warmup
-        if not latch.history or (not judged and not raised):
-            reason = "warm-up" if ctx.warmup and not rule.judges_warmup else "no data"
+        # never `ok` unearned: a rule that could not judge the latest record it was given says
+        # why (a raised alert stays raised: the latch holds until the run has recovered)
+        off = self._off.get(rule.name)
+        if not raised and (off is not None or not latch.history):
+            reason = off or "no data"
             return hl.Verdict(rule.name, hl.OFF, hl.word(rule.name, hl.OFF, reason), step=self.step)
         window = rule.window(ctx)
         recent = latch.last(window)

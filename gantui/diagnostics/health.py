@@ -3,7 +3,8 @@
 `level` is 'alert' exactly while the rule is raised, so a gauge or a word drawn from a Verdict can
 never say OVERPOWERING while the alerts pane says OK. 'watch' means the condition held in some of
 the rule's recent records (`watch` of its window) without raising; 'off' means the rule judges
-nothing now (the warm-up, a metric the run does not record, rules disabled).
+nothing now, with the reason as its word (the warm-up, a metric the run does not record, too few
+sharp samples, a window still filling, rules disabled): a rule never reads `ok` while it cannot judge.
 
 The compact form (`Health.to_record()`) is what the engine writes into each metrics record under
 "health", so a second process (`gantui watch`) shows the same verdicts without recomputing them.
@@ -101,13 +102,15 @@ class Health:
 
     def to_record(self) -> dict[str, Any]:
         """The compact, JSON-safe form for a metrics record:
-        {"levels": {"d_overpowering": "ok", ...}, "gauge": {"ratio": 3.1, "limit": 40.0}}."""
+        {"levels": {"d_overpowering": "ok", ...}, "reasons": {"mode_dropping": "warm-up"},
+         "gauge": {"ratio": 3.1, "limit": 40.0}} ("reasons": why each `off` rule cannot judge)."""
         g = {"ratio": _round(self.gauge.ratio), "limit": _round(self.gauge.limit)}
         v = self.verdicts.get("d_overpowering")
         if (v is not None and v.level in (WATCH, ALERT) and v.condition not in (None, "grad_ratio")
                 and _round(v.value) is not None and _round(v.threshold) is not None):
             g["by"] = {"label": v.label, "value": _round(v.value), "limit": _round(v.threshold), "op": v.op}
-        return {"levels": self.levels, "gauge": g}
+        reasons = {r: v.word for r, v in self.verdicts.items() if v.level == OFF}
+        return {"levels": self.levels, "reasons": reasons, "gauge": g}
 
     @classmethod
     def from_record(cls, data: Any) -> "Health | None":
@@ -116,10 +119,13 @@ class Health:
         if not isinstance(data, dict) or not isinstance(data.get("levels"), dict):
             return None
         verdicts = {}
+        reasons = data.get("reasons") if isinstance(data.get("reasons"), dict) else {}
         for rule, level in data["levels"].items():
             if not isinstance(rule, str) or level not in LEVELS:
                 return None
-            verdicts[rule] = Verdict(rule, level, word(rule, level))
+            reason = reasons.get(rule)
+            reason = reason if isinstance(reason, str) and 0 < len(reason) <= 40 and reason.isprintable() else ""
+            verdicts[rule] = Verdict(rule, level, word(rule, level, reason))
         g = data.get("gauge") if isinstance(data.get("gauge"), dict) else {}
         by = g.get("by")
         if not (isinstance(by, dict) and isinstance(by.get("label"), str) and isinstance(by.get("op"), str)

@@ -1,7 +1,9 @@
 """The alert rules, one class each: what a record says about one failure.
 
-A rule looks at one record and returns {condition: Obs} for the conditions it could judge ({} or
-None when it can judge nothing: warm-up, a metric missing, a record without live quality). The
+A rule looks at one record and returns {condition: Obs} for the conditions it judged, `Off(reason)`
+when it cannot judge this record (a metric not recorded, too few sharp samples, a window still
+filling: the health row then says `off` with the reason, never `ok`), or None when the record says
+nothing new to it (a quality rule between live-quality records: its last verdict stands). The
 latch (gantui.diagnostics.latch) turns those per-record verdicts into raise / clear events, and
 the health row (gantui.diagnostics.health) reads the same verdicts, so both always agree.
 """
@@ -101,6 +103,13 @@ class Obs(NamedTuple):
     evidence: dict[str, Any]        # the numbers behind it, for the alert record
 
 
+class Off(NamedTuple):
+    """A rule cannot judge this record; `reason` is the health row's word ("not recorded")."""
+    reason: str
+
+
+NOT_RECORDED = Off("not recorded")
+
 OPS: dict[str, Callable[[float, float], bool]] = {
     "below": lambda v, t: v < t, "above": lambda v, t: v > t,
     "at least": lambda v, t: v >= t, "at most": lambda v, t: v <= t,
@@ -151,8 +160,15 @@ class Rule:
     judges_warmup = False  # observes records inside the warm-up too
     quality = False        # judged on live-quality records only: windows count those records
 
-    def observe(self, m: dict[str, Any], ctx: Context) -> dict[str, Obs] | None:
+    def observe(self, m: dict[str, Any], ctx: Context) -> "dict[str, Obs] | Off | None":
         raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        """The rule's memory, JSON-safe, for a checkpoint (a resume judges like an uninterrupted run)."""
+        return {}
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Restore `state()`; raises (KeyError, TypeError, ValueError) on anything malformed."""
 
     def record(self, m: dict[str, Any], ctx: Context) -> None:
         """Sees every record, warm-up included, before observe (rules with a memory)."""
@@ -206,14 +222,16 @@ class DOverpowering(Rule):
         rng = ctx.range
         limit = rng.d_loss_limit(ctx.t.early_d_loss)
         got = _get(m, "d_loss")
-        if limit is None or not got:
-            return {}
+        if limit is None:
+            return Off("warm-up")  # critics: nothing about them is certain in the first steps
+        if not got:
+            return NOT_RECORDED
         ev: dict[str, Any] = {"d_loss": got[0], "floor": rng.floor}
         holds = got[0] < limit
         if rng.span is not None:
             scores = _get(m, "d_real", "d_fake")
             if not scores:
-                return {}
+                return NOT_RECORDED
             gap = scores[0] - scores[1]
             ev.update(gap=gap, d_real=scores[0], d_fake=scores[1])
             holds = holds and gap > rng.gap_limit(ctx.t.d_gap_max)
@@ -244,7 +262,7 @@ class DOverpowering(Rule):
             out["grad_ratio"] = Obs(ratio > limit, ratio,
                                     {"grad_ratio": ratio, "grad_norm_d": m["grad_norm_d"],
                                      "grad_norm_g": m["grad_norm_g"], "baseline": ctx.baselines["grad_ratio"]})
-        return out
+        return out or NOT_RECORDED
 
     def describe(self, name, held, window, median, latest, ctx):
         if name == "pinned":
@@ -325,11 +343,22 @@ class Oscillation(Rule):
                 floor = ctx.range.floor if k == "d_loss" and ctx.range.floor is not None else 0.0
                 series.append(float(m[k]) - floor)
 
+    def state(self):
+        return {"series": {k: list(v) for k, v in self.series.items()}}
+
+    def load(self, state):
+        for k, values in state["series"].items():
+            if k in self.series:
+                self.series[k].clear()
+                self.series[k].extend(float(v) for v in values)
+
     def observe(self, m, ctx):
         out = {}
+        filling = False
         for k in self.keys(ctx.loss_kind):
             series = self.series[k]
             if len(series) < self.size:
+                filling = True
                 continue
             jump, level, rate = swing_stats(list(series))
             ratio = jump / max(level, osc_floor(ctx), 1e-12)
@@ -337,7 +366,7 @@ class Oscillation(Rule):
             ev_key = self.conditions[k].key
             out[k] = Obs(holds, ratio, {ev_key: ratio, f"{k}_jump": jump, f"{k}_level": level,
                                         f"{k}_flip_rate": rate})
-        return out
+        return out or (Off("filling window") if filling else NOT_RECORDED)
 
     def describe(self, name, held, window, median, latest, ctx):
         ev = latest.evidence
@@ -365,12 +394,21 @@ def osc_floor(ctx: Context) -> float:
 # --- mode_collapse -------------------------------------------------------------------------------
 
 class ModeCollapse(Rule):
+    """The fixed-noise batch stopped varying. After the warm-up: its spread (absolute, relative to
+    the real data's std, or the mean pairwise distance relative to the real data's) or a class's
+    within-class spread under its limit. In the warm-up only a collapse that is certain: the
+    spread fell from its own peak (at least `early_collapse_peak` of the real data's) to under
+    `early_collapse_drop` of that peak and under the collapse limits, judged over `early_window`
+    records. An untrained G's naturally low spread at step 0 has no peak to fall from; healthy
+    early runs of every preset stay above half their running peak (tests/data/early_records.json)."""
+
     name = "mode_collapse"
     word = "COLLAPSED"
     headline = "The generator may have collapsed to a few outputs"
     cleared = "The generator's samples vary again"
     fix = ("Switch to WGAN-GP or add spectral norm in D, add minibatch discrimination, "
            "or halve G's learning rate.")
+    judges_warmup = True
     conditions = {
         "sample_std": Condition("sample_std", "the sample std", "below", lambda c: c.t.collapse_std),
         "sample_std_frac": Condition("sample_std_frac", "the sample std / real std", "below",
@@ -379,9 +417,62 @@ class ModeCollapse(Rule):
                                   "below", lambda c: c.t.collapse_pdist),
         "class_pdist": Condition("class_pdist_min", "the smallest within-class pairwise distance (relative to "
                                  "the real class's)", "below", lambda c: c.t.collapse_class_pdist),
+        "early": Condition("spread_of_peak", "the samples' spread / its own peak", "below",
+                           lambda c: c.t.early_collapse_drop),
     }
 
+    def __init__(self) -> None:
+        self.peak: dict[str, float] = {}   # highest relative spread seen: sample_pdist, sample_std_frac
+
+    def window(self, ctx):
+        return ctx.t.early_window if ctx.warmup else ctx.t.window
+
+    def state(self):
+        return {"peak": dict(self.peak)}
+
+    def load(self, state):
+        self.peak = {str(k): float(v) for k, v in state["peak"].items() if finite(v)}
+
+    @staticmethod
+    def spreads(m: dict[str, Any], ctx: Context) -> dict[str, float]:
+        """The relative spreads a record carries: pdist (already relative) and std / real std."""
+        out = {}
+        got = _get(m, "sample_pdist")
+        if got:
+            out["sample_pdist"] = got[0]
+        got = _get(m, "sample_std")
+        if got and ctx.real_std > 0:
+            out["sample_std_frac"] = got[0] / ctx.real_std
+        return out
+
+    def record(self, m, ctx):
+        for k, v in self.spreads(m, ctx).items():
+            self.peak[k] = max(self.peak.get(k, 0.0), v)
+
     def observe(self, m, ctx):
+        return self._early(m, ctx) if ctx.warmup else self._sustained(m, ctx)
+
+    def _early(self, m, ctx):
+        spreads = self.spreads(m, ctx)
+        if not spreads:
+            return NOT_RECORDED
+        limits = {"sample_pdist": ctx.t.collapse_pdist, "sample_std_frac": ctx.t.collapse_std_frac}
+        # the spread that fell furthest from its own peak, among those that have a real peak
+        best = None
+        for k, v in spreads.items():
+            peak = self.peak.get(k, 0.0)
+            if peak < ctx.t.early_collapse_peak:
+                continue
+            ratio = v / peak
+            if best is None or ratio < best[1]:
+                best = (k, ratio, v, peak)
+        if best is None:
+            return Off("warm-up")  # nothing has peaked yet: an untrained G's low spread is not a collapse
+        k, ratio, v, peak = best
+        holds = ratio < ctx.t.early_collapse_drop and v < limits[k]
+        return {"early": Obs(holds, ratio, {"spread_of_peak": ratio, "spread": k, k: v, "peak": peak})}
+
+    def _sustained(self, m, ctx):
         out = {}
         got = _get(m, "sample_std")
         if got:
@@ -405,12 +496,17 @@ class ModeCollapse(Rule):
                 classes = [i for i, v in enumerate(values) if v is not None and v < limit]
                 out["class_pdist"] = Obs(bool(classes), low, {"class_pdist_min": low, "classes": classes,
                                                               "n_classes": len(values)})
-        return out
+        return out or NOT_RECORDED
 
     def describe(self, name, held, window, median, latest, ctx):
+        ev = latest.evidence
+        if name == "early":
+            what = "mean pairwise distance" if ev["spread"] == "sample_pdist" else "std"
+            return (f"The generator collapsed early: the fixed-noise samples' {what} fell to {fmt(ev[ev['spread']])} "
+                    f"of the real data's, {fmt(median)} of its own peak of {fmt(ev['peak'])} (limit "
+                    f"{fmt(ctx.t.early_collapse_drop)}), in {held} of the last {window} records of the warm-up.")
         if name != "class_pdist":
             return super().describe(name, held, window, median, latest, ctx)
-        ev = latest.evidence
         return (f"The generator collapsed within classes {_names(ev['classes'])} ({len(ev['classes'])} of "
                 f"{ev['n_classes']}): their samples' pairwise distance fell below "
                 f"{fmt(ctx.t.collapse_class_pdist)} of the real class's in {held} of the last {window} records "
@@ -423,18 +519,26 @@ class ModeCollapse(Rule):
 # --- mode_dropping (live quality) ----------------------------------------------------------------
 
 class ModeDropping(Rule):
-    """Coverage, from the live-quality records: toy modes with a high-quality sample, or the
-    classes a classifier sees in the generated batch.
+    """Coverage, from the live-quality records: how the sharp samples (toy: high quality; images:
+    confidently classified) share out over the modes or classes, judged on quality records only
+    (every log.eval_every steps; the windows count those records and span `quality_steps`).
 
-    Two ways to drop modes, each on quality records only (a toy G starts covering none, and the
-    records come every log.eval_every steps, so the windows count quality records):
-    * lost: the share covered fell, by at least `drop_frac` of it, below the best share the run
-      held on two quality records in a row (one lucky count is no best);
-    * subset (toy data): the samples are sharp yet land on at most `drop_subset` of the modes, e.g.
-      a G that went straight to 2 of 8 ring modes and never had more.
-    Toy modes are counted only while hq_fraction >= drop_hq: with few high-quality samples a mode
-    goes uncounted by chance (a healthy WGAN-GP on grid25 at 3 % high quality counts 15 to 25 of
-    25 modes from one record to the next), which is a quality problem, not dropping."""
+    * starved: at least `starve_frac` of the modes (classes) receive less than `starve_share` of
+      their fair share (1/K) of the sharp samples, empty ones included, whether or not the run
+      ever covered them (a grid25 G on 19 of 25 modes by the one-sample count and 8 strictly, a
+      model producing one class, a conditional model missing three). Judged once there are at
+      least `starve_min` sharp samples per mode on average (fewer, and a mode's share is noise);
+      records without a histogram fall back to the one-sample count (`modes_lost`,
+      `classes_missing`);
+    * unreached (toy data): after `reach_steps`, fewer than `reach_hq` of the samples are high
+      quality: the generator never reached the data (a streak or a line off the ring);
+    * lost: the share covered (one-sample count) fell, by at least `drop_frac` of it, below the
+      best share the run held on two quality records in a row;
+    * subset (toy data): the samples are sharp (hq_fraction >= drop_hq) yet land on at most
+      `drop_subset` of the modes.
+    A record with too few sharp samples before `reach_steps` is `off` ("too few sharp samples"):
+    a healthy WGAN-GP on grid25 at 3 % high quality counts 15 to 25 of 25 modes from one record to
+    the next, which is a quality problem, not dropping."""
 
     name = "mode_dropping"
     word = "MODES DROPPED"
@@ -446,6 +550,10 @@ class ModeDropping(Rule):
                           lambda c: c.t.drop_frac),
         "subset": Condition("covered", "the share of modes covered by sharp samples", "at most",
                             lambda c: c.t.drop_subset),
+        "starved": Condition("starved_share", "the share of modes starved or empty", "at least",
+                             lambda c: c.t.starve_frac),
+        "unreached": Condition("hq_fraction", "the share of high-quality samples", "below",
+                               lambda c: c.t.reach_hq),
     }
 
     MAX_WINDOW = 50  # quality records: bounds the memory whatever log.eval_every is
@@ -456,6 +564,17 @@ class ModeDropping(Rule):
         self.kind = "modes"        # or "classes"
         self.last_step: int | None = None
         self.interval: int | None = None  # steps between the latest two quality records
+
+    def state(self):
+        return {"best": self.best, "previous": self.previous, "kind": self.kind,
+                "last_step": self.last_step, "interval": self.interval}
+
+    def load(self, state):
+        self.best = float(state["best"])
+        self.previous = None if state["previous"] is None else float(state["previous"])
+        self.kind = "classes" if state["kind"] == "classes" else "modes"
+        self.last_step = None if state["last_step"] is None else int(state["last_step"])
+        self.interval = None if state["interval"] is None else int(state["interval"])
 
     def window(self, ctx):
         """quality_window records, and enough of them to span quality_steps: the shipped ring8
@@ -471,13 +590,17 @@ class ModeDropping(Rule):
 
     @staticmethod
     def coverage(m: dict[str, Any], t: Thresholds) -> tuple[float, dict[str, Any]] | None:
-        """(share covered, evidence) of a quality record, or None when it says nothing about coverage."""
+        """(share covered by the one-sample count, evidence) of a quality record whose samples are
+        sharp enough to count modes, or None."""
         toy = _get(m, "modes_captured", "modes_total")
         if toy and toy[1] > 0:
             hq = _get(m, "hq_fraction")
             if not hq or hq[0] < t.drop_hq:
                 return None
             ev: dict[str, Any] = {"modes_captured": int(toy[0]), "modes_total": int(toy[1]), "hq_fraction": hq[0]}
+            strict = _get(m, "modes_captured_strict")
+            if strict:
+                ev["modes_captured_strict"] = int(strict[0])
             lost = _index_list(m.get("modes_lost"))
             if lost is not None:
                 ev["modes_missing"] = lost
@@ -491,38 +614,123 @@ class ModeDropping(Rule):
             return cov[0], ev
         return None
 
+    @staticmethod
+    def is_quality(m: dict[str, Any]) -> bool:
+        return "modes_total" in m or "class_coverage" in m
+
+    @staticmethod
+    def histogram(m: dict[str, Any]) -> tuple[str, list[int]] | None:
+        """("modes" | "classes", sharp samples per mode or class), from the record's histogram or,
+        for records that carry none, from its one-sample count (empty ones 0, the others 'enough')."""
+        for key, kind in (("mode_histogram", "modes"), ("class_histogram", "classes")):
+            h = m.get(key)
+            if isinstance(h, (list, tuple)) and h and all(finite(c) and c >= 0 for c in h):
+                return kind, [int(c) for c in h]
+        return None
+
     def record(self, m, ctx):
-        got = self.coverage(m, ctx.t)
-        if got is None:
+        if not self.is_quality(m):
             return
         step = int(m.get("step", 0) or 0)
         if self.last_step is not None and step > self.last_step:
             self.interval = step - self.last_step
         self.last_step = step
+        self.kind = "modes" if "modes_total" in m else "classes"
+        got = self.coverage(m, ctx.t)
+        if got is None:
+            return
         share = got[0]
-        self.kind = "modes" if "modes_total" in got[1] else "classes"
         if self.previous is not None:
             self.best = max(self.best, min(share, self.previous))  # held twice: one lucky count is no best
         self.previous = share
 
+    def _starved(self, m, ctx) -> Obs | Off | None:
+        """The share test: None when the record has nothing to count with."""
+        got = self.histogram(m)
+        toy = "modes_total" in m
+        if got is not None:
+            kind, hist = got
+            k = len(hist)
+            total = sum(hist)
+            if total < ctx.t.starve_min * k:
+                return Off("too few sharp samples")
+            fair = total / k
+            starved = [i for i, c in enumerate(hist) if c < ctx.t.starve_share * fair]
+            empty = [i for i in starved if hist[i] == 0]
+            ev: dict[str, Any] = {"starved": starved, "empty": empty, "n_total": k, "sharp": total,
+                                  "kind": kind}
+        else:
+            # records without a histogram (older runs): the one-sample count's empty modes
+            if toy:
+                hq = _get(m, "hq_fraction")
+                if not hq or hq[0] < ctx.t.drop_hq:
+                    return Off("too few sharp samples")
+                missing, k = _index_list(m.get("modes_lost")), int(m.get("modes_total") or 0)
+            else:
+                missing, cov = _index_list(m.get("classes_missing")), _get(m, "class_coverage")
+                k = 0
+                if missing is not None and cov:
+                    k = max(1, round(len(missing) / (1 - cov[0]))) if cov[0] < 1 else max(1, len(missing))
+            if missing is None or k <= 0:
+                return None
+            starved = empty = missing
+            ev = {"starved": starved, "empty": empty, "n_total": k, "kind": "modes" if toy else "classes"}
+        share = len(starved) / k
+        ev["starved_share"] = share
+        for key in ("modes_captured", "modes_captured_strict", "hq_fraction", "class_coverage",
+                    "class_coverage_strict", "confident_fraction"):
+            if finite(m.get(key)):
+                ev[key] = m[key]
+        return Obs(share >= ctx.t.starve_frac - 1e-9, share, ev)
+
     def observe(self, m, ctx):
-        got = self.coverage(m, ctx.t)
-        if got is None:
+        if not self.is_quality(m):
             return None
-        share, ev = got
-        ev = dict(ev, covered=share, best=self.best)
-        out = {}
-        if self.best > 0:
-            lost = (self.best - share) / self.best
-            ev["lost"] = lost
-            # the epsilon keeps 1.0 - 0.8 (= 0.19999...) a loss of 0.2
-            out["lost"] = Obs(lost >= ctx.t.drop_frac - 1e-9, lost, dict(ev))
-        if "hq_fraction" in ev:
-            out["subset"] = Obs(share <= ctx.t.drop_subset + 1e-9, share, dict(ev))
-        return out
+        out: dict[str, Obs] = {}
+        starved = self._starved(m, ctx)
+        step = int(m.get("step", 0) or 0)
+        hq = _get(m, "hq_fraction")
+        if "modes_total" in m and hq and step >= ctx.t.reach_steps:
+            out["unreached"] = Obs(hq[0] < ctx.t.reach_hq, hq[0],
+                                   {"hq_fraction": hq[0], "modes_captured": m.get("modes_captured"),
+                                    "modes_total": m.get("modes_total"), "step": step})
+        if isinstance(starved, Obs):
+            out["starved"] = starved
+        got = self.coverage(m, ctx.t)
+        if got is not None:
+            share, ev = got
+            ev = dict(ev, covered=share, best=self.best)
+            if self.best > 0:
+                lost = (self.best - share) / self.best
+                ev["lost"] = lost
+                # the epsilon keeps 1.0 - 0.8 (= 0.19999...) a loss of 0.2
+                out["lost"] = Obs(lost >= ctx.t.drop_frac - 1e-9, lost, dict(ev))
+            if "hq_fraction" in ev:
+                out["subset"] = Obs(share <= ctx.t.drop_subset + 1e-9, share, dict(ev))
+        if out:
+            return out
+        return starved if isinstance(starved, Off) else Off("too few sharp samples")
 
     def describe(self, name, held, window, median, latest, ctx):
         ev = latest.evidence
+        if name == "starved":
+            kind = ev["kind"]
+            counts = ""
+            if "modes_captured" in ev:
+                strict = ev.get("modes_captured_strict")
+                counts = (f" ({ev['modes_captured']} of {ev['n_total']} modes have a high-quality sample"
+                          + (f", {strict} have at least 20" if strict is not None else "") + ")")
+            elif "class_coverage" in ev:
+                strict = ev.get("class_coverage_strict")
+                counts = (f" (class coverage {ev['class_coverage']:.0%}"
+                          + (f", {strict:.0%} strictly" if strict is not None else "") + ")")
+            return (f"The generator starves {kind}: {len(ev['starved'])} of {ev['n_total']} {kind} get less than "
+                    f"{ctx.t.starve_share:.0%} of their fair share of the sharp samples ({len(ev['empty'])} none)"
+                    f"{counts}, in {held} of the last {window} quality records; starved: {_names(ev['starved'])}.")
+        if name == "unreached":
+            return (f"The generator's samples never reached the data: {ev['hq_fraction']:.1%} of them are high "
+                    f"quality (limit {ctx.t.reach_hq:.0%}) at step {ev['step']}, in {held} of the last {window} "
+                    f"quality records ({ev.get('modes_captured')} of {ev.get('modes_total')} modes have a sample).")
         if "modes_total" in ev:
             what = f"{ev['modes_captured']} of {ev['modes_total']} modes have a high-quality sample"
             missing = ev.get("modes_missing")
@@ -544,6 +752,9 @@ class ModeDropping(Rule):
         return actions.scale_lr("g", 0.5)
 
     def fix_for(self, held, ctx):
+        if held == {"unreached"}:
+            return ("Restart with both learning rates lower (or Adam betas (0.5, 0.999)), or switch to WGAN-GP: "
+                    "the generator is not reaching the data.")
         if ctx.loss_kind in CRITIC_LOSSES:
             return "Train the critic more (n_critic up) or halve G's learning rate, or add minibatch discrimination."
         return ("Halve G's learning rate, or switch to WGAN-GP, spectral norm in D or minibatch "
@@ -565,7 +776,7 @@ class VanishingGradients(Rule):
     def observe(self, m, ctx):
         got = _get(m, "grad_norm_g")
         if not got:
-            return None
+            return NOT_RECORDED
         g = got[0]
         ev: dict[str, Any] = {"grad_norm_g": g}
         limit = vanish_limit(ctx)
@@ -574,7 +785,7 @@ class VanishingGradients(Rule):
         if gap_limit is not None:
             scores = _get(m, "d_real", "d_fake")
             if not scores:
-                return None
+                return NOT_RECORDED
             gap = scores[0] - scores[1]
             confident = gap > gap_limit
             ev.update(gap=gap, d_real=scores[0], d_fake=scores[1])
@@ -632,7 +843,7 @@ class ExplodingGradients(Rule):
             got = _get(m, k)
             if got:
                 out[k] = Obs(got[0] > ctx.t.explode_grad, got[0], {k: got[0]})
-        return out
+        return out or NOT_RECORDED
 
     @staticmethod
     def _which(held: set[str]) -> str:

@@ -49,6 +49,8 @@ class Thresholds:
     clear_window: int = _t(20, _at_least_1, "log records it must (mostly) fail before the alert clears")
     sustain: float = _t(0.8, _sustain, "fraction of a window that counts as 'mostly'")
     watch: float = _t(0.25, _share, "fraction of a window that puts a rule on 'watch' (the screen's amber)")
+    relapse: float = _t(0.4, _share, "after an alert cleared: fraction of a window that raises it again (a recurring "
+                                     "failure is not forgiven)")
     warmup_steps: int = _t(500, _non_negative, "steps in which only divergence and a pinned D are judged")
     enabled: bool = _t(True, None, "false silences every rule but divergence")
     # d_overpowering
@@ -70,13 +72,26 @@ class Thresholds:
     collapse_pdist: float = _t(0.1, _non_negative, "sample_pdist (relative to the real data's) below this")
     collapse_class_pdist: float = _t(0.25, _non_negative,
                                      "a class's class_pdist (relative to the real class's) below this")
+    early_collapse_drop: float = _t(0.2, _share, "warm-up: the spread below this share of its own peak (and under "
+                                                 "the collapse limits) is a collapse")
+    early_collapse_peak: float = _t(0.2, _share, "warm-up: ... once the spread (relative to the real data's) has "
+                                                 "peaked above this (an untrained G starts near 0.05)")
     # mode_dropping (judged on the live-quality records, every log.eval_every steps)
     quality_window: int = _t(5, _at_least_1, "quality records a coverage condition must (mostly) hold / fail ...")
     quality_steps: int = _t(500, _non_negative, "... and at least this many steps of them (a healthy G hops off "
                                                 "a few modes for about 100 steps)")
     drop_frac: float = _t(0.2, _share, "share of the modes (classes) the run covered that must go missing")
     drop_subset: float = _t(0.5, _fraction, "toy: sharp samples on at most this share of the modes")
-    drop_hq: float = _t(0.2, _fraction, "toy: hq_fraction needed before modes are counted")
+    drop_hq: float = _t(0.2, _fraction, "toy: hq_fraction needed before modes are counted as lost or a subset")
+    starve_share: float = _t(0.2, _share, "a mode (class) with less than this share of its fair share (1/K) of "
+                                          "the sharp samples is starved")
+    starve_frac: float = _t(0.2, _share, "share of the modes (classes) starved or empty that counts as dropping")
+    starve_min: float = _t(5.0, _positive, "sharp (confident) samples per mode (class), on average, needed to "
+                                           "judge shares")
+    reach_hq: float = _t(0.05, _fraction, "toy: hq_fraction below this after reach_steps: the samples never "
+                                          "reached the data")
+    reach_steps: int = _t(1500, _non_negative, "toy: steps before few high-quality samples count as not "
+                                               "reaching the data")
     # vanishing_gradients
     vanish_grad: float = _t(1e-3, _non_negative, "|grad G| below this (absolute) is near zero")
     vanish_frac: float = _t(0.02, _non_negative, "... or below this fraction of its own baseline")

@@ -158,13 +158,20 @@ class Follower:
         self.path = Path(path)
         self.offset = offset
         self.torn = False
+        self.rewound = False     # the last poll found the file rewritten and read it from the start
+        self._inode: int | None = None
 
     def poll(self, limit: int | None = 1 << 22) -> list[dict[str, Any]]:
         """Records completed since the last poll (at most `limit` bytes read; None: all)."""
         try:
             with open(self.path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size < self.offset:  # the file was rewritten shorter (a resume truncated it)
+                st = os.fstat(f.fileno())
+                size = st.st_size
+                # rewritten (a resume truncated it, a rollback split it: both replace the file, so the
+                # inode changes even when the new file is not shorter)
+                self.rewound = size < self.offset or (self._inode is not None and st.st_ino != self._inode)
+                self._inode = st.st_ino
+                if self.rewound:
                     self.offset = 0
                 f.seek(self.offset)
                 data = f.read() if limit is None else f.read(limit)
@@ -195,3 +202,24 @@ def truncate_after(path: Path, step: int) -> tuple[int, bool]:
 def _step_of(record: dict[str, Any]) -> int:
     s = record.get("step")
     return s if isinstance(s, int) and not isinstance(s, bool) else -1
+
+
+def split_after(path: Path, step: int, branch: Path) -> int:
+    """Move the records with `step > step` into `branch` (a new file), keeping the rest in `path`:
+    a rollback's abandoned stretch stays readable beside the main history. The branch file is
+    written and fsynced before the main file is replaced (atomically), so a crash in between
+    leaves a record in both places, never in neither. Returns the records moved."""
+    path, branch = Path(path), Path(branch)
+    result = read(path)
+    keep = [r for r in result.records if _step_of(r) <= step]
+    moved = [r for r in result.records if _step_of(r) > step]
+    if not moved:
+        return 0
+    for target, records in ((branch, moved), (path.with_name(f".{path.name}.split.tmp"), keep)):
+        with open(target, "wb") as f:
+            for r in records:
+                f.write(encode(r))
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(path.with_name(f".{path.name}.split.tmp"), path)
+    return len(moved)

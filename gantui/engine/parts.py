@@ -84,7 +84,7 @@ def autocast_dtype(cfg: Config, device: torch.device) -> torch.dtype | None:
     return dtype
 
 
-def build(cfg: Config, requested_device: str | torch.device) -> Parts:
+def build(cfg: Config, requested_device: str | torch.device, progress=None) -> Parts:
     """Everything the loop needs, seeded from `cfg.run.seed` (torch's global RNG)."""
     device = pick_device(requested_device)
     # Refuse, with how much it needs, a configuration that cannot fit on this device (before
@@ -92,12 +92,16 @@ def build(cfg: Config, requested_device: str | torch.device) -> Parts:
     memory.check_fits(cfg, memory.data_shape(cfg.data), memory.available_bytes(device), str(device))
     speed_switches(device)
     torch.manual_seed(cfg.run.seed)
-    data = load_dataset(cfg.data, device, cfg.run.seed)
+    data = load_dataset(cfg.data, device, cfg.run.seed, progress)
     info = data.info
     G, D = models.build(cfg, info)
+    if cfg.model.custom:
+        # Your own models: their size is known once built; measured, then checked (gantui.memory).
+        memory.check_measured(cfg, info.shape, G, D, memory.available_bytes(device), str(device),
+                              data_bytes=0)  # loaded already: no longer in what is available
     G.to(device)
     D.to(device)
-    if device.type == "cuda" and not info.is_toy and cfg.model.arch != "mlp":
+    if device.type == "cuda" and not info.is_toy and cfg.model.arch != "mlp" and not cfg.model.custom:
         G.to(memory_format=torch.channels_last)
         D.to(memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False) if cfg.model.ema > 0 else None
@@ -124,4 +128,4 @@ def build(cfg: Config, requested_device: str | torch.device) -> Parts:
 
     return Parts(device=device, data=data, G=G, D=D, G_ema=G_ema, opt_g=opt_g, opt_d=opt_d,
                  scaler_g=scaler_g, scaler_d=scaler_d, autocast=autocast, fixed_z=fixed_z, fixed_y=fixed_y,
-                 conditional=info.n_classes > 0 and cfg.model.arch == "conditional")
+                 conditional=info.n_classes > 0 and getattr(G, "n_classes", 0) > 0)

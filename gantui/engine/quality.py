@@ -2,10 +2,13 @@
 same definitions as `gantui eval`, so "is it getting better?" is answered while it trains.
 
 - toy mixtures: `modes_captured`, `modes_total`, `hq_fraction`, `modes_lost` (indices of the modes
-  with no high-quality sample) on 2,500 samples, and `w1` (exact 1-D Wasserstein-1) for mixture1d;
+  with no high-quality sample), `modes_captured_strict` (modes with at least 20 HQ samples) and
+  `mode_histogram` (HQ samples per mode) on 2,500 samples, and `w1` (exact 1-D Wasserstein-1) for mixture1d;
 - images: `fid` and `kid` in the feature space `gantui eval` uses (a classifier trained once per
   labelled data set, a self-supervised encoder for unlabelled ones; cached), against a fixed real
-  reference drawn once; for labelled data also `class_coverage`, `classes_missing` and `is`, an
+  reference drawn once; for labelled data also `class_coverage`, `classes_missing`,
+  `class_histogram` (confident samples per class), `class_coverage_strict` (share of the classes
+  with at least 20 of them), `confident_fraction` and `is`, an
   Inception-Score-style exp(E[KL(p(y|x) || p(y))]) from that classifier's class probabilities
   (gantui's classifier, not Inception: comparable within one data set only).
 
@@ -26,6 +29,7 @@ import torch
 from gantui.vocab import criteria
 from gantui.config import Config
 from gantui.engine.parts import Parts
+from gantui.evaluation.toy_metrics import STRICT_MIN_HQ  # the strict count's 20, for classes too
 
 IMAGE_SAMPLES = 1000        # generated images per measurement (FID's bias is larger, its trend is what counts)
 IMAGE_REAL = 2000           # the fixed real reference
@@ -109,7 +113,9 @@ class LiveQuality:
                                "hq_fraction": float(report.hq_fraction),
                                "mode_score": criteria.mode_score(int(report.modes_captured),
                                                                  int(report.modes_total), float(report.hq_fraction)),
-                               "modes_lost": [int(i) for i in np.flatnonzero(hist == 0)]}
+                               "modes_lost": [int(i) for i in np.flatnonzero(hist == 0)],
+                               "modes_captured_strict": int(report.modes_captured_strict),
+                               "mode_histogram": [int(c) for c in hist]}
         if w1 is not None:
             out["w1"] = float(w1)
         return out
@@ -120,7 +126,7 @@ class LiveQuality:
         from gantui.evaluation.measure import feature_space
 
         self.notify("live quality: preparing the feature network (trained once per data set, then cached)…")
-        self._space = feature_space(self.cfg, self.info, self.p.device, log=self.notify)
+        self._space = feature_space(self.cfg, self.info, self.p.device, log=self.notify, data=self.p.data)
         real, _ = self.p.data.real_batch(min(IMAGE_REAL, len(self.p.data)), seed=QUALITY_SEED + 2)
         with torch.inference_mode():
             feats, _ = self._space.embed(real)
@@ -145,6 +151,12 @@ class LiveQuality:
             rep = figures["classes"]
             out["class_coverage"] = float(rep.class_coverage)
             out["classes_missing"] = [i for i, c in enumerate(rep.class_histogram) if c == 0]
+            # the share each class receives, not one stray sample (issue 19): the histogram of the
+            # confident samples, and the classes holding at least 20 of them (the toy strict count's 20)
+            out["class_histogram"] = [int(c) for c in rep.class_histogram]
+            out["class_coverage_strict"] = float(sum(c >= STRICT_MIN_HQ for c in rep.class_histogram)
+                                                 / max(1, rep.n_classes))
+            out["confident_fraction"] = float(rep.confident_fraction)
             out["is"] = inception_style_score(probs)
         return out
 

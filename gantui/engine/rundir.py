@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback
@@ -40,6 +41,10 @@ class RunDir:
         self._metrics = Appender(self.path / run_files.METRICS)
         self._events = Appender(self.path / run_files.EVENTS)
 
+    @property
+    def is_open(self) -> bool:
+        return self._events is not None and not self._events.closed
+
     def metric(self, record: dict[str, Any]) -> None:
         self._write(self._metrics, record)
 
@@ -69,13 +74,50 @@ class RunDir:
     def sample_path(self, step: int) -> Path:
         return self.samples / f"step_{step:08d}.png"
 
-    def prune_checkpoints(self, keep: int) -> None:
+    def prune_checkpoints(self, keep: int, folder: Path | None = None) -> None:
         """Keep the `keep` step checkpoints of the highest step numbers (by number, not name)."""
         from gantui.engine.checkpoint_files import step_checkpoints
 
-        found = step_checkpoints(self.checkpoints)
+        found = step_checkpoints(folder or self.checkpoints)
         for _, old in found[: max(0, len(found) - keep)]:
             old.unlink(missing_ok=True)
+
+    def branch(self, step: int, n: int) -> dict[str, str]:
+        """A rollback to `step` (the `n`-th): move everything recorded past it out of the main
+        history into branch files, so the main history's steps stay strictly increasing and
+        nothing is lost: `metrics.abandoned-<n>.jsonl`, `events.abandoned-<n>.jsonl`, and the
+        step checkpoints, sample files and rollback points past `step` into `checkpoints/abandoned-<n>/`,
+        `samples/abandoned-<n>/` and `checkpoints/rollback/abandoned-<n>/`. Returns {what: path} of what was written."""
+        import re
+
+        from gantui.engine.jsonl import split_after
+
+        out: dict[str, str] = {}
+        with self._lock:
+            for what, name, attr in (("metrics", run_files.METRICS, "_metrics"), ("events", run_files.EVENTS, "_events")):
+                stream = getattr(self, attr)
+                if stream is None or stream.closed:
+                    continue
+                stream.close()
+                target = self.path / run_files.abandoned(name, n)
+                if split_after(self.path / name, step, target):
+                    out[what] = str(target)
+                setattr(self, attr, Appender(self.path / name))
+            pattern = re.compile(r"^step_(\d{8,})\.\w+$")
+            for what, folder in (("checkpoints", self.checkpoints), ("samples", self.samples),
+                                 ("rollback_points", self.checkpoints / run_files.ROLLBACK)):
+                try:
+                    names = sorted(os.listdir(folder))
+                except OSError:
+                    continue
+                moved = [x for x in names if (m := pattern.match(x)) and int(m.group(1)) > step]
+                if moved:
+                    dest = folder / run_files.abandoned(folder.name, n)
+                    dest.mkdir(exist_ok=True)
+                    for x in moved:
+                        os.replace(folder / x, dest / x)
+                    out[what] = str(dest)
+        return out
 
     def sync(self) -> None:
         """fsync the JSONL files (at checkpoints: the records a checkpoint continues from are durable)."""

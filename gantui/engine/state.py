@@ -4,7 +4,9 @@ Tensors: `generator.*`, `discriminator.*`, `generator_ema.*`, `optim_g.*`, `opti
 (every rank's, for a distributed run), `fixed.*`, `scaler_*.*`; metadata: `gantui_version`,
 `format_version`, `step`, `config`, the optimisers' param groups, `state` (the runtime settings
 changed from the keyboard: base rates, n_critic; and `critic_done` for a checkpoint taken in
-the middle of a step's critic loop) and `data_info`.
+the middle of a step's critic loop), `data_info` and `diagnostics` (the alert rules' memory as
+JSON: latches, raised alerts, baselines, peaks, best coverage; a resume is judged like an
+uninterrupted run).
 """
 
 from __future__ import annotations
@@ -97,6 +99,31 @@ def to_tensors(cfg: Config, parts: Parts, rt: Runtime,
                                  "n_classes": info.n_classes, "is_toy": info.is_toy}),
     }
     return t, meta
+
+
+def diagnostics_metadata(diagnostics) -> dict[str, str]:
+    """The alert rules' state for a checkpoint's metadata ({} when it would not fit)."""
+    try:
+        text = json.dumps(diagnostics.state(), separators=(",", ":"), allow_nan=False, default=str)
+    except ValueError:  # a non-finite number would not be valid JSON: leave the state out
+        return {}
+    return {"diagnostics": text} if len(text) <= checkpoint.MAX_JSON_CHARS else {}
+
+
+def restore_diagnostics(diagnostics, meta: dict[str, str]) -> str | None:
+    """Load the rules' state saved with a checkpoint into `diagnostics`; a note for the event log
+    when it is missing or unreadable (the rules then start afresh; the resume itself never fails
+    on the monitor's memory), None when restored."""
+    raw = meta.get("diagnostics")
+    if raw is None:
+        return "alert rules start afresh: the checkpoint carries no rule state (an older gantui)"
+    try:
+        state = json.loads(raw) if len(raw) <= checkpoint.MAX_JSON_CHARS else None
+    except (ValueError, RecursionError):  # untrusted input: '[' * 100000 nests past Python's stack
+        state = None
+    if not diagnostics.load_state(state):
+        return "alert rules start afresh: the checkpoint's rule state is unreadable"
+    return None
 
 
 def restore(path: Path, cfg: Config, parts: Parts, rt: Runtime) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -39,8 +39,9 @@ from gantui.engine import events as ev
 from gantui.engine import parts as parts_mod
 from gantui.engine import sample_files
 from gantui.engine import state as state_mod
+from gantui.engine import recovery as recovery_mod
 from gantui.engine.control import (Command, Control, Pause, Resume, Save, ScaleLr, SetLive, SetLr, SetNCritic, Step, Stop,
-                                   TogglePause)
+                                   TogglePause, command_of_fix)
 from gantui.engine.protocol import LIVE_KEYS
 from gantui.engine.quality import LiveQuality
 from gantui.engine.records import Rate, Recorder
@@ -87,6 +88,8 @@ class Trainer:
         self.best_path: Path | None = None          # checkpoints/best.safetensors once written
         self.rule_stop: RuleStop | None = None          # the [stop] rule that fired (rank 0)
         self._best_missing_noted = False
+        self.recovery = recovery_mod.Recovery(cfg.recover, cfg.log, window=cfg.diagnostics.window)
+        self._overdue: dict | None = None   # an alert of [recover] on, raised past its grace
         self._started_at = self._samples_at = time.monotonic()
 
     # --- the runtime state, by its usual names --------------------------------------------
@@ -139,7 +142,7 @@ class Trainer:
     def setup(self) -> ev.RunInfo:
         self._touch()
         cfg = self.cfg
-        p = self.parts = parts_mod.build(cfg, self.strategy.device(self.requested_device))
+        p = self.parts = parts_mod.build(cfg, self.strategy.device(self.requested_device), progress=self._note)
         self.opt_g, self.opt_d = p.opt_g, p.opt_d
         self.rt.base_lr = {"g": cfg.optim.g_lr, "d": cfg.optim.d_lr}
         resumed = None
@@ -166,11 +169,17 @@ class Trainer:
         self.sampler = SampleMaker(p, real_points)
         self.diagnostics = Diagnostics(cfg.diagnostics, cfg.loss.kind, self.real_std,
                                        label_smoothing=self.stepper.label_smoothing, n_critic=self.n_critic)
+        diag_note = state_mod.restore_diagnostics(self.diagnostics, resumed["meta"]) if resumed else None
         self.quality = LiveQuality(cfg, p, notify=self._note)
         previous = best_mod.parse(resumed["meta"].get("best")) if resumed else None
         self.best = best_mod.BestTracker(criteria.resolve(cfg.run.best_by, info.is_toy), previous)
         self.stop_rules = StopRules(cfg.stop, self.best.key, self.best.best.value if self.best.best else None)
+        if not info.is_toy and self.quality.will_measure(self.step, cfg.run.steps):
+            self.quality.prepare()  # the feature network trains before step 1, not at the first measurement
 
+        if self.recovery.enabled and self.strategy.distributed:
+            raise UserError("[recover] enabled: rollbacks are not supported in a run of several processes "
+                            "(--nproc or torchrun) yet; set recover.enabled = false")
         self.rundir.open(cfg.to_toml())
         device_name = str(p.device) if not self.strategy.distributed else \
             f"{p.device.type} x{self.strategy.world_size} processes"
@@ -180,6 +189,8 @@ class Trainer:
             data_dim=info.shape[0] if info.is_toy else 0, loss_kind=cfg.loss.kind, n_critic=self.n_critic,
             lr_g=self.lr_g, lr_d=self.lr_d, real_std=self.real_std)
         self._ready = True
+        if diag_note:
+            self._note(diag_note)
         return self.info
 
     # --- learning rates --------------------------------------------------------------------
@@ -287,11 +298,28 @@ class Trainer:
         self.rate = Rate(self.step)
         self._started_at = time.monotonic()
         self._publish_samples(save=self.step == 0)  # the step-0 grid: where the run began
-        if self.strategy.is_main and self.quality.will_measure(self.step, cfg.run.steps):
-            self.quality.prepare()  # the feature network and real reference: once, before the first step
-            self.rate.restart(self.step)  # its time is not the training's
         self.stop_rules.started = self.stop_rules.clock()  # max_minutes counts the training, not the setup
+        if self.recovery.enabled:
+            self._save_rollback_point()
+        while True:
+            done = self._train()
+            if done is not None:
+                return done
+            if self._acc and not self._log():
+                if self._recover(self._divergence_alert()):
+                    continue
+                return self._diverge()
+            break
+        if self.step % cfg.log.sample_every != 0:
+            self._publish_samples(save=True)
+        self._checkpoint(reason="finished")
+        self.record_event("finished", total_steps=cfg.run.steps)
+        self._set_state(ev.FINISHED)
+        return ev.FINISHED
 
+    def _train(self) -> str | None:
+        """Steps until run.steps; the run's final state when it ends early (stopped, diverged, ...)."""
+        cfg = self.cfg
         while self.step < cfg.run.steps:
             if self._commands() == STOP:
                 return self.state
@@ -315,7 +343,14 @@ class Trainer:
                 self._set_lrs()
             self._acc.append(out)
             if record and not self._log():
+                if self._recover(self._divergence_alert()):
+                    continue
                 return self._diverge()
+            if self._overdue is not None:
+                alert, self._overdue = self._overdue, None
+                if self._recover(alert):
+                    continue
+                return self._unrecovered(alert)
             if self._single:
                 self._single -= 1
                 self._publish(ev.StateChanged(self.step, ev.PAUSED, self.lr_g, self.lr_d, self.n_critic))
@@ -325,15 +360,9 @@ class Trainer:
                 self._publish_samples()  # the screen's grid, between the saved ones
             if self.step % cfg.log.checkpoint_every == 0 and self.step < cfg.run.steps:
                 self._checkpoint(reason="scheduled")
-
-        if self._acc and not self._log():
-            return self._diverge()
-        if self.step % cfg.log.sample_every != 0:
-            self._publish_samples(save=True)
-        self._checkpoint(reason="finished")
-        self.record_event("finished", total_steps=cfg.run.steps)
-        self._set_state(ev.FINISHED)
-        return ev.FINISHED
+            if self.recovery.point_due(self.step) and self.recovery.healthy(self.diagnostics.health()):
+                self._save_rollback_point()
+        return None
 
     # --- commands --------------------------------------------------------------------------------
     def _commands(self) -> str | None:
@@ -483,6 +512,8 @@ class Trainer:
         if stop is not None and finite and weights_ok and self.rule_stop is None and self.step < self.cfg.run.steps:
             self.rule_stop = stop
             self.control.stop(reason="rule")  # every rank stops at the same step (a distributed run syncs commands)
+        if self.recovery.enabled:
+            self._overdue = self.recovery.overdue(self.diagnostics.active(), self.step)
         return finite and weights_ok
 
     def _note(self, message: str) -> None:
@@ -498,6 +529,91 @@ class Trainer:
         self.record_event("diverged", last_good_checkpoint=str(self.last_checkpoint) if self.last_checkpoint else None)
         self._set_state(ev.DIVERGED)
         return ev.DIVERGED
+
+    # --- recovery ([recover]) --------------------------------------------------------------------
+    def _divergence_alert(self) -> dict:
+        found = [a for a in self.diagnostics.active() if a.get("rule") == recovery_mod.DIVERGENCE]
+        return found[0] if found else {"rule": recovery_mod.DIVERGENCE, "step": self.step}
+
+    def _recover(self, alert: dict) -> bool:
+        """Roll back to a good checkpoint and apply the alert's fix; False when recovery does not
+        cover this alert, its attempts are spent, or there is no checkpoint to go back to."""
+        from gantui.diagnostics.actions import describe
+
+        rec, rule = self.recovery, alert.get("rule", "?")
+        if not rec.watches(rule):
+            return False
+        if rec.attempts >= rec.max_attempts:
+            self.record_event("recover_failed", rule=rule, attempts=rec.attempts,
+                              reason=f"{rec.attempts} of max_attempts = {rec.max_attempts} rollbacks spent")
+            return False
+        target = rec.target(self.rundir.checkpoints, alert, self.step)
+        if target is None:
+            self.record_event("recover_failed", rule=rule, attempts=rec.attempts,
+                              reason=f"no whole checkpoint from before step {rec.rose_at(alert)}")
+            return False
+        rec.attempts += 1
+        from_step, action = self.step, recovery_mod.fix_for(alert)
+        active = self.diagnostics.active()
+        self._restore(target.path)
+        moved = self.rundir.branch(self.step, rec.attempts)
+        for old in active:  # the screen's alert panel: these belong to the abandoned stretch
+            self._publish(ev.Event(self.step, "alert", {
+                "rule": old["rule"], "state": "cleared", "severity": old["severity"], "evidence": {},
+                "message": f"Left behind by the rollback to step {self.step}.", "fix": old["fix"], "action": None}))
+        self.record_event("rolled_back", from_step=from_step, to_step=self.step, fix=describe(action) or None,
+                          action=action, rule=rule, alert_step=alert.get("step"), attempt=rec.attempts,
+                          max_attempts=rec.max_attempts, checkpoint=str(target.path), target=target.kind,
+                          abandoned=moved)
+        if action is not None:  # the same command the monitor's `f` sends for this alert
+            self._apply(command_of_fix(action, reason=f"recover:{rule}"))
+        self._checkpoint(reason="rolled_back")
+        self._save_rollback_point()
+        self._set_state(ev.RUNNING)
+        self._publish_samples()
+        return True
+
+    def _restore(self, path: Path) -> None:
+        """Put the run back to a checkpoint of its own, in place: weights, optimisers, RNG, step,
+        rates, live settings; the rules start afresh (their windows held the abandoned records)."""
+        cfg = self.cfg
+        self.rt.live = {}
+        self.rt.base_lr = {"g": cfg.optim.g_lr, "d": cfg.optim.d_lr}
+        self.rt.n_critic = cfg.loss.n_critic
+        state_mod.restore(path, cfg, self.parts, self.rt)
+        self.fixed_z = self.parts.fixed_z
+        self._set_lrs()
+        for key in LIVE_LOSS_KEYS:
+            attr = key.split(".", 1)[1]
+            setattr(self.stepper, attr, float(self.rt.live.get(key, getattr(cfg.loss, attr))))
+        self.diagnostics = Diagnostics(cfg.diagnostics, cfg.loss.kind, self.real_std,
+                                       label_smoothing=self.stepper.label_smoothing, n_critic=self.n_critic)
+        self._acc = []
+        self._overdue = None
+        self.rate.restart(self.step)
+        self.last_checkpoint = path
+
+    def _save_rollback_point(self) -> None:
+        """checkpoints/rollback/step_N.safetensors: a healthy state (see gantui.engine.recovery)."""
+        if not self.strategy.is_main or not self._weights_finite():
+            return
+        folder = self.rundir.checkpoints / recovery_mod.ROLLBACK_DIR
+        folder.mkdir(exist_ok=True)
+        tensors, metadata = state_mod.to_tensors(self.cfg, self.parts, self.rt)
+        checkpoint.save(folder / f"step_{self.step:08d}.safetensors", tensors, metadata)
+        RunDir(self.rundir.path).prune_checkpoints(self.recovery.points, folder)
+
+    def _unrecovered(self, alert: dict) -> str:
+        """An alert of [recover] on outlived its rollbacks: save, stop with exit code 4."""
+        self._checkpoint(reason="unrecovered")
+        self.exit_code = recovery_mod.EXIT_UNRECOVERED
+        self.error = (f"{alert.get('rule')} is still raised after {self.recovery.attempts} rollback(s) "
+                      f"(recover.max_attempts = {self.recovery.max_attempts})")
+        self.record_event("stopped", reason="recover", rule=alert.get("rule"),
+                          evidence={"alert_step": alert.get("step"), "attempts": self.recovery.attempts},
+                          message=self.error)
+        self._set_state(ev.STOPPED)
+        return ev.STOPPED
 
     def _generate(self, live: bool = False) -> torch.Tensor:
         """The fixed-noise batch, from the EMA generator unless `live` (or there is none)."""
@@ -543,6 +659,7 @@ class Trainer:
         try:
             tensors, metadata = state_mod.to_tensors(self.cfg, self.parts, self.rt, extra_rng=extra_rng)
             metadata.update(self.strategy.metadata() if collective else {})
+            metadata.update(state_mod.diagnostics_metadata(self.diagnostics))
             if self.best.best is not None:
                 metadata["best"] = self.best.best.to_json()
             path = self.rundir.checkpoint_path(self.step)

@@ -22,6 +22,8 @@ Everything cached is safetensors; nothing is ever unpickled.
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import os
@@ -210,9 +212,16 @@ def load_or_train_classifier(data_name: str, labelled: Callable[[int, int], tupl
     t0 = time.perf_counter()
     x, y = labelled(recipe.n_train + recipe.n_test, recipe.seed)
     x, y = x.to(device).float(), y.to(device).long()
-    model = train_classifier(x[:recipe.n_train], y[:recipe.n_train], n_classes, recipe)
-    model.calibrate(x[:min(recipe.n_train, 5000)])
-    acc = accuracy(model, x[recipe.n_train:], y[recipe.n_train:])
+    n_train, train_recipe = recipe.n_train, recipe
+    if len(x) < recipe.n_train + recipe.n_test:
+        # a small set of your own (a folder of a few hundred images): a tenth held out, and as many
+        # epochs as make about the recipe's number of steps (at most 50), so it is trained, not sampled
+        n_train = len(x) - max(1, len(x) // 10)
+        epochs = min(50, max(recipe.epochs, recipe.epochs * recipe.n_train // max(n_train, 1)))
+        train_recipe = dataclasses.replace(recipe, epochs=epochs)
+    model = train_classifier(x[:n_train], y[:n_train], n_classes, train_recipe)
+    model.calibrate(x[:min(n_train, 5000)])
+    acc = accuracy(model, x[n_train:], y[n_train:])
     seconds = time.perf_counter() - t0
     log(f"feature classifier: held-out accuracy {acc:.2%} after {seconds:.1f} s")
     try:

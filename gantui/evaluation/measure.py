@@ -28,7 +28,7 @@ REAL_SEED_BASE = 10_000        # real draws never share a seed with the generate
 
 def evaluate(checkpoint, *, n_samples: int | None = None, device: str | None = "auto", seed: int = 0,
              inception_weights=None, log: Callable[[str], None] = log_stderr, recipe=None,
-             data_root: str | None = None) -> dict:
+             data_root: str | None = None, trust_code: bool = False) -> dict:
     """The result dict that `--json` prints (flat: scripts read `.fid` or `.modes_captured` directly).
     Real images come from `data_root` (default `data/`), never from a path the checkpoint names."""
     import torch
@@ -39,7 +39,7 @@ def evaluate(checkpoint, *, n_samples: int | None = None, device: str | None = "
     limits.check_int("--n-samples", n_samples, limits.MIN_EVAL_SAMPLES, limits.MAX_EVAL_SAMPLES)
     limits.check_int("--seed", seed, 0, limits.MAX_SEED)
     dev = pick_device(device)
-    loaded = load_generator(checkpoint, dev)
+    loaded = load_generator(checkpoint, dev, trust_code=trust_code, command="eval")
     info = loaded.info
     # The checkpoint says which data set; the user says where it is (and nothing is downloaded).
     cfg = dataclasses.replace(loaded.config, data=local_data_config(loaded.config.data, data_root))
@@ -158,22 +158,33 @@ def labelled_images(cfg, device, info=None) -> Callable:
 
 
 def feature_space(cfg, info, device, inception_weights=None, log: Callable[[str], None] = log_stderr,
-                  recipe=None, ae_recipe=None):
+                  recipe=None, ae_recipe=None, data=None):
+    """`data`: the real set when already loaded (live quality), else it is loaded from `cfg.data`."""
     from gantui.evaluation import features
 
     classifier = encoder = None
     weights = Path(inception_weights) if inception_weights else None
     if info.n_classes:
+        name, labelled = info.name, labelled_images(cfg, device, info)
+        if info.name in ("folder", "dataset"):
+            # your own labelled images: the cached classifier is keyed by what they are, not by a name
+            from gantui.data import load_dataset
+
+            ds = data if data is not None else load_dataset(cfg.data, device, cfg.run.seed)
+            name = f"{info.name}-{features.images_digest(ds.x)[:12]}"
+
+            def labelled(n: int, seed: int):
+                return ds.real_batch(min(n, len(ds)), seed)
         classifier = features.load_or_train_classifier(
-            info.name, labelled_images(cfg, device, info), tuple(info.shape), info.n_classes, device,
-            recipe or features.DEFAULT_RECIPE, log)
+            name, labelled, tuple(info.shape), info.n_classes, device, recipe or features.DEFAULT_RECIPE, log)
         classifier.model.to(device)
     elif features.find_inception_weights(weights) is None:
         # Unlabelled: an autoencoder trained once on all the real images (cached by their hash).
         from gantui.data import load_dataset
 
+        ds = data if data is not None else load_dataset(cfg.data, device, cfg.run.seed)
         encoder = features.load_or_train_encoder(
-            info.name, load_dataset(cfg.data, device, cfg.run.seed).x, device,
+            info.name, ds.x, device,
             ae_recipe or features.DEFAULT_AE_RECIPE, log)
     return features.select_feature_space(tuple(info.shape), classifier, device, weights, log, encoder)
 

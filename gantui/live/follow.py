@@ -120,6 +120,7 @@ class RunFollower:
         self._events = jsonl.Follower(self.run_dir / run_files.EVENTS)
         self._sample_step = -1
         self._lifecycle: list[dict[str, Any]] = []
+        self._attempt = 0                            # the newest [recover] rollback published
         self._last_state: tuple | None = None
         self._last_metrics: dict[str, Any] = {}
         self._stop = threading.Event()
@@ -170,6 +171,7 @@ class RunFollower:
         self._lifecycle = [e for e in events if e.get("kind") in LIFECYCLE]
         self._update_state()
         for e in events[-MAX_REPLAY_EVENTS:]:
+            self._note_rollback(e)
             self._publish(event_of(e))
         if metrics:
             self._last_metrics = metrics[-1]
@@ -183,7 +185,11 @@ class RunFollower:
 
     def _poll(self) -> None:
         info = self.info
-        for e in self._events.poll():
+        events = self._events.poll()
+        if self._events.rewound:
+            events = self._after_rollback(events)
+        for e in events:
+            self._note_rollback(e)
             if e.get("kind") in LIFECYCLE:
                 self._lifecycle.append(e)
             self._publish(event_of(e))
@@ -197,6 +203,17 @@ class RunFollower:
                 self._sample_step = s.step
                 self._publish(s)
         self._update_state()
+
+    def _note_rollback(self, e: dict[str, Any]) -> None:
+        if e.get("kind") == "rolled_back" and isinstance(e.get("attempt"), int):
+            self._attempt = max(self._attempt, e["attempt"])
+
+    def _after_rollback(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """events.jsonl was rewritten ([recover] moved a stretch into a branch file) and re-read from
+        its start: everything before the newest unseen `rolled_back` was published already."""
+        marks = [i for i, e in enumerate(events) if e.get("kind") == "rolled_back"
+                 and isinstance(e.get("attempt"), int) and e["attempt"] > self._attempt]
+        return events[marks[-1]:] if marks else events
 
     def _update_state(self) -> None:
         self.live_pid = holder(self.run_dir)

@@ -32,6 +32,10 @@ def build(cfg: "Config", info) -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator), initialised, on the CPU in float32 (the caller moves them).
     `info` is a gantui.data.DataInfo (name, shape, n_classes, is_toy). Raises ConfigError
     when the arch does not fit the data."""
+    if cfg.model.custom:  # the user's own classes (gantui.models.custom)
+        from gantui.models import custom
+
+        return custom.build(cfg, info)
     arch = cfg.model.arch
     if arch not in ARCHS:
         raise ConfigError(f"[model] arch: expected one of {', '.join(map(repr, ARCHS))}, got {arch!r}")

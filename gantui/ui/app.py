@@ -89,7 +89,8 @@ class RunDescription:
         if cfg is None:
             return cls()
         return cls(name=cfg.run.name, total_steps=int(cfg.run.steps or 0), generator=generator_word(cfg),
-                   conditional=cfg.model.arch == "conditional", data_name=cfg.data.name)
+                   conditional=(cfg.model.arch == "conditional" and not cfg.model.custom) or cfg.model.conditional,
+                   data_name=cfg.data.name)
 
 
 class MonitorApp(App[int]):
@@ -127,7 +128,7 @@ class MonitorApp(App[int]):
         watches (the training process; this one by default)."""
         super().__init__(driver_class=driver_class)
         self.cfg = cfg
-        self.run = RunDescription.of(cfg)    # what the screen needs of the config, run and watch alike
+        self.description = RunDescription.of(cfg)    # what the screen needs of the config, run and watch alike
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self._wake_pending = False
         self.bridge = Bridge(wake=self._wake)
@@ -138,14 +139,14 @@ class MonitorApp(App[int]):
             factory = trainer_factory or real_trainer_factory(cfg, self.run_dir, device, resume)
             resumed = resume is not None and self.run_dir is not None and (self.run_dir / run_files.METRICS).exists()
             self.session = EngineSession(factory, [self.bridge], self.run_dir,
-                                         history_total=self.run.total_steps if resumed else None)
+                                         history_total=self.description.total_steps if resumed else None)
         self.start_engine = start_engine
         self.color = color             # truecolor | 256 | none; None: from the terminal
         self.history = History(capacity=512)
         self.alerts = AlertsModel()
         self.status = StatusModel(
-            name=self.run.name,
-            total=self.run.total_steps,
+            name=self.description.name,
+            total=self.description.total_steps,
             phase="")
         self.info: ev.RunInfo | None = None
         self.state = ev.STARTING
@@ -201,8 +202,8 @@ class MonitorApp(App[int]):
         self._samples_w = samples = self.query_one(SamplesPane)
         samples.color = self.color or color_mode(self.no_color)
         samples.placeholder = "starting… importing torch"
-        samples.generator = self.run.generator
-        samples.conditional = self.run.conditional
+        samples.generator = self.description.generator
+        samples.conditional = self.description.conditional
         samples.update_title()
         self._alerts_w.focus()          # arrows scroll the event log; Tab moves to the samples
         self._apply_size(self.size.width, self.size.height)
@@ -362,7 +363,7 @@ class MonitorApp(App[int]):
     def _phase_words(self, phase: str) -> str:
         if phase != "setting up":
             return phase
-        data = self.run.data_name
+        data = self.description.data_name
         if data == "digits":
             return "drawing digits"          # the offline data set is drawn at start-up
         return f"loading {data}" if data else "building the data and models"
@@ -418,6 +419,9 @@ class MonitorApp(App[int]):
             self.history.mark(e.step, e.kind, e.kind)
         elif e.kind == "config_changed":
             self.history.mark(e.step, "config_changed", "config changed")
+        elif e.kind == "rolled_back":  # [recover]: the charts drop the abandoned stretch and mark the branch
+            self.history.rewind(e.step)
+            self.history.mark(e.step, e.kind, f"rolled back from {d.get('from_step')}")
         elif e.kind == "checkpoint":
             self.status.last_checkpoint = f"@{e.step}"
             if d.get("reason") == "user":  # `s`: the status line says so at once, at any width

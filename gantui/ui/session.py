@@ -34,9 +34,11 @@ def real_trainer_factory(cfg, run_dir: Path, device: str | None, resume: Path | 
     def build(listeners: list):
         from gantui.engine.trainer import Trainer  # imports torch: seconds, on the loader thread
 
+        from gantui import notify
         from gantui.export import attach_tensorboard
 
         trainer = Trainer(cfg, Path(run_dir), device=device, resume=resume, listeners=listeners)
+        trainer.notifier = notify.for_trainer(cfg, trainer)  # [notify]: a listener like the screen
         if owner is not None:
             owner.attach(trainer)
         attach_tensorboard(trainer)
@@ -141,6 +143,9 @@ class EngineSession:
             t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
             if t.is_alive():
                 return False
+        notifier = getattr(self.trainer, "notifier", None)
+        if notifier is not None:  # the run's last messages (its end) go out, within their timeout
+            notifier.close(None if deadline is None else max(0.0, deadline - time.monotonic()))
         return True
 
     @property

@@ -279,6 +279,7 @@ def fit_title(variants: list[str], width: int) -> str:
 EVENT_GLYPHS = {
     "started": "▶", "paused": "⏸", "resumed": "▶", "lr_changed": "↕", "n_critic_changed": "↕",
     "checkpoint": "■", "diverged": "✖", "finished": "✔", "stopped": "■", "error": "✖", "hangup": "☎",
+    "rolled_back": "↶", "recover_failed": "✖", "notify_failed": "☎",
 }
 
 

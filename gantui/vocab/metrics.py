@@ -23,10 +23,15 @@ FIGURES = (
     Figure("fid", "FID", "{:.1f}", "fid", "FID", "FID", ""),
     Figure("kid", "KID", "{:.3f}", "kid", "KID", "KID", ""),
     Figure("modes_captured", "modes", "{:.0f}", "modes", "modes captured", "modes captured", "modes"),
+    # both coverage counts (issue 19): one high-quality sample captures a mode; strictly, 20 of them
+    Figure("modes_captured_strict", "strict", "{:.0f}", "strict", "modes captured (strict)",
+           "modes with 20+ samples", "modes"),
     Figure("hq_fraction", "hq", "{:.2f}", "hq", "high quality", "high-quality fraction", "fraction"),
     Figure("w1", "W1", "{:.3f}", "w1", "W1 (1-D)", "W1 to the real data", "data units"),
     Figure("mode_score", "score", "{:.2f}", "score", "mode score", "modes x high-quality fraction", "fraction"),
     Figure("class_coverage", "classes", "{:.2f}", "classes", "class coverage", "class coverage", "fraction"),
+    Figure("class_coverage_strict", "strict", "{:.2f}", "strict", "class coverage (strict)",
+           "classes with 20+ samples", "fraction"),
     Figure("is", "IS", "{:.2f}", "IS", "Inception score", "IS", ""),
     Figure("d_acc", "D acc", "{:.2f}", "d_acc", "D accuracy", "D accuracy", "fraction", quality=False),
 )

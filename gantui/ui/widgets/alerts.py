@@ -52,8 +52,8 @@ class AlertsModel:
     total: int = 0
 
     def add(self, event: ev.Event) -> None:
-        if event.kind == "started":
-            # a new engine life (a resume) starts its rules afresh: nothing raised before is active
+        if event.kind in ("started", "rolled_back"):
+            # a new engine life (a resume, a rollback) starts its rules afresh: nothing raised before is active
             self.active.clear()
         if event.kind == "alert":
             rule = str(event.data.get("rule", "?"))
@@ -85,7 +85,7 @@ class AlertsModel:
 
 
 def is_alert(event: ev.Event) -> bool:
-    return event.kind in ("alert", "diverged", "error")
+    return event.kind in ("alert", "diverged", "error", "rolled_back", "recover_failed")
 
 
 class AlertsPane(Pane):

@@ -51,7 +51,7 @@ BASE_CHOICES = (
 QUALITY_CHOICES = tuple(Choice(f.key, f.chart, ((f.key, f.legend),), optional=True) for f in FIGURES)
 CRITIC_LABELS = {"d_real": "critic(x)", "d_fake": "critic(G(z))", "d_out": "critic scores"}
 MARKS = {"paused": ("paused", "┊", "‖"), "lr_changed": ("lr change", "╎", "↕"),
-         "config_changed": ("config change (resume)", "╎", "≠")}
+         "config_changed": ("config change (resume)", "╎", "≠"), "rolled_back": ("rollback", "╎", "↶")}
 ZOOM_STEPS = (1_000_000, 500_000, 200_000, 100_000, 50_000, 20_000, 10_000, 5_000, 2_000, 1_000,
               500, 200, 100, 50)
 

@@ -1,0 +1,1 @@
+raise ImportError("this module needs a package that is not installed: fancylib")
