@@ -45,8 +45,9 @@ def test_run_dir_contract(ring_run):
     assert all({"step", "kind"} <= set(e) for e in events)
     assert [e["kind"] for e in events][0] == "started"
     assert events[-1]["kind"] == "finished"
+    # the step-0 grid too (the untrained generator: the screen's first picture, kept)
     assert sorted(p.name for p in (ring_run / "samples").iterdir()) == [
-        "step_00000050.npz", "step_00000050.png", "step_00000100.npz", "step_00000100.png"]
+        "step_00000000.npz", "step_00000000.png", "step_00000050.npz", "step_00000050.png", "step_00000100.npz", "step_00000100.png"]
     from gantui.engine import sample_files
     s = sample_files.load(ring_run / "samples" / "step_00000100.npz")
     assert s.step == 100 and s.images.shape == (512, 2) and s.real.shape[1] == 2
