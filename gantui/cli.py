@@ -38,6 +38,16 @@ DeviceOpt = Annotated[Optional[str], typer.Option("--device", metavar="DEVICE", 
 SeedOpt = Annotated[int, typer.Option("--seed", metavar="S", help="Seed of the generated samples (0 to 2**63 - 1).")]
 TrustOpt = Annotated[bool, typer.Option("--trust-code", help="Import the code (your own models or data set) that the checkpoint or run directory names. Only for runs you trust.")]
 Target = Annotated[str, typer.Argument(metavar="CHECKPOINT_OR_RUN_DIR", help="A checkpoint file or a run directory (uses its latest checkpoint).")]
+BestOpt = Annotated[bool, typer.Option("--best", help="Use the run directory's checkpoints/best.safetensors (the best live quality by run.best_by).")]
+
+
+def _best(target: str, best: bool) -> str:
+    """TARGET, or with --best its run directory's best checkpoint."""
+    if not best:
+        return target
+    from gantui.engine.best import best_checkpoint_of
+
+    return str(best_checkpoint_of(target))
 
 
 def _check_device(device: str | None) -> str | None:
@@ -70,6 +80,7 @@ def run(
     device: DeviceOpt = None,
     detach: Annotated[bool, typer.Option("--detach", help="Train in the background (headless, output to the run's console.log) and return at once.")] = False,
     nproc: Annotated[Optional[int], typer.Option("--nproc", metavar="N", help="Train with N processes (DistributedDataParallel; one per GPU), launched with torch's torchrun.")] = None,
+    best: Annotated[bool, typer.Option("--best", help="With --resume RUN_DIR: continue from its checkpoints/best.safetensors (in place when it is the newest step, else with --run-dir NEW_DIR).")] = False,
     trust_code: TrustOpt = False,
 ) -> None:
     """Train a GAN from a preset; opens the live monitor on a terminal, runs headless otherwise."""
@@ -80,7 +91,12 @@ def run(
 
     if steps is not None:
         limits.check_int("--steps", steps, 1, limits.MAX_STEPS)
+    if best and resume is None:
+        raise UserError("--best: give the run to continue with --resume RUN_DIR --best")
     resume_path = paths.check_input_path(resume, "--resume") if resume is not None else None
+    if best and resume_path is not None:
+        resume_path = Path(_best(str(resume_path), True))
+        resume = str(resume_path)
     if resume_path is None:
         if preset is None:
             raise UserError("missing PRESET: gantui run PRESET (see `gantui presets`), "
@@ -233,12 +249,13 @@ def eval_(
     seed: SeedOpt = 0,
     inception_weights: Annotated[Optional[str], typer.Option("--inception-weights", metavar="FILE", help="Inception-v3 FID weights (.safetensors) for literature-comparable FID.")] = None,
     data_root: Annotated[Optional[str], typer.Option("--data-root", metavar="DIR", help="Where the real images are (default: data/; for a `folder` set, the folder itself). Never taken from the checkpoint.")] = None,
+    best: BestOpt = False,
     trust_code: TrustOpt = False,
 ) -> None:
     """Judge a checkpoint headless: mode coverage, FID/KID, precision/recall."""
     from gantui.evaluate import main as eval_main
 
-    raise typer.Exit(eval_main(target, as_json, n_samples, _check_device(device) or "auto", seed, inception_weights,
+    raise typer.Exit(eval_main(_best(target, best), as_json, n_samples, _check_device(device) or "auto", seed, inception_weights,
                                data_root=data_root, trust_code=trust_code))
 
 
@@ -249,12 +266,23 @@ def sample(
     n: Annotated[int, typer.Option("--n", metavar="N", help="How many samples (1 to 50,000).")] = 64,
     seed: SeedOpt = 0,
     ansi: Annotated[bool, typer.Option("--ansi", help="Print the samples to the terminal as half-block characters.")] = False,
+    best: BestOpt = False,
+    interpolate: Annotated[bool, typer.Option("--interpolate", help="Latent walks: each row a path between two random latents (PNG with --out, the terminal with --ansi).")] = False,
+    rows: Annotated[int, typer.Option("--rows", metavar="N", help="--interpolate: how many walks (rows), 1 to 64.")] = 8,
+    walk_steps: Annotated[int, typer.Option("--steps", metavar="N", help="--interpolate: samples along each walk, 2 to 64.")] = 10,
+    method: Annotated[str, typer.Option("--method", metavar="slerp|linear", help="--interpolate: spherical (slerp, default) or straight-line paths.")] = "slerp",
+    classes: Annotated[str, typer.Option("--classes", metavar="fixed|walk", help="--interpolate, conditional models: one class per row (fixed), or walk from class i to i+1 (walk).")] = "fixed",
     trust_code: TrustOpt = False,
 ) -> None:
-    """Draw samples from a checkpoint's generator."""
+    """Draw samples from a checkpoint's generator, or latent walks with --interpolate."""
+    if interpolate:
+        from gantui.sampling import walk_main
+
+        raise typer.Exit(walk_main(_best(target, best), out, rows, walk_steps, seed, method, classes, ansi,
+                                   trust_code=trust_code))
     from gantui.sampling import main as sample_main
 
-    raise typer.Exit(sample_main(target, out, n, seed, ansi, trust_code=trust_code))
+    raise typer.Exit(sample_main(_best(target, best), out, n, seed, ansi, trust_code=trust_code))
 
 
 @app.command(name="runs")

@@ -20,11 +20,10 @@ from typing import Any
 from gantui import runinfo
 from gantui.engine import jsonl
 from gantui.errors import UserError
-from gantui.vocab import run_files
+from gantui.vocab import criteria, run_files
 
 # Which side of a quality figure is better (the table's BEST); the others get MIN and MAX.
-BETTER = {"fid": "lower", "kid": "lower", "w1": "lower", "modes_captured": "higher", "hq_fraction": "higher",
-          "class_coverage": "higher", "is": "higher", "d_acc": None}
+BETTER = {**{k: "lower" if criteria.lower_is_better(k) else "higher" for k in criteria.KEYS}, "d_acc": None}
 NOT_METRICS = ("step", "time")
 
 
@@ -95,8 +94,17 @@ def aligned(runs: list[RunSeries], metrics: list[str]) -> dict[str, Any]:
         "steps": steps,
         "runs": [{"name": r.name, "path": str(r.path),
                   "series": {m: [r.series(m).get(s) for s in steps] for m in metrics},
+                  "best": best_of(r.path),
                   "rollbacks": runinfo.rollbacks(r.path)} for r in runs],
     }
+
+
+def best_of(path: Path) -> dict[str, Any] | None:
+    """The run's checkpoints/best.safetensors: {"key", "value", "step"} (None when it has none)."""
+    from gantui.engine import best
+
+    found = best.read(path)
+    return None if found is None else {"key": found[1].key, "value": found[1].value, "step": found[1].step}
 
 
 def summary_table(runs: list[RunSeries], metrics: list[str]) -> str:
@@ -145,6 +153,10 @@ def main(paths: list[Path], metric: str | None, as_json: bool, draw=None) -> int
     for m in metrics if draw is not None else ():
         print(draw(runs, m, size.columns, height, color))
     print(summary_table(runs, metrics))
+    for r in runs:
+        b = best_of(r.path)
+        if b is not None:
+            print(f"{r.name}: best {b['key']} {fmt(b['value'])} at step {b['step']} (checkpoints/best.safetensors)")
     for r in runs:  # where a run branched ([recover]): its abandoned stretches are in branch files
         for b in runinfo.rollbacks(r.path):
             print(f"{r.name}: rolled back from step {b['from_step']} to {b['to_step']} ({b['rule']}; "

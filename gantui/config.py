@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from gantui import limits
-from gantui.diagnostics import Thresholds
+from gantui.vocab import criteria
+from gantui.diagnostics import RULES, Thresholds
 from gantui.errors import ConfigError
 from gantui.vocab.losses import LOSS_KINDS, PROBABILITY_LOSSES, is_critic
 
@@ -137,6 +138,8 @@ class RunConfig:
     device: str = _f("auto", one_of("auto", "cpu", "cuda"))
     precision: str = _f("fp32", one_of("fp32", "bf16", "fp16"))
     compile: bool = _f(False, None, "torch.compile G and D (not with wgan_gp or R1: double backward)")
+    best_by: str = _f("auto", one_of("auto", *criteria.KEYS),
+                      "live-quality key that picks checkpoints/best.safetensors; auto = fid (images), mode_score (toy)")
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,28 @@ class LogConfig:
     tensorboard: bool = _f(False, None, "also write TensorBoard event files to <run-dir>/tensorboard/ while training")
 
 
+def alert_rules(v: list[str]) -> str | None:
+    rules = [r for r in RULES if r != "divergence"]  # a divergence stops the run by itself
+    return None if all(x in rules for x in v) else "a list of alert rules from " + ", ".join(rules)
+
+
+def quality_targets(v: dict[str, float]) -> str | None:
+    return None if all(k in criteria.KEYS for k in v) else (
+        "a table of live-quality keys and values, e.g. {fid = 5.0}; keys from " + ", ".join(criteria.KEYS))
+
+
+@dataclass(frozen=True)
+class StopConfig:
+    """Stop rules (gantui.engine.stoprules); each is off at its default."""
+    patience: int = _f(0, int_range(0, limits.MAX_STEPS),
+                       "stop after this many live-quality measurements without improving run.best_by; 0 = off")
+    min_delta: float = _f(0.0, non_negative, "an improvement must beat the best so far by more than this")
+    target: dict[str, float] = _f({}, quality_targets, "stop when a live-quality key reaches a value, e.g. {fid = 5.0}")
+    max_minutes: float = _f(0.0, non_negative, "stop after this many minutes of training (this process); 0 = off")
+    on_alerts: list[str] = _f([], alert_rules, "stop when one of these alerts has been raised for after_steps steps")
+    after_steps: int = _f(1000, int_range(0, limits.MAX_STEPS), "how long an on_alerts alert must stay raised")
+
+
 # --- [recover] and [notify] (the autopilot's acting and telling halves) ---------------------
 
 NOTIFY_ON = ("alert", "stop", "recover", "end", "crash")
@@ -298,6 +323,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     log: LogConfig = field(default_factory=LogConfig)
     diagnostics: Thresholds = field(default_factory=Thresholds)
+    stop: StopConfig = field(default_factory=StopConfig)
     recover: RecoverConfig = field(default_factory=RecoverConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
 
@@ -322,6 +348,8 @@ class Config:
 # --- loading -----------------------------------------------------------------------------
 
 def _type_name(tp) -> str:
+    if typing.get_origin(tp) is dict:
+        return "a table of finite numbers, e.g. {fid = 5.0}"
     if typing.get_origin(tp) is list:
         return "a list of " + {float: "finite numbers", int: "integers", str: "strings"}[typing.get_args(tp)[0]]
     return {int: "an integer", float: "a finite number", str: f"a string of at most {limits.MAX_STRING} characters",
@@ -369,7 +397,14 @@ def _coerce(value, tp, where: str):
         if isinstance(value, dict) and len(value) <= 64:
             return dict(value)
         raise ConfigError(f"{where}: expected {_type_name(tp)}, got {show(value)}")
-    if typing.get_origin(tp) is list:
+
+    if typing.get_origin(tp) is dict:
+        _, item = typing.get_args(tp)
+        if isinstance(value, dict) and len(value) <= 64:
+            items = {k: _scalar(x, item) for k, x in value.items()}
+            if all(x is not None for x in items.values()):
+                return items
+    elif typing.get_origin(tp) is list:
         (item,) = typing.get_args(tp)
         if isinstance(value, list) and len(value) <= 64:
             items = [_scalar(x, item) for x in value]
@@ -442,6 +477,19 @@ def _cross_checks(cfg: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: [model] batch_norm_d: expected false with the R1 penalty ([loss] r1_gamma = "
             f"{cfg.loss.r1_gamma}); set one of them off")
+    is_toy = cfg.data.name in TOY_DATASETS
+    if cfg.run.best_by != "auto":
+        problem = criteria.valid_for(cfg.run.best_by, cfg.data.name, is_toy)
+        if problem:
+            raise ConfigError(f"{source}: [run] best_by: expected 'auto' or {problem}, got {cfg.run.best_by!r}")
+    for key in cfg.stop.target:
+        problem = criteria.valid_for(key, cfg.data.name, is_toy)
+        if problem:
+            raise ConfigError(f"{source}: [stop] target: key {_key(key)}: expected {problem}")
+    if cfg.log.eval_every == 0 and (cfg.stop.patience or cfg.stop.target):
+        rule = "patience" if cfg.stop.patience else "target"
+        raise ConfigError(f"{source}: [stop] {rule}: needs live quality, but [log] eval_every = 0; "
+                          f"set eval_every > 0 or remove {rule}")
     if cfg.run.compile and (cfg.loss.kind == "wgan_gp" or cfg.loss.r1_gamma > 0):
         penalty = "the gradient penalty of 'wgan_gp'" if cfg.loss.kind == "wgan_gp" else "the R1 penalty"
         raise ConfigError(f"{source}: [run] compile: torch.compile cannot compile the double backward of "
@@ -605,6 +653,8 @@ def _toml_value(v) -> str:
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_value(str(k))} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise TypeError(f"cannot write {v!r} as TOML")
 
 

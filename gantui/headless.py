@@ -57,6 +57,10 @@ def describe_event(event: ev.Event) -> str | None:
         return f"!! diverged: NaN/Inf in the losses or weights; last good checkpoint: {d.get('last_good_checkpoint')}"
     if event.kind == "error":
         return f"error: {d.get('message')}" + (f" (traceback: {d['traceback']})" if d.get("traceback") else "")
+    if event.kind == "best":
+        return f"best {d.get('key')} {d.get('value'):.4g} -> {d.get('path')}"
+    if event.kind == "stopped" and d.get("rule"):
+        return f"stopped by {d.get('rule')}: {d.get('message')}"
     if event.kind == "note":
         return f"note: {d.get('message')}"
     if event.kind == "config_changed":

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from gantui.engine import best as best_mod
 from gantui.engine import jsonl, runlock
 from gantui.vocab import metrics as metrics_vocab
 from gantui.vocab import run_files
@@ -74,6 +75,7 @@ class RunSummary:
     alerts: list[dict[str, Any]] = field(default_factory=list)     # active: rule, severity, step, message
     updated: float | None = None   # epoch seconds of the newest write to metrics/events
     age_s: float | None = None     # seconds since then
+    best: dict[str, Any] | None = None  # checkpoints/best.safetensors: key, value, step, path
 
     def to_json(self) -> dict[str, Any]:
         return jsonl.jsonable(asdict(self))
@@ -148,6 +150,9 @@ def lifecycle_state(events: Iterable[dict[str, Any]]) -> RunState:
         reason = str(last.get("reason") or "user")
         if reason == "interrupted":
             return RunState(INTERRUPTED, "interrupted (Ctrl-C or a signal)", last_event=last)
+        if reason == "rule" and last.get("rule"):  # a [stop] rule: its name and its sentence
+            return RunState(STOPPED, f"stopped by {last.get('rule')}: {last.get('message') or ''}".rstrip(": "),
+                            last_event=last)
         return RunState(STOPPED, f"stopped ({reason})", last_event=last)
     if kind == "diverged":
         return RunState(DIVERGED, "NaN/Inf: updates stopped", last_event=last)
@@ -212,12 +217,15 @@ def summarize(run_dir: Path, now: float | None = None) -> RunSummary:
     losses = {k: last[k] for k in (*LOSS_KEYS, "wasserstein") if k in last}
     updated = _updated(run_dir)
     now = time.time() if now is None else now
+    found = best_mod.read(run_dir)
+    best = None if found is None else {"key": found[1].key, "value": found[1].value, "step": found[1].step,
+                                        "path": str(found[0])}
     return RunSummary(
         name=run_dir.name, path=str(run_dir), preset=str(cfg.get("run", {}).get("name", "")),
         state=st.state, note=st.note, pid=st.pid, paused=st.paused,
         step=max(steps) if steps else None, total_steps=_total_steps(events, cfg),
         losses=losses, quality=quality, quality_step=quality_step, alerts=active_alerts(events),
-        updated=updated, age_s=None if updated is None else max(0.0, now - updated))
+        updated=updated, age_s=None if updated is None else max(0.0, now - updated), best=best)
 
 
 def summarize_all(root: Path, now: float | None = None) -> list[RunSummary]:
@@ -354,6 +362,13 @@ def format_quality(quality: dict[str, Any]) -> str:
     return " ".join(parts) or "-"
 
 
+def format_best(best: dict[str, Any] | None) -> str:
+    """`fid 12.3@4500`: the best checkpoint's criterion, value and step."""
+    if not best:
+        return "-"
+    return f"{best['key']} {format_value(best['value'])}@{best['step']}"
+
+
 def format_alerts(alerts: list[dict[str, Any]]) -> str:
     # critical alerts carry a "!" so the column never relies on colour
     return ",".join(("!" if a.get("severity") == "critical" else "") + str(a.get("rule")) for a in alerts) or "-"
@@ -361,7 +376,7 @@ def format_alerts(alerts: list[dict[str, Any]]) -> str:
 
 def table(summaries: list[RunSummary]) -> str:
     """`gantui runs` as plain aligned text: one row per run, then one line per run that needs words."""
-    head = ("NAME", "STATE", "STEP", "D LOSS", "G LOSS", "D ACC", "QUALITY", "ALERTS", "AGE")
+    head = ("NAME", "STATE", "STEP", "D LOSS", "G LOSS", "D ACC", "QUALITY", "BEST", "ALERTS", "AGE")
     rows = []
     for s in summaries:
         state = s.state + (" (paused)" if s.paused else "")
@@ -371,12 +386,14 @@ def table(summaries: list[RunSummary]) -> str:
         rows.append((s.name, state, step, format_figure("d_loss", s.losses.get("d_loss")),
                      format_figure("g_loss", s.losses.get("g_loss")), format_figure("d_acc", s.quality.get("d_acc")),
                      format_quality(s.quality),
-                     format_alerts(s.alerts), format_age(s.age_s)))
+                     format_best(s.best), format_alerts(s.alerts), format_age(s.age_s)))
     widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in (head, *rows)]
     for s in summaries:
         if s.state in (CRASHED, DIVERGED) and s.note:
             lines.append(f"{s.name}: {s.state}: {s.note}")
+        elif s.state == STOPPED and s.note.startswith("stopped by"):  # a [stop] rule: why, in words
+            lines.append(f"{s.name}: {s.note}")
     return "\n".join(lines)
 
 

@@ -128,3 +128,126 @@ def print_ansi(samples, real, cols: int | None) -> None:
     # Not a pane: the picture may scroll, but keeps to about one screen so it can be seen whole.
     height = max(12, console.height - 2)
     console.print(ansi_text(samples, real, cols, width, height, color_mode()))
+
+
+# --- latent walks (--interpolate) ---------------------------------------------------------------
+
+CLASS_WALKS = ("fixed", "walk")
+
+
+def walk_main(checkpoint, out=None, rows: int = 8, steps: int = 10, seed: int = 0, method: str = "slerp",
+              classes: str = "fixed", ansi: bool = False, device: str = "cpu", trust_code: bool = False) -> int:
+    """`gantui sample RUN --interpolate`: `rows` walks of `steps` samples each, one walk per row, between
+    two random latents per row (`method`: slerp or linear). A conditional generator keeps one class per
+    row (`classes = "fixed"`: row i is class i mod K), or walks from class i to class i + 1 with the
+    row's latent fixed (`"walk"`: the class embedding is interpolated)."""
+    from gantui.models.walks import METHODS
+
+    try:
+        path = check_out(out, ansi)
+        paths.check_input_path(checkpoint, "")
+        limits.check_int("--rows", rows, 1, 64)
+        limits.check_int("--steps", steps, 2, 64)
+        limits.check_int("--seed", seed, 0, limits.MAX_SEED)
+        if method not in METHODS:
+            raise UserError(f"--method {method!r}: expected one of {', '.join(METHODS)}")
+        if classes not in CLASS_WALKS:
+            raise UserError(f"--classes {classes!r}: expected one of {', '.join(CLASS_WALKS)}")
+        write_walks(checkpoint, path, rows, steps, seed, method, classes, ansi, device, trust_code)
+    except UserError as e:
+        return report(e)
+    return 0
+
+
+def walk_samples(generator, latent_dim: int, n_classes: int, rows: int, steps: int, seed: int, method: str,
+                 classes: str, device: str = "cpu"):
+    """(rows * steps, ...) samples, row-major (a row is one walk), and the class of each (or None)."""
+    import torch
+
+    from gantui.models.walks import walk
+
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    z0 = torch.randn(rows, latent_dim, generator=gen)
+    z1 = torch.randn(rows, latent_dim, generator=gen)
+    conditional = n_classes > 0
+    with torch.inference_mode():
+        if conditional and classes == "walk":
+            if not (hasattr(generator, "embed") and hasattr(generator, "decode")):
+                raise UserError("--classes walk: this generator has no class embedding to walk along; "
+                                "use --classes fixed")
+            y0 = torch.arange(rows) % n_classes
+            e0 = generator.embed(y0.to(device)).float().cpu()
+            e1 = generator.embed(((y0 + 1) % n_classes).to(device)).float().cpu()
+            emb = walk(e0, e1, steps, method).reshape(rows * steps, -1)
+            z = z0.unsqueeze(1).expand(rows, steps, latent_dim).reshape(rows * steps, latent_dim)
+            out = generator.decode(torch.cat([z, emb], dim=1).to(device)).float().cpu()
+            labels = y0.repeat_interleave(steps)
+            return out, labels
+        z = walk(z0, z1, steps, method).reshape(rows * steps, latent_dim)
+        y = (torch.arange(rows) % n_classes).repeat_interleave(steps) if conditional else None
+        out = torch.cat([generator(z[i:i + 1024].to(device), None if y is None else y[i:i + 1024].to(device)).float()
+                         for i in range(0, len(z), 1024)]).cpu()
+        return out, y
+
+
+def write_walks(checkpoint, path: Path | None, rows: int, steps: int, seed: int, method: str, classes: str,
+                ansi: bool, device: str = "cpu", trust_code: bool = False) -> None:
+    import numpy as np
+
+    from gantui.checkpoint import load_generator
+    from gantui.evaluation.measure import REAL_SEED_BASE
+
+    loaded = load_generator(checkpoint, device, trust_code=trust_code, command="sample")
+    n_classes = getattr(loaded.generator, "n_classes", 0) or 0
+    fake, labels = walk_samples(loaded.generator, loaded.generator.latent_dim, n_classes, rows, steps, seed,
+                                method, classes, device)
+    samples = fake.numpy().astype(np.float32)
+    real = None
+    if loaded.info.is_toy and (ansi or (path is not None and path.suffix.lower() == ".png")):
+        real = loaded.load_dataset("cpu").real_batch(rows * steps, REAL_SEED_BASE + seed)[0].numpy()
+    what = f"{rows} {method} walks of {steps} steps"
+    if n_classes:
+        what += (", one class per row (row i: class i mod " + str(n_classes) + ")" if classes == "fixed"
+                 else ", each row from class i to class i+1")
+    if path is not None:
+        from gantui import pictures
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix.lower() == ".npy":
+                np.save(path, samples)
+            elif samples.ndim == 4:
+                pictures.grid_image(samples, steps).save(path)
+            else:
+                pictures.scatter_image(samples, real).save(path)
+        except OSError as e:
+            raise UserError(f"--out {path}: cannot write: {e.strerror or e}") from None
+        print(f"wrote {path} ({what}, step {loaded.step}{', EMA weights' if loaded.uses_ema else ''})",
+              file=sys.stderr)
+    if ansi:
+        print_walks(samples, real, rows, steps)
+        print(what, file=sys.stderr)
+
+
+def walk_text(samples, real, rows: int, steps: int, width: int, height: int, color: str):
+    """The walks as half-block text: one walk per row, `steps` tiles across (toy data: the points)."""
+    from gantui import render
+
+    if samples.ndim != 4:
+        return ansi_text(samples, real, None, width, height, color)
+    _, _, h, w = samples.shape
+    cw = max(1, (width - (steps - 1)) // steps)
+    ch = max(1, (height - (rows - 1)) // rows)
+    scale = min(cw / w, 2 * ch / h)
+    cell_w = min(cw, max(1, round(w * scale)))
+    cell_h = min(ch, max(1, -(-round(h * scale) // 2)))
+    return render.image_grid(samples, steps, rows, cell_w, cell_h, color)
+
+
+def print_walks(samples, real, rows: int, steps: int) -> None:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    width = max(20, console.width)
+    height = max(12, console.height - 2)
+    console.print(walk_text(samples, real, rows, steps, width, height, color_mode()))

@@ -72,3 +72,17 @@ def test_inception_style_score_bounds():
     one_class = torch.zeros(200, k)
     one_class[:, 3] = 1.0                             # a collapse onto one class: nothing to gain
     assert inception_style_score(one_class) == pytest.approx(1.0, rel=1e-6)
+
+
+def test_live_reference_gives_evals_fid_and_kid_for_the_same_sets():
+    """Live quality's cached real statistics give what eval's torchmetrics-based functions give."""
+    from gantui.evaluation import image_metrics as im
+
+    gen = torch.Generator().manual_seed(0)
+    real = torch.randn(600, 16, generator=gen)
+    ref = im.RealReference(real, subsets=7, seed=11)
+    for shift in (0.0, 0.3):
+        fake = torch.randn(300, 16, generator=gen) * 1.2 + shift
+        assert ref.fid(fake) == pytest.approx(im.frechet_distance(real, fake), rel=1e-9, abs=1e-9)
+        assert ref.kid(fake) == pytest.approx(im.kernel_inception_distance(real, fake, subsets=7, seed=11).kid,
+                                              rel=1e-5, abs=1e-7)

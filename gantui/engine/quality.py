@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from gantui.vocab import criteria
 from gantui.config import Config
 from gantui.engine.parts import Parts
 from gantui.evaluation.toy_metrics import STRICT_MIN_HQ  # the strict count's 20, for classes too
@@ -33,6 +34,8 @@ from gantui.evaluation.toy_metrics import STRICT_MIN_HQ  # the strict count's 20
 IMAGE_SAMPLES = 1000        # generated images per measurement (FID's bias is larger, its trend is what counts)
 IMAGE_REAL = 2000           # the fixed real reference
 QUALITY_SEED = 7_777        # the measurement's own noise, the same at every measurement
+LIVE_KID_SUBSETS = 20       # KID subsets per live measurement (eval uses 100)
+GENERATE_CHUNK = 250        # generated per forward pass: larger batches run slower on a CPU (cache)
 
 
 class LiveQuality:
@@ -44,28 +47,20 @@ class LiveQuality:
         self.info = parts.data.info
         self._space = None
         self._real_feats: torch.Tensor | None = None
+        self._reference = None      # the real reference's FID/KID statistics, computed once
         self.failed: str | None = None
 
     def due(self, step: int) -> bool:
         return self.every > 0 and step > 0 and step % self.every == 0 and self.failed is None
 
-    @torch.no_grad()
-    def _generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        g = self.p.G_ema if self.p.G_ema is not None else self.p.G
-        gen = torch.Generator().manual_seed(QUALITY_SEED)
-        z = torch.randn(n, g.latent_dim, generator=gen).to(self.p.device)
-        y = None
-        if self.info.n_classes and self.p.conditional:
-            y = (torch.arange(n) % self.info.n_classes).to(self.p.device)
-        was_training = g.training
-        g.eval()
-        out = [g(z[i:i + 1000], None if y is None else y[i:i + 1000]).float() for i in range(0, n, 1000)]
-        g.train(was_training)
-        return torch.cat(out), y
+    def will_measure(self, start: int, end: int) -> bool:
+        """Whether a measurement falls in the steps (start, end]."""
+        return self.every > 0 and self.failed is None and end // self.every > start // self.every
 
     def prepare(self) -> None:
-        """Train (or load) the feature network now, before step 1, with its progress lines, instead of
-        at the first measurement. Leaves the global RNG as it was; a failure turns live quality off."""
+        """The one-time work of image measurements (the feature network, loaded or trained once per data
+        set, the real reference's features and statistics, torchmetrics' import), done before the
+        training starts rather than inside the first measurement. Toy data needs none."""
         if self.info.is_toy or self._space is not None or self.failed is not None:
             return
         devices = [self.p.device] if self.p.is_cuda else []
@@ -76,9 +71,20 @@ class LiveQuality:
                 self.failed = f"{type(e).__name__}: {e}"
                 self.notify(f"live quality is off for this run: {self.failed}")
 
-    def will_measure(self, start: int, total: int) -> bool:
-        """Whether a run from step `start` to `total` reaches a measurement."""
-        return self.every > 0 and (start // self.every + 1) * self.every <= total
+    @torch.inference_mode()
+    def _generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        g = self.p.G_ema if self.p.G_ema is not None else self.p.G
+        gen = torch.Generator().manual_seed(QUALITY_SEED)
+        z = torch.randn(n, g.latent_dim, generator=gen).to(self.p.device)
+        y = None
+        if self.info.n_classes and self.p.conditional:
+            y = (torch.arange(n) % self.info.n_classes).to(self.p.device)
+        was_training = g.training
+        g.eval()
+        c = GENERATE_CHUNK
+        out = [g(z[i:i + c], None if y is None else y[i:i + c]).float() for i in range(0, n, c)]
+        g.train(was_training)
+        return torch.cat(out), y
 
     def measure(self) -> dict[str, Any]:
         """The quality keys of this step's metrics record ({} when they cannot be measured)."""
@@ -105,6 +111,8 @@ class LiveQuality:
         hist = np.asarray(report.histogram)
         out: dict[str, Any] = {"modes_captured": int(report.modes_captured), "modes_total": int(report.modes_total),
                                "hq_fraction": float(report.hq_fraction),
+                               "mode_score": criteria.mode_score(int(report.modes_captured),
+                                                                 int(report.modes_total), float(report.hq_fraction)),
                                "modes_lost": [int(i) for i in np.flatnonzero(hist == 0)],
                                "modes_captured_strict": int(report.modes_captured_strict),
                                "mode_histogram": [int(c) for c in hist]}
@@ -114,12 +122,17 @@ class LiveQuality:
 
     # --- images ---------------------------------------------------------------------------------
     def _setup_images(self) -> None:
+        from gantui.evaluation import image_metrics as im
         from gantui.evaluation.measure import feature_space
 
         self.notify("live quality: preparing the feature network (trained once per data set, then cached)…")
         self._space = feature_space(self.cfg, self.info, self.p.device, log=self.notify, data=self.p.data)
         real, _ = self.p.data.real_batch(min(IMAGE_REAL, len(self.p.data)), seed=QUALITY_SEED + 2)
-        self._real_feats, _ = self._space.embed(real)
+        with torch.inference_mode():
+            feats, _ = self._space.embed(real)
+        self._real_feats = feats.clone()  # a normal tensor (inference tensors cannot enter autograd later)
+        self._reference = im.RealReference(self._real_feats, subsets=LIVE_KID_SUBSETS, seed=QUALITY_SEED)
+        self._reference.fid(self._real_feats[: len(self._real_feats) // 2])  # imports torchmetrics now, once
         self.notify(f"live quality: {self._space.name}")
 
     def _images(self) -> dict[str, Any]:
@@ -128,8 +141,10 @@ class LiveQuality:
         if self._space is None:
             self._setup_images()
         fake, _ = self._generate(IMAGE_SAMPLES)
-        feats, probs = self._space.embed(fake)
-        figures = image_figures(self._real_feats, feats, probs, self._space, seed=QUALITY_SEED, kid_subsets=20)
+        with torch.inference_mode():
+            feats, probs = self._space.embed(fake)
+        figures = image_figures(self._real_feats, feats, probs, self._space, seed=QUALITY_SEED,
+                                kid_subsets=LIVE_KID_SUBSETS, reference=self._reference)
         out: dict[str, Any] = {"fid": float(figures["fid"])}
         out["kid"] = figures["kid"].kid
         if figures["classes"] is not None:

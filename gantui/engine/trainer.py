@@ -30,8 +30,10 @@ from typing import Callable, Sequence
 import torch
 
 from gantui import checkpoint, limits
+from gantui.vocab import criteria
 from gantui.config import Config
 from gantui.diagnostics import Diagnostics
+from gantui.engine import best as best_mod
 from gantui.engine import distributed
 from gantui.engine import events as ev
 from gantui.engine import parts as parts_mod
@@ -46,6 +48,7 @@ from gantui.engine.records import Rate, Recorder
 from gantui.engine.rundir import RunDir
 from gantui.engine.fixed_samples import SampleMaker
 from gantui.engine.step import GanStep, Interrupted
+from gantui.engine.stoprules import RuleStop, StopRules
 from gantui.errors import UserError
 from gantui.pictures import save_samples
 
@@ -83,6 +86,9 @@ class Trainer:
         self._ready = False
         self._sync_due = True       # a distributed run exchanges commands at the next boundary
         self.applied: list[tuple[int, str]] = []   # (step, command) as applied here
+        self.best_path: Path | None = None          # checkpoints/best.safetensors once written
+        self.rule_stop: RuleStop | None = None          # the [stop] rule that fired (rank 0)
+        self._best_missing_noted = False
         self.recovery = recovery_mod.Recovery(cfg.recover, cfg.log, window=cfg.diagnostics.window)
         self._overdue: dict | None = None   # an alert of [recover] on, raised past its grace
         self._started_at = self._samples_at = time.monotonic()
@@ -172,6 +178,9 @@ class Trainer:
                                        label_smoothing=self.stepper.label_smoothing, n_critic=self.n_critic)
         diag_note = state_mod.restore_diagnostics(self.diagnostics, resumed["meta"]) if resumed else None
         self.quality = LiveQuality(cfg, p, notify=self._note)
+        previous = best_mod.parse(resumed["meta"].get("best")) if resumed else None
+        self.best = best_mod.BestTracker(criteria.resolve(cfg.run.best_by, info.is_toy), previous)
+        self.stop_rules = StopRules(cfg.stop, self.best.key, self.best.best.value if self.best.best else None)
         if not info.is_toy and self.quality.will_measure(self.step, cfg.run.steps):
             self.quality.prepare()  # the feature network trains before step 1, not at the first measurement
 
@@ -298,6 +307,7 @@ class Trainer:
         self.rate = Rate(self.step)
         self._started_at = time.monotonic()
         self._publish_samples(save=self.step == 0)  # the step-0 grid: where the run began
+        self.stop_rules.started = self.stop_rules.clock()  # max_minutes counts the training, not the setup
         if self.recovery.enabled:
             self._save_rollback_point()
         while True:
@@ -442,7 +452,9 @@ class Trainer:
             if cmd.save:
                 self._checkpoint(reason=cmd.reason or "stop")
             self.exit_code = 130 if cmd.reason == "interrupted" else 0
-            self.record_event("stopped", reason=cmd.reason or "user")
+            rule = self.rule_stop if cmd.reason == "rule" else None
+            detail = {"rule": rule.rule, "evidence": rule.evidence, "message": rule.message} if rule else {}
+            self.record_event("stopped", reason=cmd.reason or "user", **detail)
             self._set_state(ev.STOPPED)
             return STOP
         return None
@@ -493,9 +505,17 @@ class Trainer:
         metrics.update(values)
         metrics["lr_g"], metrics["lr_d"] = self.lr_g, self.lr_d
         metrics["steps_per_s"] = self.rate.update(self.step)
+        quality: dict = {}
         if self.quality.due(self.step):
-            metrics.update(self.quality.measure())
+            quality = self.quality.measure()
+            metrics.update(quality)
             self.rate.restart(self.step)  # the measurement's time is not the training's
+        improved = bool(quality) and self.best.offer(self.step, quality)
+        if quality and self.best.missing and self.best.best is None and not self._best_missing_noted:
+            self._best_missing_noted = True
+            self._note(f"run.best_by {self.best.key!r} is not measured on this run's data: no best checkpoint")
+        if quality and self.best.best is not None:
+            metrics["best"] = {"key": self.best.key, "value": self.best.best.value, "step": self.best.best.step}
 
         # The rules judge the record first, so the record carries their verdict (one source of
         # truth: the screen shows `health`, never a judgement of its own).
@@ -503,12 +523,21 @@ class Trainer:
         if finite and not weights_ok:  # NaN weights that no metric shows yet
             alerts += self.diagnostics.report_divergence(self.step, "weights", metrics=metrics)
         metrics["health"] = self.diagnostics.health_record()
+        stop = self.stop_rules.on_quality(self.step, quality) if quality else None
+        stop = stop or self.stop_rules.on_record(self.step, self.diagnostics.active())
+        if self.stop_rules.active:
+            metrics["stop_rules"] = self.stop_rules.state()
         self.rundir.metric(metrics)
         eta = (self.cfg.run.steps - self.step) / self.rate.value if self.rate.value else None
         self._publish(ev.Snapshot(self.step, self.cfg.run.steps, metrics, self.state, self.n_critic, eta))
         for alert in alerts:
             data = {k: v for k, v in alert.items() if k not in ("step", "kind")}
             self.record_event("alert", **data)
+        if improved and finite and weights_ok:
+            self._save_best()
+        if stop is not None and finite and weights_ok and self.rule_stop is None and self.step < self.cfg.run.steps:
+            self.rule_stop = stop
+            self.control.stop(reason="rule")  # every rank stops at the same step (a distributed run syncs commands)
         if self.recovery.enabled:
             self._overdue = self.recovery.overdue(self.diagnostics.active(), self.step)
         return finite and weights_ok
@@ -657,6 +686,8 @@ class Trainer:
             tensors, metadata = state_mod.to_tensors(self.cfg, self.parts, self.rt, extra_rng=extra_rng)
             metadata.update(self.strategy.metadata() if collective else {})
             metadata.update(state_mod.diagnostics_metadata(self.diagnostics))
+            if self.best.best is not None:
+                metadata["best"] = self.best.best.to_json()
             path = self.rundir.checkpoint_path(self.step)
             checkpoint.save(path, tensors, metadata)
             checkpoint.save(self.rundir.latest, tensors, metadata)
@@ -666,6 +697,20 @@ class Trainer:
             self._set_state(previous)
         self.last_checkpoint = path
         self.record_event("checkpoint", path=str(path), reason=reason)
+        return path
+
+    def _save_best(self) -> Path:
+        """checkpoints/best.safetensors: this step's weights, whose live criterion is the best so far.
+        Rank 0 alone (live quality is measured there); written like every checkpoint (temporary file,
+        fsync, rename), never pruned by `log.keep`. A `best` event names the step, key and value."""
+        self._touch()
+        tensors, metadata = state_mod.to_tensors(self.cfg, self.parts, self.rt)
+        best = self.best.best
+        metadata["best"] = best.to_json()
+        path = self.rundir.checkpoints / best_mod.BEST
+        checkpoint.save(path, tensors, metadata)
+        self.best_path = path
+        self.record_event("best", path=str(path), key=best.key, value=best.value, best_step=best.step)
         return path
 
 

@@ -252,3 +252,77 @@ def class_report(probs: Tensor, threshold: float = CONFIDENT) -> ClassReport:
 def label_accuracy(probs: Tensor, labels: Tensor) -> float:
     """Share of a conditional generator's samples that the classifier assigns to the requested class."""
     return float((probs.argmax(1).cpu() == labels.cpu()).float().mean())
+
+
+class RealReference:
+    """A fixed real feature set, with what FID and KID need of it computed once: for live quality, which
+    compares a new generated set against the same reference again and again. `fid(fake)` and `kid(fake)`
+    return what `frechet_distance(real, fake)` and `kernel_inception_distance(real, fake, subsets, seed=seed)`
+    return for the same inputs (the same float64 statistics, the same torchmetrics formula, the same subsets
+    drawn in the same order from the same seed), without torchmetrics' per-call state and without recomputing
+    the real side: its mean and covariance, and each subset's real-real kernel sum (the subsets of the real
+    side depend only on the seed and the sizes, so they are the same at every measurement)."""
+
+    def __init__(self, real: Tensor, subsets: int = KID_SUBSETS, seed: int = 0) -> None:
+        _check(real, real, least=4)
+        self.real = real.detach().float()
+        self.subsets, self.seed = subsets, seed
+        self.mean, self.cov = _mean_cov(real.detach().to("cpu", torch.float64))
+        self._kid_real: dict[int, tuple] = {}  # n_fake -> (real subsets, fake subsets, real-real kernel sums)
+
+    def fid(self, fake: Tensor) -> float:
+        from torchmetrics.image.fid import _compute_fid
+
+        _check(self.real, fake)
+        mean, cov = _mean_cov(fake.detach().to("cpu", torch.float64))
+        return max(0.0, float(_compute_fid(self.mean.squeeze(0), self.cov, mean.squeeze(0), cov)))
+
+    def kid(self, fake: Tensor) -> float:
+        return self.kid_report(fake).kid
+
+    def kid_report(self, fake: Tensor) -> KidReport:
+        _check(self.real, fake, least=4)
+        fake = fake.detach().float().to(self.real.device)
+        n_real, n_fake = len(self.real), len(fake)
+        size = kid_subset_size(n_real, n_fake)
+        gamma = 1.0 / self.real.shape[1]
+        if n_fake not in self._kid_real:
+            perms_real, perms_fake = _kid_perms(n_real, n_fake, self.subsets, self.seed)
+            sums = []
+            for perm in perms_real:
+                f = self.real[perm[:size]]
+                k = (f @ f.T * gamma + 1.0) ** 3
+                sums.append((k.sum(dim=-1) - torch.diag(k)).sum())
+            self._kid_real[n_fake] = (perms_real, perms_fake, sums)
+        perms_real, perms_fake, sums = self._kid_real[n_fake]
+        scores = []
+        for perm_r, perm_f, kt_xx_sum in zip(perms_real, perms_fake, sums):
+            f_real, f_fake = self.real[perm_r[:size]], fake[perm_f[:size]]
+            k_yy = (f_fake @ f_fake.T * gamma + 1.0) ** 3
+            k_xy = (f_real @ f_fake.T * gamma + 1.0) ** 3
+            kt_yy_sum = (k_yy.sum(dim=-1) - torch.diag(k_yy)).sum()
+            value = (kt_xx_sum + kt_yy_sum) / (size * (size - 1))
+            value -= 2 * k_xy.sum(dim=0).sum() / (size ** 2)
+            scores.append(value)
+        scores = torch.stack(scores)
+        return KidReport(float(scores.mean()), float(scores.std(unbiased=False)), size, self.subsets)
+
+
+def _mean_cov(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean (1, d) and unbiased covariance of float64 features, accumulated as torchmetrics' FID does."""
+    n = x.shape[0]
+    mean = (x.sum(dim=0) / n).unsqueeze(0)
+    cov = (x.t().mm(x) - n * mean.t().mm(mean)) / (n - 1)
+    return mean, cov
+
+
+def _kid_perms(n_real: int, n_fake: int, subsets: int, seed: int) -> tuple[list[Tensor], list[Tensor]]:
+    """The subsets torchmetrics' KID draws after `torch.manual_seed(seed)` (real, then fake, per subset),
+    drawn from a forked RNG so the caller's stream is untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        real, fake = [], []
+        for _ in range(subsets):
+            real.append(torch.randperm(n_real))
+            fake.append(torch.randperm(n_fake))
+    return real, fake

@@ -77,14 +77,20 @@ def toy_figures(data_cfg, fake, real_1d=None):
     return report, w1
 
 
-def image_figures(real_f, fake_f, probs, space, *, seed: int, kid_subsets: int | None = None) -> dict:
+def image_figures(real_f, fake_f, probs, space, *, seed: int, kid_subsets: int | None = None,
+                  reference=None) -> dict:
     """FID, KID and (with the space's classifier) the class report of two feature sets: the one
-    computation behind `gantui eval` and live quality. {"fid", "kid": KidReport, "classes": ClassReport|None}."""
+    computation behind `gantui eval` and live quality. {"fid", "kid": KidReport, "classes": ClassReport|None}.
+    `reference`: an image_metrics.RealReference of `real_f` (same seed and subsets), which gives the same
+    FID and KID with the real side's statistics computed once (live quality measures again and again)."""
     from gantui.evaluation import image_metrics as im
 
-    fid = im.frechet_distance(real_f, fake_f)
-    kid = (im.kernel_inception_distance(real_f, fake_f, seed=seed) if kid_subsets is None
-           else im.kernel_inception_distance(real_f, fake_f, subsets=kid_subsets, seed=seed))
+    if reference is not None:
+        fid, kid = reference.fid(fake_f), reference.kid_report(fake_f)
+    else:
+        fid = im.frechet_distance(real_f, fake_f)
+        kid = (im.kernel_inception_distance(real_f, fake_f, seed=seed) if kid_subsets is None
+               else im.kernel_inception_distance(real_f, fake_f, subsets=kid_subsets, seed=seed))
     classes = im.class_report(probs) if probs is not None and space.classifier is not None else None
     return {"fid": fid, "kid": kid, "classes": classes}
 

@@ -274,6 +274,8 @@ class MonitorApp(App[int]):
         if d.metrics:
             for m in d.metrics:
                 self.history.append(with_ratio(m))
+                if "best" in m or "stop_rules" in m:  # the autopilot's state (quality records)
+                    self._grads_w.autopilot = {"best": m.get("best"), "stop_rules": m.get("stop_rules")}
             entries = health_entries(d.metrics[-1])
             if entries or self.health is not None:
                 self.health = entries or None

@@ -28,6 +28,7 @@ FIGURES = (
            "modes with 20+ samples", "modes"),
     Figure("hq_fraction", "hq", "{:.2f}", "hq", "high quality", "high-quality fraction", "fraction"),
     Figure("w1", "W1", "{:.3f}", "w1", "W1 (1-D)", "W1 to the real data", "data units"),
+    Figure("mode_score", "score", "{:.2f}", "score", "mode score", "modes x high-quality fraction", "fraction"),
     Figure("class_coverage", "classes", "{:.2f}", "classes", "class coverage", "class coverage", "fraction"),
     Figure("class_coverage_strict", "strict", "{:.2f}", "strict", "class coverage (strict)",
            "classes with 20+ samples", "fraction"),

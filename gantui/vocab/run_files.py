@@ -8,6 +8,7 @@ METRICS = "metrics.jsonl"           # one record per log step
 EVENTS = "events.jsonl"             # one record per event
 CHECKPOINTS = "checkpoints"         # step_NNNNNNNN.safetensors and latest.safetensors
 LATEST = "latest.safetensors"       # inside CHECKPOINTS: the newest checkpoint
+BEST = "best.safetensors"           # inside CHECKPOINTS: the best live quality by run.best_by (never pruned)
 SAMPLES = "samples"                 # step_NNNNNNNN.png and .npz
 LIVE = "live.json"                  # where a live run's control socket is
 LOCK = ".gantui.lock"               # the flock of the process that owns the run

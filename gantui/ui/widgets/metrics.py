@@ -73,8 +73,43 @@ QUALITY = tuple((f.key, f.label, f.fmt) for f in FIGURES)
 SPARK_W = 8
 
 
-def quality_items(history: History) -> list[Text]:
-    """'FID 23.1 ▇▅▃▂' per live quality metric that the records carry (none: no line)."""
+def autopilot_items(autopilot: dict | None) -> list[Text]:
+    """The best checkpoint ('best fid 12.3@4500') and the [stop] rules' state ('patience 2/5', 'stop at
+    fid<=5', '12.0/60 min', 'stop on mode_collapse'), from the newest quality record."""
+    if not autopilot:
+        return []
+    items = []
+    best = autopilot.get("best")
+    if isinstance(best, dict) and isinstance(best.get("value"), (int, float)):
+        t = Text(no_wrap=True)
+        t.append("best ", "bold")
+        t.append(f"{best.get('key')} {best['value']:.4g}@{best.get('step')}")
+        items.append(t)
+    rules = autopilot.get("stop_rules") or {}
+    if isinstance(rules, dict):
+        words = []
+        if isinstance(rules.get("patience"), list) and len(rules["patience"]) == 2:
+            words.append(f"patience {rules['patience'][0]}/{rules['patience'][1]}")
+        if isinstance(rules.get("target"), dict):
+            from gantui.vocab import criteria
+
+            words += [f"target {k}{'<=' if criteria.lower_is_better(k) else '>='}{v:g}"
+                      for k, v in rules["target"].items()]
+        if isinstance(rules.get("minutes"), list) and len(rules["minutes"]) == 2:
+            words.append(f"{rules['minutes'][0]:.0f}/{rules['minutes'][1]:g} min")
+        if rules.get("on_alerts"):
+            words.append("on " + ",".join(map(str, rules["on_alerts"])))
+        if words:
+            t = Text(no_wrap=True)
+            t.append("stop ", "bold")
+            t.append(" · ".join(words))
+            items.append(t)
+    return items
+
+
+def quality_items(history: History, autopilot: dict | None = None) -> list[Text]:
+    """'FID 23.1 ▇▅▃▂' per live quality metric that the records carry (none: no line), then the best
+    checkpoint and the stop rules' state."""
     items = []
     for key, label, fmt in QUALITY:
         if key not in history:
@@ -91,7 +126,7 @@ def quality_items(history: History) -> list[Text]:
 
             t.append(" " + sparkline(values, SPARK_W), "#9fb8d8")
         items.append(t)
-    return items
+    return items + autopilot_items(autopilot)
 
 
 def pack(items: list[Text], width: int, max_lines: int, lead: str = "") -> list[Text]:
@@ -109,6 +144,7 @@ class GradientsPane(Pane):
         self.critic = False
         self.health: list[HealthEntry] = []
         self.active_rules: set[str] = set()
+        self.autopilot: dict | None = None   # the newest record's "best" and "stop_rules"
         self.border_title = "Gradients & health"
 
     def _row(self, label: str, key: str, chart_w: int, style: str) -> Text:
@@ -146,14 +182,14 @@ class GradientsPane(Pane):
         lw = 14 if self.critic else 9
         outs = self._pair((real_l, "d_real", "#9fd89f"), (fake_l, "d_fake", "#d8a0e8"), lw, w)
         return [(8, grads), (10, [self.ratio_line(w)]), (6, outs),
-                (9, health_lines(self.health, w, 2)), (7, pack(quality_items(self.history), w, 2, "quality "))]
+                (9, health_lines(self.health, w, 2)), (7, pack(quality_items(self.history, self.autopilot), w, 2, "quality "))]
 
     def wanted_lines(self, w: int) -> int:
         """What `blocks(w)` would take, without drawing the charts (the app asks twice a second)."""
         half = w // 2
         lw = 14 if self.critic else 9
         return ((1 if half >= 10 + NUM_W + 4 else 2) + 1 + (1 if half >= lw + NUM_W + 4 else 2)
-                + len(health_lines(self.health, w, 2)) + len(pack(quality_items(self.history), w, 2, "quality ")))
+                + len(health_lines(self.health, w, 2)) + len(pack(quality_items(self.history, self.autopilot), w, 2, "quality ")))
 
     def draw(self) -> Text:
         w, h = self.size.width, max(1, self.size.height)
