@@ -714,7 +714,6 @@ class Trainer:
         return path
 
 
-
 def apply_augment_key(aug, key: str, value: float) -> None:
     if key == "data.augment_p":
         aug.set_p(value)

@@ -42,6 +42,10 @@ KEY_CLASSES: dict[str, str] = {
     "optim.name": IDENTITY,           # the optimiser state tensors in the checkpoint
     "log.*": MUTABLE,
     "diagnostics.*": MUTABLE,
+    "run.best_by": MUTABLE,           # a new criterion starts a new best (engine/best.py drops one of another key)
+    "stop.*": MUTABLE,                # when to stop: the run's tensors and history mean the same
+    "recover.*": MUTABLE,             # what to do about an alert
+    "notify.*": MUTABLE,              # who is told
 }
 
 
