@@ -152,8 +152,12 @@ def test_plain_gan_with_fast_rates_on_ring8_raises_mode_collapse(tmp_path, capsy
         *sets("diagnostics.warmup_steps=150", "loss.kind=ns", "loss.n_critic=1", "model.ema=0",
               "optim.g_lr=5e-3", "optim.d_lr=5e-4", "optim.betas=[0.9,0.999]"))
     alert = the(raised, "mode_collapse")
-    assert alert["step"] >= 150
     real_std = 0.7072  # ring8: sqrt(0.5 + 0.01^2)
+    # this G collapses to a point within its first 100 steps (std ~0.003 at step 70) and again for
+    # good from step ~150: the early rule (issue 19) may raise inside the warm-up, but only while
+    # the samples it judged had really collapsed
+    judged = [m["sample_std"] for m in metrics if alert["step"] - 25 <= m["step"] <= alert["step"]]
+    assert judged and min(judged) < 0.05 * real_std, (alert["step"], judged)
     assert metrics[-1]["sample_std"] < 0.1 * real_std
 
 
