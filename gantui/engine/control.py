@@ -6,10 +6,13 @@ and blocks on `wait_while_paused` while paused, so a paused run costs no CPU.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
+
+from gantui.engine import events as ev
 
 
 # --- the commands: built at the edges (keys, the socket's JSON, an alert's fix), applied in one
@@ -67,6 +70,12 @@ class SetLr(Command):
     value: float
 
 
+def new_rate(cmd: ScaleLr | SetLr, old: float) -> float | None:
+    """The rate a rate command asks for, from the current one; None for a rate no optimiser may take."""
+    new = old * cmd.factor if isinstance(cmd, ScaleLr) else cmd.value
+    return new if math.isfinite(new) and new > 0 else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class SetNCritic(Command):
     name: ClassVar[str] = "set_n_critic"
@@ -83,6 +92,37 @@ class SetLive(Command):
 
 COMMAND_TYPES: dict[str, type[Command]] = {t.name: t for t in (Pause, Resume, TogglePause, Step, Save, Stop,
                                                                ScaleLr, SetLr, SetNCritic, SetLive)}
+
+
+class PauseGate:
+    """Pause, resume and single steps, judged once for every loop gantui drives: the engine's
+    trainer and a user's own loop (gantui.track). The host keeps `paused`, `_single` (steps let
+    through while paused), `rate` (its it/s meter), `record_event` and `_set_state`."""
+
+    paused: bool
+    _single: int
+
+    def _apply_pause(self, cmd: Command, step: int) -> bool:
+        """Applies a pause command at `step`; False for any other command (the host applies it)."""
+        if isinstance(cmd, TogglePause):
+            cmd = Resume(reason=cmd.reason) if self.paused else Pause(reason=cmd.reason)
+        if isinstance(cmd, Pause):
+            if not self.paused:
+                self.paused = True
+                self.record_event("paused")
+                self._set_state(ev.PAUSED)
+        elif isinstance(cmd, Resume):
+            if self.paused:
+                self.paused = False
+                self.record_event("resumed")
+                self.rate.restart(step)  # a pause must not read as a slow interval
+                self._set_state(ev.RUNNING)
+        elif isinstance(cmd, Step):
+            if self.paused:
+                self._single += 1
+        else:
+            return False
+        return True
 
 
 def command_of_fix(action: dict, reason: str) -> Command:

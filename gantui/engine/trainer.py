@@ -40,8 +40,8 @@ from gantui.engine import parts as parts_mod
 from gantui.engine import sample_files
 from gantui.engine import state as state_mod
 from gantui.engine import recovery as recovery_mod
-from gantui.engine.control import (Command, Control, Pause, Resume, Save, ScaleLr, SetLive, SetLr, SetNCritic, Step, Stop,
-                                   TogglePause, command_of_fix)
+from gantui.engine.control import (Command, Control, PauseGate, Save, ScaleLr, SetLive, SetLr, SetNCritic, Step, Stop,
+                                   command_of_fix, new_rate)
 from gantui.engine.protocol import LIVE_KEYS
 from gantui.engine.quality import LiveQuality
 from gantui.engine.records import Rate, Recorder
@@ -59,7 +59,7 @@ LIVE_LOSS_KEYS = tuple(k for k in LIVE_KEYS if k.startswith("loss.") and k != "l
 LIVE_AUGMENT_KEYS = tuple(k for k in LIVE_KEYS if k.startswith("data.augment"))  # d_overfitting's fix (gantui.augment)
 
 
-class Trainer:
+class Trainer(PauseGate):
     def __init__(self, cfg: Config, run_dir: Path, *, device: str | None = None,
                  resume: Path | None = None, listeners: Sequence[ev.Listener] = (),
                  strategy: distributed.Local | None = None) -> None:
@@ -409,29 +409,15 @@ class Trainer:
     def _apply(self, cmd: Command) -> str | None:
         """The one place a command takes effect (typed at the edges: keys, socket, fixes)."""
         self.applied.append((self.step, cmd.name))
-        if isinstance(cmd, TogglePause):
-            cmd = Resume(reason=cmd.reason) if self.paused else Pause(reason=cmd.reason)
-        if isinstance(cmd, Pause):
-            if not self.paused:
-                self.paused = True
-                self.record_event("paused")
-                self._set_state(ev.PAUSED)
-        elif isinstance(cmd, Resume):
-            if self.paused:
-                self.paused = False
-                self.record_event("resumed")
-                self.rate.restart(self.step)  # a pause must not read as a slow interval
-                self._set_state(ev.RUNNING)
-        elif isinstance(cmd, Step):
-            if self.paused:
-                self._single += 1
-        elif isinstance(cmd, (ScaleLr, SetLr)):
+        if self._apply_pause(cmd, self.step):
+            return None
+        if isinstance(cmd, (ScaleLr, SetLr)):
             for which in ("g", "d") if cmd.which == "both" else (cmd.which,):
                 if which not in self.rt.base_lr:
                     continue
                 old = self.rt.base_lr[which]
-                new = old * cmd.factor if isinstance(cmd, ScaleLr) else cmd.value
-                if not (math.isfinite(new) and new > 0):
+                new = new_rate(cmd, old)
+                if new is None:
                     continue
                 self.rt.base_lr[which] = new
                 self._set_lrs()

@@ -33,8 +33,8 @@ from gantui import __version__, checkpoint, config, limits
 from gantui.diagnostics import Diagnostics
 from gantui.engine import events as ev
 from gantui.engine import ownership, runlock, sample_files
-from gantui.engine.control import (Command, Control, Pause, Resume, Save, ScaleLr, SetLive, SetLr, SetNCritic, Step,
-                                   Stop, TogglePause)
+from gantui.engine.control import (Command, Control, PauseGate, Save, ScaleLr, SetLive, SetLr, SetNCritic, Stop,
+                                   new_rate)
 from gantui.engine.records import Rate, mean_pdist
 from gantui.engine.rundir import RunDir, default_run_dir
 from gantui.errors import UserError
@@ -67,7 +67,7 @@ def _first_lr(opt) -> float | None:
     return float(opt.param_groups[0]["lr"]) if opt is not None and opt.param_groups else None
 
 
-class TrackedRun:
+class TrackedRun(PauseGate):
     def __init__(self, run_dir: str | Path | None, *, G=None, D=None, opt_g=None, opt_d=None, loss: str = "ns",
                  config: dict | None = None, real=None, **options: Any) -> None:
         unknown = sorted(set(options) - set(OPTIONS))
@@ -371,23 +371,9 @@ class TrackedRun:
 
     def _apply(self, cmd: Command) -> None:
         """A command from the channel (typed at its edge), applied on the script's thread."""
-        if isinstance(cmd, TogglePause):
-            cmd = Resume(reason=cmd.reason) if self.paused else Pause(reason=cmd.reason)
-        if isinstance(cmd, Pause):
-            if not self.paused:
-                self.paused = True
-                self.record_event("paused")
-                self._set_state(ev.PAUSED)
-        elif isinstance(cmd, Resume):
-            if self.paused:
-                self.paused = False
-                self.record_event("resumed")
-                self.rate.restart(self.step_count)  # a pause must not read as a slow interval
-                self._set_state(ev.RUNNING)
-        elif isinstance(cmd, Step):
-            if self.paused:
-                self._single += 1
-        elif isinstance(cmd, (ScaleLr, SetLr)):
+        if self._apply_pause(cmd, self.step_count):
+            return None
+        if isinstance(cmd, (ScaleLr, SetLr)):
             self._rates(cmd)
         elif isinstance(cmd, (SetNCritic, SetLive)):
             what = "n_critic" if isinstance(cmd, SetNCritic) else cmd.key
@@ -406,8 +392,8 @@ class TrackedRun:
                                                   f"its rate cannot be changed")
                 continue
             old = _first_lr(opt)
-            new = old * cmd.factor if isinstance(cmd, ScaleLr) else cmd.value
-            if not (math.isfinite(new) and new > 0):
+            new = new_rate(cmd, old)
+            if new is None:
                 continue
             for group in opt.param_groups:  # every group keeps its ratio to the first
                 group["lr"] = group["lr"] * (new / old) if old else new
