@@ -324,7 +324,7 @@ class MonitorApp(App[int]):
             self._size_grads()
         if now - self._last_system >= SYSTEM_S:
             self._last_system = now
-            self._samples_w.border_subtitle = system_text(*self._system_stats())
+            self._samples_w.show_system(system_text(*self._system_stats()))
         phase = self._phase_words(self.session.phase)
         if phase != self.status.phase and self.info is None:
             self.status.phase = phase

@@ -150,14 +150,29 @@ class SamplesPane(Pane):
         self.refresh()
         self.update_title()
 
+    _said: str | None = None      # a key's answer showing under the grid
+    _system: str = ""             # the machine's figures, shown there otherwise
+
     def say(self, text: str, seconds: float = 5.0) -> None:
         """A short answer to a key (`,` with nothing older) under the grid, where the eyes are;
-        cleared after `seconds` (a toast alone was easy to miss)."""
+        kept for `seconds` (a toast alone was easy to miss), then the machine's figures again."""
+        self._said = text
         self.border_subtitle = text
         timer = getattr(self, "_say_timer", None)
         if timer is not None:
             timer.stop()
-        self._say_timer = self.set_timer(seconds, lambda: setattr(self, "border_subtitle", ""))
+        self._say_timer = self.set_timer(seconds, self._unsay)
+
+    def _unsay(self) -> None:
+        self._said = None
+        self.border_subtitle = self._system
+
+    def show_system(self, text: str) -> None:
+        """The machine's figures under the grid; they wait while a key's answer is showing (a
+        refresh of these once wiped the answer within milliseconds of the key)."""
+        self._system = text
+        if self._said is None:
+            self.border_subtitle = text
 
     def update_title(self) -> None:
         s = self.samples
