@@ -121,6 +121,7 @@ class RunFollower:
         self._sample_step = -1
         self._lifecycle: list[dict[str, Any]] = []
         self._attempt = 0                            # the newest [recover] rollback published
+        self._shown: set[tuple[Any, Any]] = set()    # (step, kind) of every event published (a few per checkpoint)
         self._last_state: tuple | None = None
         self._last_metrics: dict[str, Any] = {}
         self._stop = threading.Event()
@@ -205,6 +206,7 @@ class RunFollower:
         self._update_state()
 
     def _note_rollback(self, e: dict[str, Any]) -> None:
+        self._shown.add((e.get("step"), e.get("kind")))
         if e.get("kind") == "rolled_back" and isinstance(e.get("attempt"), int):
             self._attempt = max(self._attempt, e["attempt"])
 
@@ -213,7 +215,11 @@ class RunFollower:
         its start: everything before the newest unseen `rolled_back` was published already."""
         marks = [i for i, e in enumerate(events) if e.get("kind") == "rolled_back"
                  and isinstance(e.get("attempt"), int) and e["attempt"] > self._attempt]
-        return events[marks[-1]:] if marks else events
+        if marks:
+            return events[marks[-1]:]
+        # read between the rewrite and the rollback's own event: the file holds the kept prefix,
+        # published already (and whatever follows it that was not)
+        return [e for e in events if (e.get("step"), e.get("kind")) not in self._shown]
 
     def _update_state(self) -> None:
         self.live_pid = holder(self.run_dir)

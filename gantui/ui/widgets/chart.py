@@ -212,11 +212,14 @@ class ChartScreen(Screen):
         return chart_text(self.history, choice, self.state, width, height, self.color, self.health())
 
     def _update_keys(self) -> None:
-        keys = self.query_one("#chart-keys", Static)
-        keys.update(keys_text(self.state, self.current(), max(20, self.size.width - 2)))
+        for keys in self.query("#chart-keys").results(Static):
+            keys.update(keys_text(self.state, self.current(), max(20, self.size.width - 2)))
 
     def redraw(self) -> None:
-        self.query_one(ChartView).refresh()
+        # the app's poll can come before the children are mounted: nothing to redraw yet (their
+        # first paint draws the kept choice)
+        for view in self.query(ChartView):
+            view.refresh()
         self._update_keys()
 
     def tick(self) -> None:
@@ -224,11 +227,11 @@ class ChartScreen(Screen):
         fresh = available_choices(self.history, self.critic)
         if [c.id for c in fresh] != [c.id for c in self.choices]:
             self.choices = fresh
-            ol = self.query_one(OptionList)
-            ol.clear_options()
-            ol.add_options(self._options())
             ids = [c.id for c in fresh]
-            ol.highlighted = ids.index(self.state.choice) if self.state.choice in ids else 0
+            for ol in self.query(OptionList):  # none yet before mount: on_mount fills it from self.choices
+                ol.clear_options()
+                ol.add_options(self._options())
+                ol.highlighted = ids.index(self.state.choice) if self.state.choice in ids else 0
         self.redraw()
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
