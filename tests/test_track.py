@@ -386,3 +386,34 @@ def test_live_quality_of_a_tracked_loop_against_its_real_images_leaves_its_rng_a
     assert measured == [4, 8], measured
     assert all(m["fid"] > 0 and isinstance(m["kid"], float) for m in records if "fid" in m)
     assert any("live quality every 4 steps" in e["message"] for e in kinds(tmp_path / "q", "note"))
+
+
+class OneClassCollapsedG(nn.Module):
+    """A conditional G whose class 1 is one point whatever the noise; classes 0 and 2 spread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Linear(8, 2)
+        self.centres = nn.Parameter(torch.tensor([[-3.0, 0.0], [0.0, 3.0], [3.0, 0.0]]))
+
+    def forward(self, z, y):
+        spread = self.net(z) * (y != 1).float().unsqueeze(1)
+        return self.centres[y] + spread
+
+
+def test_a_conditional_g_with_real_labels_gets_its_per_class_spread_and_a_collapse_in_one_class(tmp_path):
+    torch.manual_seed(0)
+    real_y = torch.arange(600) % 3
+    real = torch.tensor([[-3.0, 0.0], [0.0, 3.0], [3.0, 0.0]])[real_y] + 0.5 * torch.randn(600, 2)
+    G = OneClassCollapsedG()
+    with gantui.track(tmp_path / "cond", G=G, real=(real, real_y), log_every=10, signals=False) as run:
+        assert run.fixed_y is not None and run.fixed_y[:4].tolist() == [0, 1, 2, 0]  # K = 3 from the labels
+        for _ in range(1200):
+            run.step(g_loss=0.7, d_loss=1.3)
+    records = metrics_of(tmp_path / "cond")
+    last = records[-1]
+    assert len(last["class_pdist"]) == 3 and last["class_pdist"][1] < 0.01 < last["class_pdist"][0]
+    assert last["class_pdist_min"] == last["class_pdist"][1]
+    assert last["sample_pdist"] > 0.3  # across classes the batch still spreads: only the per-class figure sees it
+    raised = [e for e in kinds(tmp_path / "cond", "alert") if e["rule"] == "mode_collapse" and e["state"] == "raised"]
+    assert raised and raised[0]["evidence"]["classes"] == [1], raised

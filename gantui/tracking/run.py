@@ -35,7 +35,7 @@ from gantui.engine import events as ev
 from gantui.engine import ownership, runlock, sample_files
 from gantui.engine.control import (Command, Control, PauseGate, Save, ScaleLr, SetLive, SetLr, SetNCritic, Stop,
                                    new_rate)
-from gantui.engine.records import Rate, mean_pdist
+from gantui.engine.records import Rate, class_figures, class_reference, mean_pdist
 from gantui.engine.rundir import RunDir, default_run_dir
 from gantui.errors import UserError
 from gantui.pictures import save_samples
@@ -43,7 +43,7 @@ from gantui.tracking import figures as fig
 
 DEFAULTS = {"steps": limits.MAX_STEPS, "name": None, "log_every": 20, "sample_every": 250,
             "checkpoint_every": 1000, "keep": 3, "n_samples": 16, "latent_dim": None, "latent_shape": "auto",
-            "seed": 0, "signals": True, "eval_every": 0}
+            "seed": 0, "signals": True, "eval_every": 0, "n_classes": None}
 OPTIONS = tuple(DEFAULTS)
 
 
@@ -92,11 +92,14 @@ class TrackedRun(PauseGate):
         self._previous_sigterm = None
         self._saved_at: int | None = None
         self.quality = None
+        self._class_note: str | None = None
 
         self.device = self._device()
         self._no_samples: str | None = None   # why G's fixed-noise batch cannot be drawn
+        self.real_images, self.real_labels = self._real_images(real)
+        self.fixed_y: torch.Tensor | None = None  # the fixed batch's labels, for a conditional G
+        self.class_ref: torch.Tensor | None = None  # the real classes' spread (per-class collapse)
         self.fixed_z, images = self._fixed_noise(o)
-        self.real_images = self._real_images(real)
         self.real_std, self.real_pdist = self._real_reference(self.real_images)
         name = o["name"] or _name_of(Path(run_dir) if run_dir is not None else Path("track"))
         self.cfg = self._config(o, name, images)
@@ -129,6 +132,8 @@ class TrackedRun(PauseGate):
                         f"pass latent_dim=Z and latent_shape=\"flat\"|\"spatial\", or show your own with run.samples()")
                 print(note, file=sys.stderr)
                 self.record_event("note", message=note)
+            if self._class_note:
+                self._say(self._class_note)
             self.quality = self._quality(int(o["eval_every"]))
             if o["signals"]:
                 self._take_sigterm()
@@ -146,7 +151,9 @@ class TrackedRun(PauseGate):
 
     def _fixed_noise(self, o: dict) -> tuple[torch.Tensor | None, tuple | None]:
         """The fixed noise G is drawn from at every log step (latent size and shape inferred once,
-        or given as options); (None, None) without a G, or when G does not take it."""
+        or given as options); (None, None) without a G, or when G does not take it. A conditional G
+        (`n_classes=K`, or a G that fails on the latent alone while `real` has labels: K = the
+        largest label + 1) is called G(z, y) with y = 0, 1, ..., K-1, 0, 1, ... as in `gantui run`."""
         if self.G is None:
             return None, None
         dim, shape = fig.latent_guess(self.G)
@@ -158,28 +165,54 @@ class TrackedRun(PauseGate):
             self._no_samples = "cannot tell the size of G's latent from its layers"
             return None, None
         n = int(o["n_samples"])
+        given_k = int(o["n_classes"] or 0)
+        labels_k = int(self.real_labels.max()) + 1 if self.real_labels is not None and len(self.real_labels) else 0
         tried = [shape] if o["latent_shape"] != "auto" else [shape, "flat" if shape == "spatial" else "spatial"]
         problem = ""
-        for s in tried:
-            z = fig.latent(n, dim, s, int(o["seed"]) + 1, self.device)
-            try:
-                out = fig.generate(self.G, z[:2])
-            except Exception as e:  # noqa: BLE001 - told as one line below
-                problem = f"{type(e).__name__}: {e}"
-                continue
-            self.latent_shape = s
-            return z, tuple(out.shape[1:])
-        self._no_samples = (f"G does not take a latent of size {dim} ({' or '.join(tried)}): "
-                            f"{problem.splitlines()[0][:200] if problem else '?'}")
+        for k in ([given_k] if given_k > 0 else [0] + ([labels_k] if labels_k > 1 else [])):
+            y = (torch.arange(n) % k).to(self.device) if k else None
+            for s in tried:
+                z = fig.latent(n, dim, s, int(o["seed"]) + 1, self.device)
+                try:
+                    out = fig.generate(self.G, z[:2], None if y is None else y[:2])
+                except Exception as e:  # noqa: BLE001 - told as one line below
+                    problem = problem or f"{type(e).__name__}: {e}"
+                    continue
+                self.latent_shape = s
+                if k:
+                    self._conditional(y, k)
+                return z, tuple(out.shape[1:])
+        self._no_samples = (f"G does not take a latent of size {dim} ({' or '.join(tried)}"
+                            f"{', with labels' if given_k or labels_k > 1 else ''}): "
+                            f"{problem.splitlines()[0][:200] if problem else '?'}"
+                            + ("; a conditional G: pass n_classes=K" if not given_k and labels_k <= 1 else ""))
         return None, None
 
+    def _conditional(self, y: torch.Tensor, k: int) -> None:
+        """A conditional G: its fixed batch's labels, and the real classes' spread when real labels
+        were given (the per-class collapse reference; gantui.engine.records, as the trainer's)."""
+        self.fixed_y = y
+        if self.real_labels is None or self.real_images is None:
+            self._class_note = (f"a conditional G ({k} classes): no per-class spread without real labels; "
+                                f"pass real=(images, labels)")
+            return
+        with torch.no_grad():
+            labels = self.real_labels[:2000].to(self.device)
+            self.class_ref = class_reference(self.real_images[:2000].detach().to(self.device), labels, k)
+
     @staticmethod
-    def _real_images(real) -> torch.Tensor | None:
-        """A tensor of real data (a DataLoader gives its first batch)."""
+    def _real_images(real) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(real images, their labels or None) from a tensor, an (images, labels) pair, or a
+        DataLoader (its first batch: images, or (images, labels, ...))."""
         if real is None or isinstance(real, torch.Tensor):
-            return real
-        batch = next(iter(real))
-        return batch[0] if isinstance(batch, (tuple, list)) else batch
+            return real, None
+        batch = real if isinstance(real, (tuple, list)) else next(iter(real))
+        if not isinstance(batch, (tuple, list)):
+            return batch, None
+        labels = batch[1] if len(batch) > 1 and isinstance(batch[1], torch.Tensor) else None
+        if labels is not None and (labels.dim() != 1 or labels.is_floating_point() or len(labels) != len(batch[0])):
+            labels = None  # not class labels (a second image, a score): the images alone
+        return batch[0], None if labels is None else labels.long()
 
     def _real_reference(self, real) -> tuple[float, float]:
         """The real data's spread (the collapse reference) from a batch of real images, or 0 = unknown."""
@@ -217,6 +250,9 @@ class TrackedRun(PauseGate):
         if every <= 0:
             return None
         real = self.real_images
+        if self.fixed_y is not None:
+            self._say("live quality is not measured for a conditional G in your loop yet: it is off")
+            return None
         if real is None or real.dim() != 4 or self.fixed_z is None:
             self._say("live quality needs real images (real=, N x C x H x W) and a G gantui can draw: it is off")
             return None
@@ -405,11 +441,20 @@ class TrackedRun(PauseGate):
         if not self._figures and self.G is None and self.D is None:
             return
         numbers, names, values = self._figures.take()
-        m_names, m_values, batch = fig.measured(self.G, self.D, self._given, self.fixed_z, self.device)
-        names, values = names + m_names, values + [v.to(self.device) for v in m_values]
-        host = dict(zip(names, torch.stack([v.to(self.device) for v in values]).cpu().tolist())) if values else {}
+        m_names, m_values, batch = fig.measured(self.G, self.D, self._given, self.fixed_z, self.device,
+                                                self.fixed_y, self.class_ref)
+        names, values = names + m_names, values + m_values
+        flat = torch.cat([v.to(self.device).float().reshape(-1) for v in values]).cpu().tolist() if values else []
+        host: dict[str, Any] = {}
+        at = 0
+        for name, v in zip(names, values):  # the one host copy, split back by name
+            host[name] = flat[at] if v.dim() == 0 else flat[at:at + v.numel()]
+            at += v.numel()
         weights_ok = math.isfinite(host.pop("_weights", 0.0))
         pdist = host.pop("_sample_pdist", None)
+        per_class = host.pop("_class_pdist", None)
+        if per_class is not None:
+            host.update(class_figures(per_class))
         metrics: dict[str, Any] = {"step": self.step_count, "time": time.time(), **numbers, **host}
         if pdist is not None and self.real_pdist > 0:
             metrics["sample_pdist"] = pdist / self.real_pdist
@@ -446,11 +491,14 @@ class TrackedRun(PauseGate):
         images = self._user_samples
         self._user_samples = None
         if images is None and self.G is not None and self.fixed_z is not None:
-            images = fig.generate(self.G, self.fixed_z)
+            images, labels = fig.generate(self.G, self.fixed_z, self.fixed_y), self.fixed_y
+        else:
+            labels = None
         if images is None:
             return
         arr = images.detach().float().cpu().numpy()
-        samples = ev.Samples(self.step_count, arr, generator="live")
+        samples = ev.Samples(self.step_count, arr, labels=None if labels is None else labels.cpu().numpy(),
+                             generator="live")
         self._publish(samples)
         save_samples(self.rundir.sample_path(self.step_count), samples.images, None)
         sample_files.save(sample_files.path_for(self.rundir.samples, self.step_count), samples)
