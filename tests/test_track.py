@@ -417,3 +417,58 @@ def test_a_conditional_g_with_real_labels_gets_its_per_class_spread_and_a_collap
     assert last["sample_pdist"] > 0.3  # across classes the batch still spreads: only the per-class figure sees it
     raised = [e for e in kinds(tmp_path / "cond", "alert") if e["rule"] == "mode_collapse" and e["state"] == "raised"]
     assert raised and raised[0]["evidence"]["classes"] == [1], raised
+
+
+RESUME_LOOP = '''
+import os, signal, sys
+import torch, torch.nn as nn
+import gantui
+
+def loop(run_dir, total, kill_at=0, resume=False):
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    D = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+    opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999))
+    bce = nn.BCEWithLogitsLoss()
+    with gantui.track(run_dir, G=G, D=D, opt_g=opt_g, opt_d=opt_d, log_every=5, checkpoint_every=20,
+                      signals=False, resume=resume) as run:
+        for step in range(run.steps, total):
+            real, fake = torch.randn(32, 2) + 2.0, G(torch.randn(32, 4))
+            d_real, d_fake = D(real), D(fake.detach())
+            d_loss = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
+            opt_d.zero_grad(); d_loss.backward(); opt_d.step()
+            g_loss = bce(D(fake), torch.ones_like(d_fake))
+            opt_g.zero_grad(); g_loss.backward(); opt_g.step()
+            run.step(d_loss=d_loss, g_loss=g_loss)
+            if step + 1 == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+    return G, run
+
+if __name__ == "__main__":
+    loop(sys.argv[1], 40, kill_at=27)
+'''
+
+
+def test_a_tracked_loop_killed_after_a_checkpoint_resumes_exactly_with_resume_true(tmp_path, monkeypatch):
+    (tmp_path / "resume_loop.py").write_text(RESUME_LOOP)
+    killed = subprocess.run([sys.executable, str(tmp_path / "resume_loop.py"), str(tmp_path / "r")], env=ENV,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert [m["step"] for m in metrics_of(tmp_path / "r")] == [5, 10, 15, 20, 25]  # step 25 came after the checkpoint
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import resume_loop
+
+    G, run = resume_loop.loop(tmp_path / "r", 40, resume=True)
+    reference, _ = resume_loop.loop(tmp_path / "straight", 40)
+    assert all(torch.equal(a, b) for a, b in zip(G.parameters(), reference.parameters()))  # exact
+    assert checkpoint.step_of(checkpoint.read(run.resumed_from)[1], run.resumed_from) == 20
+    assert [m["step"] for m in metrics_of(tmp_path / "r")] == [5, 10, 15, 20, 25, 30, 35, 40]  # 25 once: re-done
+    started = kinds(tmp_path / "r", "started")
+    assert len(started) == 2 and started[1]["step"] == 20 and started[1]["resumed_from"] == str(run.resumed_from)
+    assert runinfo.run_state(tmp_path / "r").state == runinfo.FINISHED
+    # a model other than the one trained is refused before anything changes
+    before = (tmp_path / "r" / run_files.METRICS).read_bytes()
+    with pytest.raises(gantui_errors.UserError, match="does not match"):
+        gantui.track(tmp_path / "r", G=nn.Linear(4, 2), resume=True, signals=False)
+    assert (tmp_path / "r" / run_files.METRICS).read_bytes() == before

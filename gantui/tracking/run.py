@@ -37,13 +37,14 @@ from gantui.engine.control import (Command, Control, PauseGate, Save, ScaleLr, S
                                    new_rate)
 from gantui.engine.records import Rate, class_figures, class_reference, mean_pdist
 from gantui.engine.rundir import RunDir, default_run_dir
+from gantui.engine.state import diagnostics_metadata, restore_diagnostics
 from gantui.errors import UserError
 from gantui.pictures import save_samples
 from gantui.tracking import figures as fig
 
 DEFAULTS = {"steps": limits.MAX_STEPS, "name": None, "log_every": 20, "sample_every": 250,
             "checkpoint_every": 1000, "keep": 3, "n_samples": 16, "latent_dim": None, "latent_shape": "auto",
-            "seed": 0, "signals": True, "eval_every": 0, "n_classes": None}
+            "seed": 0, "signals": True, "eval_every": 0, "n_classes": None, "resume": False}
 OPTIONS = tuple(DEFAULTS)
 
 
@@ -93,6 +94,7 @@ class TrackedRun(PauseGate):
         self._saved_at: int | None = None
         self.quality = None
         self._class_note: str | None = None
+        self._diag_note: str | None = None
 
         self.device = self._device()
         self._no_samples: str | None = None   # why G's fixed-noise batch cannot be drawn
@@ -107,22 +109,33 @@ class TrackedRun(PauseGate):
         self.diagnostics = Diagnostics(self.cfg.diagnostics, self.cfg.loss.kind, self.real_std)
 
         target = Path(run_dir) if run_dir is not None else default_run_dir(name)
-        if ownership.holds_run(target) and runlock.holder(target) is None:
-            raise UserError(f"gantui.track(): {target} already holds a run; give each run a new directory "
-                            f"(nothing was changed)")
-        self.owner = ownership.Owner(ownership.plan(name, target, None))
+        self.resumed_from: Path | None = None
+        if o["resume"] and ownership.holds_run(target):
+            try:
+                plan = ownership.plan(name, target, target)  # refused while the run is live; needs a checkpoint
+            except UserError as e:
+                raise UserError(f"gantui.track(resume=True): {e}") from None
+            self._restore(plan.checkpoint)  # everything checked before the history is touched
+        else:
+            if ownership.holds_run(target) and runlock.holder(target) is None:
+                raise UserError(f"gantui.track(): {target} already holds a run; give each run a new directory, "
+                                f"or continue it with resume=True (nothing was changed)")
+            plan = ownership.plan(name, target, None)
+        self.owner = ownership.Owner(plan)
         self.owner.__enter__()  # the lock and the control channel: from before the first write
         try:
             self.rundir = RunDir(target)
             self.rundir.open(self.cfg.to_toml())
             self.owner.attach(self)
-            self.rate = Rate(0)
+            self.rate = Rate(self.step_count)
             self.info = ev.RunInfo(
                 name=name, device=str(self.device), run_dir=str(target), total_steps=self.cfg.run.steps,
-                start_step=0, data_name="your data", is_toy=False, data_dim=0, loss_kind=self.cfg.loss.kind,
-                n_critic=1, lr_g=_first_lr(opt_g) or 0.0, lr_d=_first_lr(opt_d) or 0.0, real_std=self.real_std)
+                start_step=self.step_count, data_name="your data", is_toy=False, data_dim=0,
+                loss_kind=self.cfg.loss.kind, n_critic=1, lr_g=_first_lr(opt_g) or 0.0, lr_d=_first_lr(opt_d) or 0.0,
+                real_std=self.real_std)
             self._publish(self.info)
-            self.record_event("started", resumed_from=None, device=str(self.device), total_steps=self.cfg.run.steps,
+            self.record_event("started", resumed_from=str(self.resumed_from) if self.resumed_from else None,
+                              device=str(self.device), total_steps=self.cfg.run.steps,
                               source="track", script=os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else None,
                               script_config=_plain(config), modules=self._module_names())
             self._set_state(ev.RUNNING)
@@ -132,6 +145,8 @@ class TrackedRun(PauseGate):
                         f"pass latent_dim=Z and latent_shape=\"flat\"|\"spatial\", or show your own with run.samples()")
                 print(note, file=sys.stderr)
                 self.record_event("note", message=note)
+            if self._diag_note:
+                self._say(self._diag_note)
             if self._class_note:
                 self._say(self._class_note)
             self.quality = self._quality(int(o["eval_every"]))
@@ -199,6 +214,54 @@ class TrackedRun(PauseGate):
         with torch.no_grad():
             labels = self.real_labels[:2000].to(self.device)
             self.class_ref = class_reference(self.real_images[:2000].detach().to(self.device), labels, k)
+
+    def _restore(self, path: Path) -> None:
+        """resume=True: the run's newest complete checkpoint into the given G, D and optimisers (every
+        tensor checked by name, shape and dtype before anything is loaded), the step count, the fixed
+        noise, the alert rules' state and the CPU random state, as they were when it was saved."""
+        tensors, meta = checkpoint.read(path)
+        if meta.get("source") != "track":
+            raise UserError(f"gantui.track(resume=True): {path} was written by `gantui run`, not a tracked loop; "
+                            f"continue it with `gantui run --resume`, or track into a new directory")
+        try:
+            step = int(meta.get("step", ""))
+        except ValueError:
+            raise UserError(f"gantui.track(resume=True): {path}: its step is unreadable") from None
+        pairs = [(p, m) for p, m in (("generator", self.G), ("discriminator", self.D)) if m is not None]
+        try:
+            for prefix, module in pairs:  # all checked first: a mismatch changes nothing
+                self._check_module(prefix, tensors, module, path)
+            states = [(opt, checkpoint.check_optimizer_state(prefix, tensors, meta, opt, path, allow_fresh=True))
+                      for prefix, opt in (("optim_g", self.opt_g), ("optim_d", self.opt_d)) if opt is not None]
+            checkpoint.check_rng(tensors, path)
+        except UserError as e:
+            raise UserError(f"gantui.track(resume=True): {e}") from None
+        for prefix, module in pairs:
+            checkpoint.take_module(prefix, tensors, module, path)
+        for opt, sd in states:
+            if sd is not None:
+                opt.load_state_dict(sd)
+        torch.set_rng_state(tensors["rng.cpu"])
+        z = tensors.get("fixed.z")
+        if z is not None and self.fixed_z is not None and z.shape == self.fixed_z.shape:
+            self.fixed_z = z.to(self.device)
+        self._diag_note = restore_diagnostics(self.diagnostics, meta)
+        self.step_count = step
+        named = RunDir(path.parent.parent).checkpoint_path(step)  # latest.* is overwritten later: name the step's
+        self.resumed_from = named if named.is_file() else path
+        self.last_checkpoint = path
+        self._saved_at = step
+
+    @staticmethod
+    def _check_module(prefix: str, tensors: dict[str, torch.Tensor], module, path: Path) -> None:
+        head = prefix + "."
+        found = {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
+        expected = module.state_dict()
+        wrong = sorted(set(expected) ^ set(found)) or [k for k in expected if found[k].shape != expected[k].shape
+                                                       or found[k].dtype != expected[k].dtype]
+        if wrong:
+            raise UserError(f"{path}: {head}{wrong[0]} does not match the {type(module).__name__} given "
+                            f"(its tensors differ from the checkpoint's); pass the model the run was trained with")
 
     @staticmethod
     def _real_images(real) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -344,7 +407,8 @@ class TrackedRun(PauseGate):
         tensors: dict[str, torch.Tensor] = {}
         meta: dict[str, str] = {"gantui_version": __version__, "format_version": str(checkpoint.FORMAT_VERSION),
                                 "step": str(self.step_count), "config": self.cfg.to_toml(), "source": "track",
-                                "modules": json.dumps(self._module_names())}
+                                "modules": json.dumps(self._module_names()),
+                                **diagnostics_metadata(self.diagnostics)}
         for prefix, m in (("generator", self.G), ("discriminator", self.D)):
             if m is not None:
                 tensors.update(checkpoint.flatten_module(prefix, m))
