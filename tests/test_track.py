@@ -102,6 +102,10 @@ def test_example_script_runs_under_the_real_control_channel_and_gantui_stop(tmp_
 
     code, out, _ = run_cli(capsys, "runs", str(tmp_path))
     assert code == 0 and "dcgan" in out and "stopped" in out
+    # its Generator class lives in the script itself: nothing can import it, and sample says so in one line
+    code, _, err = run_cli(capsys, "sample", str(run_dir), "--out", str(tmp_path / "s.png"), "--trust-code")
+    assert code == 2 and "defined in the script itself (__main__)" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s.png").exists()
     code, out, err = run_cli(capsys, "export", str(run_dir), "--tensorboard", str(tmp_path / "tb"))
     assert code == 0, err
     from test_export import accumulate, assert_mirrors_run  # skips here when tensorboard is not installed
@@ -472,3 +476,45 @@ def test_a_tracked_loop_killed_after_a_checkpoint_resumes_exactly_with_resume_tr
     with pytest.raises(gantui_errors.UserError, match="does not match"):
         gantui.track(tmp_path / "r", G=nn.Linear(4, 2), resume=True, signals=False)
     assert (tmp_path / "r" / run_files.METRICS).read_bytes() == before
+
+
+TRACKED_MODULE = '''
+import pathlib
+import torch.nn as nn
+
+pathlib.Path(__file__).with_name("imported.marker").write_text("imported")
+
+
+class TinyImageG(nn.Module):
+    def __init__(self, nz=8, width=4):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(nz, width), nn.ReLU(), nn.Linear(width, 28 * 28), nn.Tanh())
+
+    def forward(self, z):
+        return self.net(z).view(-1, 1, 28, 28)
+'''
+
+
+def test_a_tracked_g_from_a_module_is_rebuilt_by_sample_only_with_trust_code(tmp_path, capsys, monkeypatch):
+    (tmp_path / "tracked_g_module.py").write_text(TRACKED_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import tracked_g_module
+
+    G = tracked_g_module.TinyImageG(width=16)
+    with gantui.track(tmp_path / "run", G=G, log_every=2, signals=False, generator_args={"width": 16}) as run:
+        for _ in range(4):
+            run.step(g_loss=G(torch.randn(4, 8)).mean())
+    (tmp_path / "imported.marker").unlink()
+    monkeypatch.delitem(sys.modules, "tracked_g_module")
+    out = tmp_path / "grid.png"
+
+    code, _, err = run_cli(capsys, "sample", str(tmp_path / "run"), "--out", str(out))
+    assert code == 2 and "tracked_g_module:TinyImageG" in err and "--trust-code" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "imported.marker").exists() and "tracked_g_module" not in sys.modules  # nothing imported
+    assert not out.exists()
+
+    code, stdout, err = run_cli(capsys, "sample", str(tmp_path / "run"), "--out", str(out), "--trust-code")
+    assert code == 0, err
+    assert (tmp_path / "imported.marker").exists() and out.is_file() and "from step 4" in stdout + err

@@ -44,7 +44,8 @@ from gantui.tracking import figures as fig
 
 DEFAULTS = {"steps": limits.MAX_STEPS, "name": None, "log_every": 20, "sample_every": 250,
             "checkpoint_every": 1000, "keep": 3, "n_samples": 16, "latent_dim": None, "latent_shape": "auto",
-            "seed": 0, "signals": True, "eval_every": 0, "n_classes": None, "resume": False}
+            "seed": 0, "signals": True, "eval_every": 0, "n_classes": None, "resume": False,
+            "generator_args": None}
 OPTIONS = tuple(DEFAULTS)
 
 
@@ -105,6 +106,7 @@ class TrackedRun(PauseGate):
         self.real_std, self.real_pdist = self._real_reference(self.real_images)
         name = o["name"] or _name_of(Path(run_dir) if run_dir is not None else Path("track"))
         self.cfg = self._config(o, name, images)
+        self._rebuild = self._rebuild_meta(o, images)
         self.every = self.cfg.log.every
         self.diagnostics = Diagnostics(self.cfg.diagnostics, self.cfg.loss.kind, self.real_std)
 
@@ -308,6 +310,23 @@ class TrackedRun(PauseGate):
             raw["model"] = {"latent_dim": int(self.fixed_z.shape[1])}
         return config.from_dict(raw, source="gantui.track()")
 
+    def _rebuild_meta(self, o: dict, images: tuple | None) -> dict[str, str]:
+        """What `gantui eval` and `sample` need to rebuild G from a checkpoint (gantui.checkpoint's
+        _load_tracked): the image shape and classes, the latent, and the arguments to call G's class
+        with (`generator_args`); the class itself is in `modules`."""
+        args = o["generator_args"]
+        if args is not None and not isinstance(args, dict):
+            raise TypeError(f"gantui.track(generator_args=...): expected a dict of keyword arguments, "
+                            f"got {type(args).__name__}")
+        meta = {"generator_args": json.dumps(_plain(args or {}))}
+        data = self.cfg.data
+        if self.fixed_z is not None and images is not None and len(images) == 3 and data.channels in (1, 3) \
+                and tuple(images) == (data.channels, data.image_size, data.image_size):
+            k = int(self.fixed_y.max()) + 1 if self.fixed_y is not None else 0
+            meta["data_info"] = json.dumps({"name": "folder", "shape": list(images), "n_classes": k, "is_toy": False})
+            meta["latent"] = json.dumps({"dim": int(self.fixed_z.shape[1]), "shape": self.latent_shape})
+        return meta
+
     def _quality(self, every: int):
         """Live quality (FID/KID) when asked for with eval_every and G can be drawn against real images."""
         if every <= 0:
@@ -407,7 +426,7 @@ class TrackedRun(PauseGate):
         tensors: dict[str, torch.Tensor] = {}
         meta: dict[str, str] = {"gantui_version": __version__, "format_version": str(checkpoint.FORMAT_VERSION),
                                 "step": str(self.step_count), "config": self.cfg.to_toml(), "source": "track",
-                                "modules": json.dumps(self._module_names()),
+                                "modules": json.dumps(self._module_names()), **self._rebuild,
                                 **diagnostics_metadata(self.diagnostics)}
         for prefix, m in (("generator", self.G), ("discriminator", self.D)):
             if m is not None:
