@@ -599,24 +599,25 @@ def _load_tracked(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[s
     modules = _json_field(metadata, "modules", path, default={})
     spec = modules.get("G") if isinstance(modules, dict) else None
     if not isinstance(spec, str) or not any(k.startswith("generator.") for k in tensors):
-        raise CheckpointError(f"{path}: a checkpoint of your own training loop without a generator "
-                              f"(gantui.track was given no G)")
+        raise CheckpointError(f"{path}: a checkpoint of your own training loop (gantui.track) without a "
+                              f"generator: gantui.track was given no G")
     module, _, qualname = spec.partition(":")
     if module == "__main__" or "<locals>" in qualname:
         where = "in the script itself (__main__)" if module == "__main__" else f"inside a function ({qualname})"
         raise CheckpointError(
-            f"{path}: its generator class {qualname.split('.')[-1]} was defined {where}, so gantui cannot import "
+            f"{path}: a checkpoint of your own training loop (gantui.track) whose generator class "
+            f"{qualname.split('.')[-1]} was defined {where}, so gantui cannot import "
             f"it to rebuild G; move the class into a module your script imports (e.g. models.py) and train "
             f"again, or load the checkpoint's generator.* tensors into your class (gantui.checkpoint.read)")
     if usercode.check_spec(spec) is not None:
         raise CheckpointError(f"{path}: metadata modules G {_show(spec)} is not an import path")
+    if "data_info" not in metadata:
+        raise CheckpointError(f"{path}: a checkpoint of your own training loop (gantui.track) whose G does not draw "
+                              f"images gantui evaluates (square, 1 or 3 channels, 28, 32 or 64 px), or from an older "
+                              f"gantui: load its generator.* tensors into your class (gantui.checkpoint.read)")
     usercode.refuse_untrusted_paths([spec], trust_code, str(path), command)
     step = step_of(metadata, path)
     cfg = config_of(metadata, path)
-    if "data_info" not in metadata:
-        raise CheckpointError(f"{path}: a checkpoint of your own training loop whose G does not draw images of a "
-                              f"size gantui evaluates (square, 1 or 3 channels, {'/'.join(map(str, config_mod.IMAGE_SIZES))} "
-                              f"px), or from an older gantui: load its generator.* tensors into your class")
     info = data_info_of(metadata, path)
     latent = _json_field(metadata, "latent", path, default={})
     dim, shape = (latent.get("dim"), latent.get("shape")) if isinstance(latent, dict) else (None, None)
