@@ -414,6 +414,13 @@ def test_a_conditional_g_with_real_labels_gets_its_per_class_spread_and_a_collap
         assert run.fixed_y is not None and run.fixed_y[:4].tolist() == [0, 1, 2, 0]  # K = 3 from the labels
         for _ in range(1200):
             run.step(g_loss=0.7, d_loss=1.3)
+        y = torch.tensor([2, 0, 1, 2])
+        with torch.no_grad():
+            run.samples(G(torch.randn(4, 8), y), labels=y)  # a grid of the script's own, by class
+    from gantui.engine import sample_files
+
+    shown = sample_files.load(sample_files.path_for(tmp_path / "cond" / run_files.SAMPLES, 1200))
+    assert shown.images.shape == (4, 2) and shown.labels.tolist() == [2, 0, 1, 2]
     records = metrics_of(tmp_path / "cond")
     last = records[-1]
     assert len(last["class_pdist"]) == 3 and last["class_pdist"][1] < 0.01 < last["class_pdist"][0]

@@ -91,6 +91,8 @@ class TrackedRun(PauseGate):
         self._figures = fig.Figures()
         self._given: set[str] = set()
         self._user_samples: torch.Tensor | None = None
+        self._user_labels: torch.Tensor | None = None
+        self._samples_at: int | None = None   # the step whose grid was saved last
         self._previous_sigterm = None
         self._saved_at: int | None = None
         self.quality = None
@@ -407,11 +409,13 @@ class TrackedRun(PauseGate):
             self._set_state(ev.PAUSED)
             self._wait_paused()
 
-    def samples(self, images) -> None:
-        """Images the script drew itself (N, C, H, W) in [-1, 1]: saved and shown at the next sample step."""
+    def samples(self, images, labels=None) -> None:
+        """Images the script drew itself (N, C, H, W) in [-1, 1], saved and shown now; `labels` (N,) the
+        classes they were drawn for (a conditional G): the monitor then shows them class by class."""
         if self.closed:
             return
         self._user_samples = images.detach()
+        self._user_labels = None if labels is None else torch.as_tensor(labels).detach().long().reshape(-1)
         self._save_samples()
 
     def save(self, reason: str = "user") -> Path | None:
@@ -571,14 +575,15 @@ class TrackedRun(PauseGate):
         self._close(stop=True)
 
     def _save_samples(self) -> None:
-        images = self._user_samples
-        self._user_samples = None
+        images, labels = self._user_samples, self._user_labels
+        self._user_samples = self._user_labels = None
         if images is None and self.G is not None and self.fixed_z is not None:
             images, labels = fig.generate(self.G, self.fixed_z, self.fixed_y), self.fixed_y
-        else:
-            labels = None
+        if labels is not None and len(labels) != len(images):
+            labels = None  # not one label per image: the grid without them
         if images is None:
             return
+        self._samples_at = self.step_count
         arr = images.detach().float().cpu().numpy()
         samples = ev.Samples(self.step_count, arr, labels=None if labels is None else labels.cpu().numpy(),
                              generator="live")
@@ -596,7 +601,7 @@ class TrackedRun(PauseGate):
                     self._log()
                 if self.closed:
                     return
-                if self.step_count % self.cfg.log.sample_every != 0:
+                if self._samples_at != self.step_count:  # not over a grid this step showed already
                     self._save_samples()
                 self._save_once(reason="finished")
                 self.record_event("finished", total_steps=self.step_count)
