@@ -15,7 +15,7 @@ Everything but `available_bytes` on CUDA is pure and torch-free: the CLI can ref
 torch is even imported. Parameter counts follow gantui.models exactly (a test builds the real models and
 compares). Activation memory is an estimate from the layer output sizes: what autograd keeps for the
 backward pass of one D step and one G step at `data.batch_size`. benchmarks/memory_estimate.py compares
-the estimate with real CPU runs' peak resident memory: 0.64x to 1.13x of it over six configurations
+the estimate with real CPU runs' peak resident memory: 0.62x to 1.14x of it over six configurations
 (weight-, activation- and data-heavy). It leans low on purpose: the check refuses only when even the
 estimate exceeds what is free, so a refusal means the run cannot fit.
 
