@@ -525,3 +525,18 @@ def test_a_tracked_g_from_a_module_is_rebuilt_by_sample_only_with_trust_code(tmp
     code, stdout, err = run_cli(capsys, "sample", str(tmp_path / "run"), "--out", str(out), "--trust-code")
     assert code == 0, err
     assert (tmp_path / "imported.marker").exists() and out.is_file() and "from step 4" in stdout + err
+
+    # eval against a folder of real images named on the command line
+    from PIL import Image
+
+    from gantui.evaluation import features
+
+    monkeypatch.setattr(features, "DEFAULT_AE_RECIPE", features.AERecipe(steps=2, batch_size=8, width=4))
+    (tmp_path / "real").mkdir()
+    for i in range(40):
+        Image.new("L", (28, 28), 6 * i).save(tmp_path / "real" / f"{i}.png")
+    code, stdout, err = run_cli(capsys, "eval", str(tmp_path / "run"), "--json", "--n-samples", "40",
+                                "--data-root", str(tmp_path / "real"), "--trust-code")
+    assert code == 0, err
+    result = __import__("json").loads(stdout)
+    assert result["step"] == 4 and result["n_samples"] == 40 and result["fid"] > 0
