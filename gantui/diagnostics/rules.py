@@ -524,7 +524,9 @@ class ModeDropping(Rule):
     (every log.eval_every steps; the windows count those records and span `quality_steps`).
 
     * starved: at least `starve_frac` of the modes (classes) receive less than `starve_share` of
-      their fair share (1/K) of the sharp samples, empty ones included, whether or not the run
+      their fair share (1/K) of the sharp samples (`starve_share_classes` for classes: a classifier
+      reads some classes less confidently, and a young generator learns classes at different
+      times), empty ones included, whether or not the run
       ever covered them (a grid25 G on 19 of 25 modes by the one-sample count and 8 strictly, a
       model producing one class, a conditional model missing three). Judged once there are at
       least `starve_min` sharp samples per mode on average (fewer, and a mode's share is noise);
@@ -655,10 +657,11 @@ class ModeDropping(Rule):
             if total < ctx.t.starve_min * k:
                 return Off("too few sharp samples")
             fair = total / k
-            starved = [i for i, c in enumerate(hist) if c < ctx.t.starve_share * fair]
+            limit = ctx.t.starve_share if kind == "modes" else ctx.t.starve_share_classes
+            starved = [i for i, c in enumerate(hist) if c < limit * fair]
             empty = [i for i in starved if hist[i] == 0]
             ev: dict[str, Any] = {"starved": starved, "empty": empty, "n_total": k, "sharp": total,
-                                  "kind": kind}
+                                  "kind": kind, "share_limit": limit}
         else:
             # records without a histogram (older runs): the one-sample count's empty modes
             if toy:
@@ -725,7 +728,7 @@ class ModeDropping(Rule):
                 counts = (f" (class coverage {ev['class_coverage']:.0%}"
                           + (f", {strict:.0%} strictly" if strict is not None else "") + ")")
             return (f"The generator starves {kind}: {len(ev['starved'])} of {ev['n_total']} {kind} get less than "
-                    f"{ctx.t.starve_share:.0%} of their fair share of the sharp samples ({len(ev['empty'])} none)"
+                    f"{ev.get('share_limit', ctx.t.starve_share):.0%} of their fair share of the sharp samples ({len(ev['empty'])} none)"
                     f"{counts}, in {held} of the last {window} quality records; starved: {_names(ev['starved'])}.")
         if name == "unreached":
             return (f"The generator's samples never reached the data: {ev['hq_fraction']:.1%} of them are high "
