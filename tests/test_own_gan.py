@@ -141,6 +141,9 @@ def test_the_pytorch_examples_dcgan_trains_at_64px_and_resumes_exactly(capsys, w
     code, out, err = run_cli(capsys, "run", p, "--headless", "--run-dir", "dc-straight")
     assert code == 0, err
     assert "reading fmnist/: 160/160 images" in out  # the progress line of the first read
+    assert "memory estimate:" in out and "resident at the peak" in out
+    started = json.loads((work / "dc-straight" / "events.jsonl").read_text().splitlines()[0])
+    assert started["kind"] == "started" and started["memory_estimate"] > 0.4e9  # this process (torch) counted
     straight = records(work / "dc-straight")
     assert straight[-1]["step"] == 8 and all(r["d_real"] <= 1 for r in straight)
     cfg = (work / "dc-straight" / "config.toml").read_text()
