@@ -350,3 +350,18 @@ def test_classes_are_shared_out_by_the_samples_the_classifier_names_not_its_conf
     old = lambda i, m: m["step"] % 500 == 0 and classes(m, confident)  # noqa: E731
     (e,) = of(run(diag, stream("ns", 4000 // EVERY, patch=old)), "mode_dropping")
     assert set(e["evidence"]["starved"]) >= {0, 2, 4, 6}
+
+
+def test_a_collapse_that_begins_in_the_warm_ups_last_records_keeps_the_short_window():
+    # the shipped dcgan on 1,000 rendered shapes with G's rate at 2e-3 and Adam's beta1 0.9 (seed 0,
+    # 2026-12-06): the fixed batch varied (pairwise distance 0.9 of the real's), then from step 460
+    # every sample was the same black block (checkpoints at 500 and 600: per-pixel spread 0.0004 and
+    # 0.0001). The 20-record rule after the warm-up would have raised at about step 620.
+    def patch(i, m):
+        if m["step"] >= 460:
+            m["sample_std"], m["sample_pdist"] = 0.0003, 0.003
+
+    diag = Diagnostics(T, "ns", REAL_STD)
+    (e,) = of(run(diag, stream("ns", 700 // EVERY, patch=patch)), "mode_collapse")
+    assert T.warmup_steps <= e["step"] <= 460 + 7 * EVERY, e["step"]
+    assert "collapsed early" in e["message"] and "of the warm-up" not in e["message"]

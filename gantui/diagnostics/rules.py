@@ -423,15 +423,20 @@ class ModeCollapse(Rule):
 
     def __init__(self) -> None:
         self.peak: dict[str, float] = {}   # highest relative spread seen: sample_pdist, sample_std_frac
+        self.streak = False    # the early condition has held on every record since one in the warm-up
 
     def window(self, ctx):
-        return ctx.t.early_window if ctx.warmup else ctx.t.window
+        # A collapse from the run's own peak that began in the warm-up's last records (a folder DCGAN
+        # at step 460) keeps the warm-up's short window while it lasts, rather than starting over on
+        # the 20 records of the sustained rule when the warm-up ends.
+        return ctx.t.early_window if ctx.warmup or self.streak else ctx.t.window
 
     def state(self):
-        return {"peak": dict(self.peak)}
+        return {"peak": dict(self.peak), "streak": self.streak}
 
     def load(self, state):
         self.peak = {str(k): float(v) for k, v in state["peak"].items() if finite(v)}
+        self.streak = bool(state.get("streak", False))   # absent in checkpoints before 2026-12-06
 
     @staticmethod
     def spreads(m: dict[str, Any], ctx: Context) -> dict[str, float]:
@@ -450,7 +455,16 @@ class ModeCollapse(Rule):
             self.peak[k] = max(self.peak.get(k, 0.0), v)
 
     def observe(self, m, ctx):
-        return self._early(m, ctx) if ctx.warmup else self._sustained(m, ctx)
+        early = self._early(m, ctx)
+        certain = isinstance(early, dict) and early["early"].holds
+        if ctx.warmup:
+            self.streak = certain
+            return early
+        self.streak = self.streak and certain
+        out = self._sustained(m, ctx)
+        if self.streak and isinstance(out, dict):
+            out = {**out, **early}   # it holds only where a sustained condition holds too: named, not added
+        return out
 
     def _early(self, m, ctx):
         spreads = self.spreads(m, ctx)
@@ -504,7 +518,8 @@ class ModeCollapse(Rule):
             what = "mean pairwise distance" if ev["spread"] == "sample_pdist" else "std"
             return (f"The generator collapsed early: the fixed-noise samples' {what} fell to {fmt(ev[ev['spread']])} "
                     f"of the real data's, {fmt(median)} of its own peak of {fmt(ev['peak'])} (limit "
-                    f"{fmt(ctx.t.early_collapse_drop)}), in {held} of the last {window} records of the warm-up.")
+                    f"{fmt(ctx.t.early_collapse_drop)}), in {held} of the last {window} records"
+                    + (" of the warm-up." if ctx.warmup else "."))
         if name != "class_pdist":
             return super().describe(name, held, window, median, latest, ctx)
         return (f"The generator collapsed within classes {_names(ev['classes'])} ({len(ev['classes'])} of "
