@@ -119,6 +119,12 @@ PROVOCATIONS = (
                 "1e-3 on ring8; its samples are a streak off the ring (0 of 8 modes from step 300 on), never "
                 "sharp enough to count modes", variant="unreached", steps=3000, confirm="few_modes",
                 needs=QUALITY_TOY),
+    Provocation("mode_collapse", "dcgan",
+                ('data.name="folder"', 'data.root="{shapes}"', "optim.g_lr=2e-3", "optim.betas=[0.9,0.999]"),
+                "issue 19's collapse inside the warm-up on a user's small folder: the shipped dcgan on 1,000 "
+                "rendered shapes (tests/shapes.py) with G at 10x its rate and Adam's beta1 0.9: every latent "
+                "gives the same block within a few hundred steps", variant="folder", steps=600, by_step=600,
+                confirm="flat_samples"),
     Provocation("oscillation", "mixture1d",
                 ("data.modes=1", "data.batch_size=1024", "optim.g_lr=5e-3", "optim.d_lr=5e-2", "optim.betas=[0.8,0.9]"),
                 "one bump; D at 50x the shipped rate, Adam betas (0.8, 0.9): both losses swing with a ~20-step "
@@ -144,8 +150,20 @@ def quality_sets(preset: str) -> tuple[str, ...]:
 
 
 # checks on samples read the checkpoint at the alert (a G may recover later): keep one every 100 steps
-SAMPLE_CHECKS = ("few_modes", "class_spread")
+SAMPLE_CHECKS = ("few_modes", "class_spread", "flat_samples")
 KEEP_CHECKPOINTS = ("log.checkpoint_every=100", "log.keep=100")
+
+
+def shapes_folder(out: Path, n: int = 1000) -> Path:
+    """A user's small folder of images: n rendered shapes (tests/shapes.py), written once under `out`."""
+    folder = out / f"shapes-{n}"
+    if not (folder.is_dir() and len(list(folder.iterdir())) >= n):
+        sys.path.insert(0, str(REPO / "tests"))
+        from shapes import write_shapes
+
+        folder.mkdir(parents=True, exist_ok=True)
+        write_shapes(folder, n, seed=0)
+    return folder
 
 
 def extra_sets(p: Provocation) -> tuple[str, ...]:
@@ -173,8 +191,9 @@ def jobs_for(args) -> list[Job]:
         for p in PROVOCATIONS:
             if (args.rules and p.rule not in args.rules) or (args.configs and p.name not in args.configs):
                 continue
+            sets = tuple(x.replace("{shapes}", str(shapes_folder(args.out))) for x in p.sets)
             for s in args.seeds:
-                jobs.append(Job(f"{p.name}-s{s}", p.preset, p.sets + extra_sets(p), p.rule, s,
+                jobs.append(Job(f"{p.name}-s{s}", p.preset, sets + extra_sets(p), p.rule, s,
                                 p.good_steps, p.name, p.steps, p.by_step, p.confirm, p.needs))
     if args.only in (None, "healthy"):
         for path in config.bundled_presets():
@@ -368,8 +387,23 @@ def confirm_class_spread(run_dir: Path, metrics: list[dict], job: Job) -> dict:
     return {"ok": bool(low), "why": f"within-class spread / real's: min {min(ratios):.2f}, classes below 0.25: {low}"}
 
 
+def confirm_flat_samples(run_dir: Path, metrics: list[dict], job: Job) -> dict:
+    """The generator at the alert: 64 samples' per-pixel spread (std across samples, averaged over
+    pixels, images in [-1, 1]) is under 0.01: every latent gives the same image."""
+    import torch
+
+    from gantui.checkpoint import load_generator
+
+    where = checkpoint_at_alert(run_dir, job)
+    with torch.no_grad():
+        x, _ = load_generator(where).sample(64, seed=1)
+    spread = float(x.float().std(0).mean())
+    return {"ok": spread < 0.01, "why": f"{where.name}: per-pixel spread across 64 samples {spread:.4f}"}
+
+
 CONFIRM = {"d_pinned": confirm_d_pinned, "smoothed_floor": confirm_smoothed_floor,
-           "few_modes": confirm_few_modes, "class_spread": confirm_class_spread}
+           "few_modes": confirm_few_modes, "class_spread": confirm_class_spread,
+           "flat_samples": confirm_flat_samples}
 
 
 def verdict_of(r: dict) -> bool:
