@@ -78,7 +78,7 @@ class Part:
 
 @dataclass
 class StatusModel:
-    """Everything the status line shows; the app fills it from the bridge."""
+    """Everything the status line shows; the status line fills it from the run's messages."""
 
     name: str = "gantui"
     device: str = ""
