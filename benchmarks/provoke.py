@@ -113,6 +113,12 @@ PROVOCATIONS = (
                 "two bumps, G at 5x its rate against D at 1/5: sharp samples on one bump from about step 200 on "
                 "(seeds 0-2; with D as shipped, seeds 1 and 2 recover by step 600)", confirm="few_modes",
                 needs=QUALITY_TOY),
+    Provocation("mode_dropping", "ring8",
+                ("loss.kind=ns", "loss.n_critic=1", "optim.g_lr=1e-3", "optim.d_lr=1e-3", "optim.betas=[0.9,0.999]"),
+                "issue 19's toy generator that never reaches the data: a plain GAN with Adam's default betas at "
+                "1e-3 on ring8; its samples are a streak off the ring (0 of 8 modes from step 300 on), never "
+                "sharp enough to count modes", variant="unreached", steps=3000, confirm="few_modes",
+                needs=QUALITY_TOY),
     Provocation("oscillation", "mixture1d",
                 ("data.modes=1", "data.batch_size=1024", "optim.g_lr=5e-3", "optim.d_lr=5e-2", "optim.betas=[0.8,0.9]"),
                 "one bump; D at 50x the shipped rate, Adam betas (0.8, 0.9): both losses swing with a ~20-step "

@@ -269,8 +269,8 @@ def parse_meta(metadata: dict[str, str], path: Path | str) -> Meta:
     if len(version) > 64:
         raise CheckpointError(f"{path}: metadata gantui_version is not a version ({_show(version)})")
     if metadata.get("source") == "track":  # written by gantui.track (docs/checkpoints.md)
-        raise CheckpointError(f"{path}: a checkpoint of your own training loop (gantui.track): load its "
-                              f"generator.* tensors into your own class; eval, sample and --resume take runs of a preset")
+        raise CheckpointError(f"{path}: a checkpoint of your own training loop (gantui.track): continue it from "
+                              f"your script with gantui.track(..., resume=True); --resume takes runs of a preset")
     step = step_of(metadata, path)
     cfg = config_of(metadata, path)
     info = data_info_of(metadata, path)
@@ -560,6 +560,8 @@ def load_generator(path_or_run_dir: str | Path, device: str | torch.device = "cp
 
     path = resolve(path_or_run_dir)
     tensors, metadata = read(path)
+    if metadata.get("source") == "track":
+        return _load_tracked(path, tensors, metadata, device, trust_code, command)
     meta = parse_meta(metadata, path)
     cfg, info = meta.config, meta.info
     usercode.refuse_untrusted(cfg, trust_code, str(path), command)
@@ -583,3 +585,58 @@ def load_generator(path_or_run_dir: str | Path, device: str | torch.device = "cp
         generator=generator, config=cfg, info=info, step=meta.step,
         fixed_z=fixed_z.to(device), fixed_y=None if fixed_y is None else fixed_y.to(device),
         uses_ema=uses_ema, path=path)
+
+
+def _load_tracked(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str],
+                  device: str | torch.device, trust_code: bool, command: str) -> LoadedGenerator:
+    """The generator of your own loop's checkpoint (gantui.track), rebuilt from the class recorded at
+    track time (`type(G).__module__:__qualname__`) called with the `generator_args` given to track, its
+    `generator.*` tensors loaded; imported only with --trust-code. A class defined in the script itself
+    (`__main__`) cannot be imported by anyone else: one line says so."""
+    from gantui import usercode
+    from gantui.models.custom import UserGenerator
+
+    modules = _json_field(metadata, "modules", path, default={})
+    spec = modules.get("G") if isinstance(modules, dict) else None
+    if not isinstance(spec, str) or not any(k.startswith("generator.") for k in tensors):
+        raise CheckpointError(f"{path}: a checkpoint of your own training loop (gantui.track) without a "
+                              f"generator: gantui.track was given no G")
+    module, _, qualname = spec.partition(":")
+    if module == "__main__" or "<locals>" in qualname:
+        where = "in the script itself (__main__)" if module == "__main__" else f"inside a function ({qualname})"
+        raise CheckpointError(
+            f"{path}: a checkpoint of your own training loop (gantui.track) whose generator class "
+            f"{qualname.split('.')[-1]} was defined {where}, so gantui cannot import "
+            f"it to rebuild G; move the class into a module your script imports (e.g. models.py) and train "
+            f"again, or load the checkpoint's generator.* tensors into your class (gantui.checkpoint.read)")
+    if usercode.check_spec(spec) is not None:
+        raise CheckpointError(f"{path}: metadata modules G {_show(spec)} is not an import path")
+    if "data_info" not in metadata:
+        raise CheckpointError(f"{path}: a checkpoint of your own training loop (gantui.track) whose G does not draw "
+                              f"images gantui evaluates (square, 1 or 3 channels, 28, 32 or 64 px), or from an older "
+                              f"gantui: load its generator.* tensors into your class (gantui.checkpoint.read)")
+    usercode.refuse_untrusted_paths([spec], trust_code, str(path), command)
+    step = step_of(metadata, path)
+    cfg = config_of(metadata, path)
+    info = data_info_of(metadata, path)
+    latent = _json_field(metadata, "latent", path, default={})
+    dim, shape = (latent.get("dim"), latent.get("shape")) if isinstance(latent, dict) else (None, None)
+    if not _is_int(dim) or not 0 < dim <= limits.MAX_LATENT or shape not in ("flat", "spatial"):
+        raise CheckpointError(f"{path}: metadata latent {_show(latent)} is not a latent size and shape")
+    args = _json_field(metadata, "generator_args", path, default={})
+    if not isinstance(args, dict):
+        raise CheckpointError(f"{path}: metadata generator_args {_show(args)} is not a JSON object")
+    net = usercode.call(spec, "the tracked run's G", args, "gantui.track(generator_args=...)")
+    if not isinstance(net, torch.nn.Module):
+        raise CheckpointError(f"{path}: {spec} built a {type(net).__name__}, not a torch.nn.Module")
+    take_module("generator", tensors, net, path)
+    generator = UserGenerator(net, dim, info.n_classes, spatial=shape == "spatial", where=spec)
+    z = tensors.get("fixed.z")
+    if z is None or z.dim() not in (2, 4) or z.shape[1] != dim or z.dtype != torch.float32:
+        gen = torch.Generator().manual_seed(cfg.run.seed + 1)
+        z = torch.randn(16, dim, generator=gen)
+    z = z.reshape(z.shape[0], dim)
+    fixed_y = (torch.arange(len(z)) % info.n_classes) if info.n_classes else None
+    generator.to(device).eval()
+    return LoadedGenerator(generator=generator, config=cfg, info=info, step=step, fixed_z=z.to(device),
+                           fixed_y=None if fixed_y is None else fixed_y.to(device), uses_ema=False, path=path)

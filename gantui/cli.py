@@ -351,15 +351,6 @@ def _note_run_dir(path: Path | None) -> None:
     _run_dir = path
 
 
-def cache_dir() -> Path:
-    """$GANTUI_CACHE, else $XDG_CACHE_HOME/gantui, else ~/.cache/gantui (as gantui.evaluation.features)."""
-    root = os.environ.get("GANTUI_CACHE")
-    if root:
-        return Path(root).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "gantui"
-
-
 def save_traceback(exc: BaseException) -> Path | None:
     """Write exc's traceback to a new file: in the run directory when there is one, else in the cache
     (or the temp folder). None when no place would take it (a full disk)."""
@@ -367,7 +358,7 @@ def save_traceback(exc: BaseException) -> Path | None:
 
     text = "".join(traceback.format_exception(exc))
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    folders = [cache_dir() / "tracebacks", Path(tempfile.gettempdir())]
+    folders = [paths.cache_root() / "tracebacks", Path(tempfile.gettempdir())]
     if _run_dir is not None and _run_dir.is_dir():
         folders.insert(0, _run_dir)
     for folder in folders:

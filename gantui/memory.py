@@ -2,25 +2,37 @@
 one line saying how much it needs, instead of failing at allocation (or taking the machine down).
 
     data_shape(cfg.data) -> shape                    what the data set will be, from the config alone
-    estimate(cfg, shape) -> Estimate                 bytes: weights, optimiser states, data, one step
+    estimate(cfg, shape) -> Estimate                 bytes: weights, optimiser states, data, one step, and
+                                                     what the process holds already (`peak`: its resident top)
     estimate_bytes(cfg, shape) -> int
     check_fits(cfg, shape, available, where)         raises ConfigError when the estimate exceeds it
     host_available_bytes() -> int | None             MemAvailable and the cgroup limit, from /proc and /sys
+    resident_bytes() -> int | None                   this process's resident memory now (/proc/self/statm)
+    describe(est, available, where) -> str           the one line a run prints about it
     available_bytes(device) -> int | None            host memory for the CPU, free device memory for CUDA
 
 Everything but `available_bytes` on CUDA is pure and torch-free: the CLI can refuse a CPU run before
 torch is even imported. Parameter counts follow gantui.models exactly (a test builds the real models and
 compares). Activation memory is an estimate from the layer output sizes: what autograd keeps for the
 backward pass of one D step and one G step at `data.batch_size`. benchmarks/memory_estimate.py compares
-the estimate with real CPU runs' peak resident memory: 0.64x to 1.13x of it over six configurations
+the estimate with real CPU runs' peak resident memory: 0.62x to 1.14x of it over six configurations
 (weight-, activation- and data-heavy). It leans low on purpose: the check refuses only when even the
 estimate exceeds what is free, so a refusal means the run cannot fit.
+
+`Estimate.peak` is what the process's resident memory should top out at: what it held when the
+estimate was made (its current resident set: the interpreter, torch, a data set already read), torch's
+own ~0.5 GB when it is not imported yet (the CLI checks before importing it), and what the run will
+allocate. Only the allocations to come (`total`) are compared with what is available: what the
+process holds is already out of it. A folder of 100,000 images (measured, README "Your data") is
+held as uint8 with its file list, read into one preallocated array, split for `data.holdout` in place,
+and its spread measured in chunks (STD_CHUNK_VALUES), so reading it never holds a second copy.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +47,12 @@ N_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 U8 = 1  # bytes: a folder's images are held as uint8 (gantui.data.UnitView)
 REAL_REFERENCE = 256  # the engine draws max(log.n_samples, 256) real samples once, for the alerts
+FILE_BYTES = 500  # a folder's file list and labels, per image (measured: 415 bytes for 100,000 paths in 10 classes)
+STD_CHUNK_VALUES = 1 << 22  # gantui.data.feature_std measures the set's spread this many values at a time
+STD_CHUNK_BYTES = 4 + 8  # ... as float32 (a folder's uint8 converted) and float64 copies of the chunk
+# Measured: `import torch` (CPU) adds 515 MB to the resident set of a Python process on this project's
+# machine; counted when an estimate is made before torch is imported (the CLI's check).
+TORCH_RESIDENT = 500 * 10**6
 
 
 def data_shape(data_cfg) -> tuple[int, ...]:
@@ -147,12 +165,22 @@ class Estimate:
     optimizer: int    # Adam: two states per weight; RMSprop: one
     data: int         # the data set, the real reference batch, the fixed noise
     step: int         # activations autograd keeps for one training step at data.batch_size
-    transient: int    # the largest short-lived peak besides the step: a checkpoint's bytes, optimiser temporaries
+    transient: int    # the largest short-lived peak besides the step: a checkpoint's bytes, optimiser
+                      # temporaries, the chunks the data's spread is measured in
     overhead: int = RUNTIME_OVERHEAD
+    resident: int = 0  # what the process held when estimated (interpreter, torch, data read): not needed again
+    runtime: int = 0   # torch's own resident memory, still to come when estimated before importing it
 
     @property
     def total(self) -> int:
-        return self.weights + self.optimizer + self.data + max(self.step, self.transient) + self.overhead
+        """What the run will allocate from now on: compared with what is available."""
+        return (self.weights + self.optimizer + self.data + max(self.step, self.transient) + self.overhead
+                + self.runtime)
+
+    @property
+    def peak(self) -> int:
+        """What the process's resident memory should top out at (its own included)."""
+        return self.resident + self.total
 
     def largest(self) -> str:
         parts = {"weights": self.weights + self.optimizer + self.transient, "data": self.data, "step": self.step}
@@ -160,9 +188,10 @@ class Estimate:
 
 
 def estimate(cfg, shape: tuple[int, ...], counts: tuple[int, int, int, int] | None = None,
-             data_bytes: int | None = None) -> Estimate:
+             data_bytes: int | None = None, resident: int | None = None) -> Estimate:
     """`counts`: (G params, G activations per sample, D params, D activations per sample) when known
-    from the built models (your own); `data_bytes`: the data set's real size once loaded."""
+    from the built models (your own); `data_bytes`: the data set's real size once loaded (0 once it is
+    in `resident`); `resident`: what the process holds now (None: read it, resident_bytes())."""
     shape = tuple(int(s) for s in shape)
     g_params, g_acts, d_params, d_acts = counts if counts is not None else model_counts(cfg, shape)
     ema = g_params if cfg.model.ema > 0 else 0
@@ -170,7 +199,9 @@ def estimate(cfg, shape: tuple[int, ...], counts: tuple[int, int, int, int] | No
     per_weight = 2 if cfg.optim.name == "adam" else 1
     optimizer = per_weight * (g_params + d_params) * F32
     sample = math.prod(shape)
-    held = data_count(cfg.data) * sample * data_item_bytes(cfg.data) if data_bytes is None else data_bytes
+    count = data_count(cfg.data) if data_bytes is None else 0
+    held = count * (sample * data_item_bytes(cfg.data) + (FILE_BYTES if cfg.data.name == "folder" else 0)) \
+        if data_bytes is None else data_bytes
     data = held + (max(cfg.log.n_samples, REAL_REFERENCE) * sample
             + cfg.log.n_samples * (cfg.model.latent_dim + sample)) * F32
     # D step: D forward on real and on fake, kept for backward; a gradient penalty runs D a third time
@@ -181,11 +212,16 @@ def estimate(cfg, shape: tuple[int, ...], counts: tuple[int, int, int, int] | No
     # backward adds the gradients in flight beside the saved activations
     step = int(1.5 * cfg.data.batch_size * max(d_step, g_step) * F32)
     # a checkpoint serialises every weight and state into one buffer beside them; foreach optimiser
-    # steps hold a few temporaries the size of the model they update
+    # steps hold a few temporaries the size of the model they update; the set's spread is measured
+    # once, in chunks, before any of them exist
     checkpoint = (g_params + d_params + ema) * F32 + optimizer
     optimizer_step = 3 * max(g_params, d_params) * F32
+    spread = min(count * sample, STD_CHUNK_VALUES) * STD_CHUNK_BYTES
+    if resident is None:
+        resident = resident_bytes() or 0
+    runtime = 0 if "torch" in sys.modules else TORCH_RESIDENT
     return Estimate(weights=weights, optimizer=optimizer, data=data, step=step,
-                    transient=max(checkpoint, optimizer_step))
+                    transient=max(checkpoint, optimizer_step, spread), resident=resident, runtime=runtime)
 
 
 def estimate_bytes(cfg, shape: tuple[int, ...]) -> int:
@@ -207,32 +243,63 @@ _ADVICE = {
 
 
 def check_fits(cfg, shape: tuple[int, ...], available: int | None, where: str,
-               counts: tuple[int, int, int, int] | None = None, data_bytes: int | None = None) -> None:
-    """ConfigError when the run's estimated memory exceeds `available` bytes on `where` (None: unknown,
-    no check). `where` names the device in the message ("cpu", "cuda:0")."""
-    if available is None:
-        return
-    est = estimate(cfg, shape, counts, data_bytes)
-    if est.total > available:
+               counts: tuple[int, int, int, int] | None = None, data_bytes: int | None = None,
+               resident: int | None = None) -> Estimate:
+    """ConfigError when the memory the run will still allocate exceeds `available` bytes on `where`
+    (None: unknown, no check). `where` names the device in the message ("cpu", "cuda:0"). Returns the
+    estimate (`resident`: as for `estimate`; 0 for a GPU, whose free memory the process's is not in)."""
+    est = estimate(cfg, shape, counts, data_bytes, resident)
+    if available is not None and est.total > available:
         raise ConfigError(
             f"this configuration needs about {format_bytes(est.total)} of memory (weights and optimiser "
             f"{format_bytes(est.weights + est.optimizer)}, data {format_bytes(est.data)}, one step "
-            f"{format_bytes(est.step)}) but {where} has {format_bytes(available)} available; "
-            f"{_ADVICE[est.largest()]}")
+            f"{format_bytes(est.step)}"
+            + (f", torch {format_bytes(est.runtime)}" if est.runtime else "")
+            + f") but {where} has {format_bytes(available)} available; {_ADVICE[est.largest()]}")
+    return est
 
 
-def check_measured(cfg, shape, G, D, available: int | None, where: str, data_bytes: int | None = None) -> Estimate:
+def check_measured(cfg, shape, G, D, available: int | None, where: str, data_bytes: int | None = None,
+                   resident: int | None = None) -> Estimate:
     """Your own models: their sizes cannot be read off the config, so a short dry run measures them
     (gantui.models.measure: parameters counted, activations autograd saves for one forward of G and
     D at two batch sizes), then the same check as `check_fits`. Returns the estimate."""
     from gantui.models.measure import activation_counts
 
     counts = activation_counts(G, D, cfg.model.latent_dim)
-    check_fits(cfg, shape, available, where, counts=counts, data_bytes=data_bytes)
-    return estimate(cfg, shape, counts, data_bytes)
+    return check_fits(cfg, shape, available, where, counts=counts, data_bytes=data_bytes, resident=resident)
+
+
+def describe(est: Estimate, available: int | None, where: str) -> str:
+    """The run's one line about its memory: the peak it expects and what it is made of."""
+    parts = [f"this process {format_bytes(est.resident)} so far"] if est.resident else []
+    if est.runtime:
+        parts.append(f"torch {format_bytes(est.runtime)}")
+    parts += [f"weights and optimiser {format_bytes(est.weights + est.optimizer)}",
+              f"data {format_bytes(est.data)}",
+              f"one step {format_bytes(max(est.step, est.transient))}",
+              f"runtime {format_bytes(est.overhead)}"]
+    free = f"; {format_bytes(available)} available on {where}" if available is not None else ""
+    return f"memory estimate: {format_bytes(est.peak)} resident at the peak ({', '.join(parts)}){free}"
 
 
 # --- what is available ---------------------------------------------------------------------------
+
+def resident_bytes(statm: Path = Path("/proc/self/statm")) -> int | None:
+    """This process's resident memory now: /proc/self/statm's second field, in pages (Linux). Elsewhere
+    the peak so far (getrusage's ru_maxrss: an upper bound of the current figure), or None."""
+    try:
+        return int(statm.read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    except (ImportError, OSError, ValueError):
+        return None
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024  # macOS reports bytes, Linux kB
+
 
 def _read_int(path: Path) -> int | None:
     try:

@@ -2,6 +2,7 @@
 
     check_run_dir(text, flag) -> Path       a directory a run can create and write (it may exist)
     check_input_path(text, flag) -> Path    an existing regular file or directory to read from
+    cache_root() -> Path                   where gantui keeps what it can rebuild (features, digits, tracebacks)
 
 Torch-free and cheap: the CLI calls them before any heavy import, so a bad path costs nothing.
 """
@@ -106,3 +107,13 @@ def check_input_path(text: str | os.PathLike, flag: str, what: str = "a checkpoi
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise UserError(f"{shown}: not a regular file or directory (a device, pipe or socket); expected {what}")
     return path
+
+
+def cache_root() -> Path:
+    """$GANTUI_CACHE, else $XDG_CACHE_HOME/gantui, else ~/.cache/gantui: what gantui can rebuild
+    (feature networks, the rendered digits, tracebacks of runs with no directory)."""
+    root = os.environ.get("GANTUI_CACHE")
+    if root:
+        return Path(root).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "gantui"

@@ -47,7 +47,11 @@ def code_paths(cfg) -> list[str]:
 def refuse_untrusted(cfg, trusted: bool, where: str, command: str) -> None:
     """Raise UntrustedCode (exit 2) when `cfg`, read from `where` (a checkpoint or run directory),
     names code and the user did not pass --trust-code. Imports nothing."""
-    names = code_paths(cfg)
+    refuse_untrusted_paths(code_paths(cfg), trusted, where, command)
+
+
+def refuse_untrusted_paths(names: list[str], trusted: bool, where: str, command: str) -> None:
+    """As refuse_untrusted, for import paths read some other way (a tracked loop's checkpoint)."""
     if names and not trusted:
         raise UntrustedCode(
             f"{where} names code to import ({', '.join(names)}); gantui imports code named by a "

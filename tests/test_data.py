@@ -426,6 +426,20 @@ def test_folder_channels_follow_the_files_or_the_config(tmp_path):
         load_dataset(DataConfig(name="folder", root=str(tmp_path), channels=2), torch.device("cpu"), 0)
 
 
+def test_a_grey_file_before_the_first_colour_one_becomes_three_equal_planes(tmp_path):
+    # the read starts grey and turns RGB at the first colour file (no second copy of the set)
+    Image.new("L", (32, 32), 200).save(tmp_path / "a.png")
+    Image.new("L", (32, 32), 50).save(tmp_path / "b.png")
+    Image.new("RGB", (32, 32), (255, 0, 0)).save(tmp_path / "c.png")
+    Image.new("L", (32, 32), 10).save(tmp_path / "d.png")
+    images, labels, names = vision.read_folder(tmp_path, 32)
+    assert images.shape == (4, 3, 32, 32) and images.dtype == torch.uint8 and images.is_contiguous()
+    assert labels is None and names == []
+    assert [images[i, :, 0, 0].tolist() for i in range(4)] == [[200] * 3, [50] * 3, [255, 0, 0], [10] * 3]
+    grey = vision.read_folder(tmp_path, 32, channels=1)[0]
+    assert grey.shape == (4, 1, 32, 32) and grey[:, 0, 0, 0].tolist() == [200, 50, 76, 10]  # PIL's luma of red
+
+
 def test_empty_or_missing_folder_is_a_data_error(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.md").write_text("no pictures here")

@@ -282,8 +282,10 @@ def test_class_report_counts_confident_samples_only():
     probs[:6, 0] = 1.0              # six confident class-0 samples
     probs[6:8, 1] = 1.0             # two confident class-1 samples
     probs[8:, :] = 0.25             # two unsure samples count nowhere
+    probs[9, 3], probs[9, 2] = 0.55, 0.15   # ... but this one is named: p >= 0.5 for class 3
     r = im.class_report(probs)
     assert (r.classes_covered, r.n_classes, r.class_histogram) == (2, 4, (6, 2, 0, 0))
+    assert r.class_counts == (6, 2, 0, 1)    # the shares mode_dropping judges
     assert r.confident_fraction == pytest.approx(0.8)
     p = np.array([0.75, 0.25])
     assert r.class_kl == pytest.approx(float((p * np.log(p * 4)).sum()))

@@ -232,11 +232,25 @@ def test_a_folder_held_as_uint8_stays_uint8_when_split():
     from gantui.data import UnitView
 
     raw = (torch.arange(300) % 256).to(torch.uint8).view(300, 1, 1, 1).expand(300, 1, 2, 2).contiguous()
+    original = raw.clone()
     d = Dataset(DataInfo("folder", (1, 2, 2), 0, False), UnitView(raw))
     assert holdout.apply(d, 0.05, seed=0) is None
     assert isinstance(d.x, UnitView) and isinstance(d.holdout_x, UnitView) and d.x.raw.dtype == torch.uint8
     assert len(d.x) == 236 and len(d.holdout_x) == 64
-    assert torch.equal(d.holdout_x.raw, raw[d.holdout_index])
-    assert torch.equal(d.holdout_x[:], raw[d.holdout_index].float() / 127.5 - 1)
+    keep = torch.ones(300, dtype=torch.bool)
+    keep[d.holdout_index] = False
+    assert torch.equal(d.x.raw, original[keep])  # the kept images in their order
+    assert torch.equal(d.holdout_x.raw, original[d.holdout_index])
+    assert torch.equal(d.holdout_x[:], original[d.holdout_index].float() / 127.5 - 1)
+    # split in place: the training images live in the read's own storage (no second copy of the set)
+    assert d.x.raw.untyped_storage().data_ptr() == raw.untyped_storage().data_ptr()
     x, _ = holdout.whole(d)
-    assert torch.equal(x.raw, raw)
+    assert torch.equal(x.raw, original)
+
+
+def test_compacting_in_place_over_many_chunks_keeps_every_kept_row():
+    raw = torch.arange(1000, dtype=torch.int64).view(1000, 1) * torch.tensor([[1, -1]])
+    rows = torch.randperm(1000, generator=torch.Generator().manual_seed(5))[:700].sort().values
+    want = raw[rows].clone()
+    out = holdout.compact(raw, rows, chunk=7)  # 100 chunks: each reads rows later ones have not overwritten
+    assert torch.equal(out, want) and out.data_ptr() == raw.data_ptr()

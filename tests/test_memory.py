@@ -3,6 +3,10 @@ data sets, the refusal message, and reading what is available from /proc and the
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -93,3 +97,55 @@ def test_this_host_reports_memory():
     free = memory.host_available_bytes()
     assert free is None or free > 0
     assert memory.available_bytes(torch.device("cpu")) == free or memory.available_bytes("cpu") > 0
+
+
+# --- the process's own memory, and a folder's ------------------------------------------------------
+
+def test_resident_memory_is_read_from_statm_with_a_fallback(tmp_path):
+    page = os.sysconf("SC_PAGE_SIZE")
+    (tmp_path / "statm").write_text("90000 1234 300 10 0 5000 0\n")
+    assert memory.resident_bytes(tmp_path / "statm") == 1234 * page
+    # no statm (not Linux): getrusage's peak, an upper bound of what the process holds now
+    fallback = memory.resident_bytes(tmp_path / "absent")
+    assert fallback is not None and fallback >= 0.95 * memory.resident_bytes()
+    # the real figure agrees with the kernel's own VmRSS line
+    vm_rss = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmRSS:"))
+    assert abs(memory.resident_bytes() - vm_rss) < 0.1 * vm_rss
+
+
+def test_peak_adds_what_the_process_holds_but_only_new_memory_must_be_free():
+    cfg = config.load("dcgan")
+    shape = memory.data_shape(cfg.data)
+    e = memory.estimate(cfg, shape, resident=10**9)
+    assert e.runtime == 0  # torch is imported in this process already
+    assert e.peak == e.total + 10**9
+    # the check compares only what is still to be allocated with what is available
+    memory.check_fits(cfg, shape, e.total, "cpu", resident=10**9)
+    with pytest.raises(ConfigError):
+        memory.check_fits(cfg, shape, e.total - 1, "cpu", resident=10**9)
+    # read from the process when not given
+    assert memory.estimate(cfg, shape).resident > 100 * 10**6
+
+
+def test_an_estimate_made_before_torch_is_imported_counts_torch():
+    code = ("import sys; from gantui import config, memory; cfg = config.load('dcgan'); "
+            "e = memory.estimate(cfg, memory.data_shape(cfg.data)); "
+            "print('torch' in sys.modules, e.runtime, e.resident, e.peak - e.total)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "False" and int(out[1]) == memory.TORCH_RESIDENT
+    assert 0 < int(out[2]) < 200 * 10**6 and int(out[3]) == int(out[2])
+
+
+def test_a_folder_counts_its_uint8_images_file_list_and_spread_chunks(tmp_path):
+    from PIL import Image
+
+    for i in range(30):
+        (tmp_path / str(i % 3)).mkdir(exist_ok=True)
+        Image.new("L", (40, 40), i).save(tmp_path / str(i % 3) / f"{i}.png")
+    cfg = config.load("dcgan", [f"data.name=\"folder\"", f"data.root=\"{tmp_path}\"", "data.image_size=32",
+                                "data.channels=1"])
+    e30 = memory.estimate(cfg, (1, 32, 32), resident=0)
+    for i in range(30, 40):
+        Image.new("L", (40, 40), i).save(tmp_path / "0" / f"{i}.png")
+    e40 = memory.estimate(cfg, (1, 32, 32), resident=0)
+    assert e40.data - e30.data == 10 * (32 * 32 + 500)  # one byte a pixel, and the file's path and label

@@ -141,6 +141,9 @@ def test_the_pytorch_examples_dcgan_trains_at_64px_and_resumes_exactly(capsys, w
     code, out, err = run_cli(capsys, "run", p, "--headless", "--run-dir", "dc-straight")
     assert code == 0, err
     assert "reading fmnist/: 160/160 images" in out  # the progress line of the first read
+    assert "memory estimate:" in out and "resident at the peak" in out
+    started = json.loads((work / "dc-straight" / "events.jsonl").read_text().splitlines()[0])
+    assert started["kind"] == "started" and started["memory_estimate"] > 0.4e9  # this process (torch) counted
     straight = records(work / "dc-straight")
     assert straight[-1]["step"] == 8 and all(r["d_real"] <= 1 for r in straight)
     cfg = (work / "dc-straight" / "config.toml").read_text()
@@ -274,8 +277,13 @@ def test_the_memory_check_measures_your_models_and_counts_a_folder_as_uint8(work
     assert g_params == sum(p.numel() for p in G.parameters()) and d_params == sum(p.numel() for p in D.parameters())
     # G's last layer alone keeps its 64x64 output for tanh's backward; D saves at least its input
     assert g_acts >= 64 * 64 and d_acts >= 64 * 64
+    # the measured models are in the check: it passes with exactly their estimate, refuses one byte less
+    without = memory.estimate(cfg, ds.info.shape, counts=(0, 0, 0, 0), data_bytes=0)
+    est = memory.check_measured(cfg, ds.info.shape, G, D, available=None, where="cpu", data_bytes=0)
+    assert est.total - without.total >= 4 * (g_params + d_params) * 2  # weights, gradients and Adam's two states
+    memory.check_measured(cfg, ds.info.shape, G, D, available=est.total, where="cpu", data_bytes=0)
     with pytest.raises(Exception) as refused:
-        memory.check_measured(cfg, ds.info.shape, G, D, available=10**6, where="cpu")
+        memory.check_measured(cfg, ds.info.shape, G, D, available=est.total - 1, where="cpu", data_bytes=0)
     assert "needs about" in str(refused.value)
 
 

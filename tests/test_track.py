@@ -102,6 +102,10 @@ def test_example_script_runs_under_the_real_control_channel_and_gantui_stop(tmp_
 
     code, out, _ = run_cli(capsys, "runs", str(tmp_path))
     assert code == 0 and "dcgan" in out and "stopped" in out
+    # its Generator class lives in the script itself: nothing can import it, and sample says so in one line
+    code, _, err = run_cli(capsys, "sample", str(run_dir), "--out", str(tmp_path / "s.png"), "--trust-code")
+    assert code == 2 and "defined in the script itself (__main__)" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s.png").exists()
     code, out, err = run_cli(capsys, "export", str(run_dir), "--tensorboard", str(tmp_path / "tb"))
     assert code == 0, err
     from test_export import accumulate, assert_mirrors_run  # skips here when tensorboard is not installed
@@ -386,3 +390,153 @@ def test_live_quality_of_a_tracked_loop_against_its_real_images_leaves_its_rng_a
     assert measured == [4, 8], measured
     assert all(m["fid"] > 0 and isinstance(m["kid"], float) for m in records if "fid" in m)
     assert any("live quality every 4 steps" in e["message"] for e in kinds(tmp_path / "q", "note"))
+
+
+class OneClassCollapsedG(nn.Module):
+    """A conditional G whose class 1 is one point whatever the noise; classes 0 and 2 spread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Linear(8, 2)
+        self.centres = nn.Parameter(torch.tensor([[-3.0, 0.0], [0.0, 3.0], [3.0, 0.0]]))
+
+    def forward(self, z, y):
+        spread = self.net(z) * (y != 1).float().unsqueeze(1)
+        return self.centres[y] + spread
+
+
+def test_a_conditional_g_with_real_labels_gets_its_per_class_spread_and_a_collapse_in_one_class(tmp_path):
+    torch.manual_seed(0)
+    real_y = torch.arange(600) % 3
+    real = torch.tensor([[-3.0, 0.0], [0.0, 3.0], [3.0, 0.0]])[real_y] + 0.5 * torch.randn(600, 2)
+    G = OneClassCollapsedG()
+    with gantui.track(tmp_path / "cond", G=G, real=(real, real_y), log_every=10, signals=False) as run:
+        assert run.fixed_y is not None and run.fixed_y[:4].tolist() == [0, 1, 2, 0]  # K = 3 from the labels
+        for _ in range(1200):
+            run.step(g_loss=0.7, d_loss=1.3)
+        y = torch.tensor([2, 0, 1, 2])
+        with torch.no_grad():
+            run.samples(G(torch.randn(4, 8), y), labels=y)  # a grid of the script's own, by class
+    from gantui.engine import sample_files
+
+    shown = sample_files.load(sample_files.path_for(tmp_path / "cond" / run_files.SAMPLES, 1200))
+    assert shown.images.shape == (4, 2) and shown.labels.tolist() == [2, 0, 1, 2]
+    records = metrics_of(tmp_path / "cond")
+    last = records[-1]
+    assert len(last["class_pdist"]) == 3 and last["class_pdist"][1] < 0.01 < last["class_pdist"][0]
+    assert last["class_pdist_min"] == last["class_pdist"][1]
+    assert last["sample_pdist"] > 0.3  # across classes the batch still spreads: only the per-class figure sees it
+    raised = [e for e in kinds(tmp_path / "cond", "alert") if e["rule"] == "mode_collapse" and e["state"] == "raised"]
+    assert raised and raised[0]["evidence"]["classes"] == [1], raised
+
+
+RESUME_LOOP = '''
+import os, signal, sys
+import torch, torch.nn as nn
+import gantui
+
+def loop(run_dir, total, kill_at=0, resume=False):
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    D = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+    opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999))
+    bce = nn.BCEWithLogitsLoss()
+    with gantui.track(run_dir, G=G, D=D, opt_g=opt_g, opt_d=opt_d, log_every=5, checkpoint_every=20,
+                      signals=False, resume=resume) as run:
+        for step in range(run.steps, total):
+            real, fake = torch.randn(32, 2) + 2.0, G(torch.randn(32, 4))
+            d_real, d_fake = D(real), D(fake.detach())
+            d_loss = bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake))
+            opt_d.zero_grad(); d_loss.backward(); opt_d.step()
+            g_loss = bce(D(fake), torch.ones_like(d_fake))
+            opt_g.zero_grad(); g_loss.backward(); opt_g.step()
+            run.step(d_loss=d_loss, g_loss=g_loss)
+            if step + 1 == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+    return G, run
+
+if __name__ == "__main__":
+    loop(sys.argv[1], 40, kill_at=27)
+'''
+
+
+def test_a_tracked_loop_killed_after_a_checkpoint_resumes_exactly_with_resume_true(tmp_path, monkeypatch):
+    (tmp_path / "resume_loop.py").write_text(RESUME_LOOP)
+    killed = subprocess.run([sys.executable, str(tmp_path / "resume_loop.py"), str(tmp_path / "r")], env=ENV,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert [m["step"] for m in metrics_of(tmp_path / "r")] == [5, 10, 15, 20, 25]  # step 25 came after the checkpoint
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import resume_loop
+
+    G, run = resume_loop.loop(tmp_path / "r", 40, resume=True)
+    reference, _ = resume_loop.loop(tmp_path / "straight", 40)
+    assert all(torch.equal(a, b) for a, b in zip(G.parameters(), reference.parameters()))  # exact
+    assert checkpoint.step_of(checkpoint.read(run.resumed_from)[1], run.resumed_from) == 20
+    assert [m["step"] for m in metrics_of(tmp_path / "r")] == [5, 10, 15, 20, 25, 30, 35, 40]  # 25 once: re-done
+    started = kinds(tmp_path / "r", "started")
+    assert len(started) == 2 and started[1]["step"] == 20 and started[1]["resumed_from"] == str(run.resumed_from)
+    assert runinfo.run_state(tmp_path / "r").state == runinfo.FINISHED
+    # a model other than the one trained is refused before anything changes
+    before = (tmp_path / "r" / run_files.METRICS).read_bytes()
+    with pytest.raises(gantui_errors.UserError, match="does not match"):
+        gantui.track(tmp_path / "r", G=nn.Linear(4, 2), resume=True, signals=False)
+    assert (tmp_path / "r" / run_files.METRICS).read_bytes() == before
+
+
+TRACKED_MODULE = '''
+import pathlib
+import torch.nn as nn
+
+pathlib.Path(__file__).with_name("imported.marker").write_text("imported")
+
+
+class TinyImageG(nn.Module):
+    def __init__(self, nz=8, width=4):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(nz, width), nn.ReLU(), nn.Linear(width, 28 * 28), nn.Tanh())
+
+    def forward(self, z):
+        return self.net(z).view(-1, 1, 28, 28)
+'''
+
+
+def test_a_tracked_g_from_a_module_is_rebuilt_by_sample_only_with_trust_code(tmp_path, capsys, monkeypatch):
+    (tmp_path / "tracked_g_module.py").write_text(TRACKED_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import tracked_g_module
+
+    G = tracked_g_module.TinyImageG(width=16)
+    with gantui.track(tmp_path / "run", G=G, log_every=2, signals=False, generator_args={"width": 16}) as run:
+        for _ in range(4):
+            run.step(g_loss=G(torch.randn(4, 8)).mean())
+    (tmp_path / "imported.marker").unlink()
+    monkeypatch.delitem(sys.modules, "tracked_g_module")
+    out = tmp_path / "grid.png"
+
+    code, _, err = run_cli(capsys, "sample", str(tmp_path / "run"), "--out", str(out))
+    assert code == 2 and "tracked_g_module:TinyImageG" in err and "--trust-code" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "imported.marker").exists() and "tracked_g_module" not in sys.modules  # nothing imported
+    assert not out.exists()
+
+    code, stdout, err = run_cli(capsys, "sample", str(tmp_path / "run"), "--out", str(out), "--trust-code")
+    assert code == 0, err
+    assert (tmp_path / "imported.marker").exists() and out.is_file() and "from step 4" in stdout + err
+
+    # eval against a folder of real images named on the command line
+    from PIL import Image
+
+    from gantui.evaluation import features
+
+    monkeypatch.setattr(features, "DEFAULT_AE_RECIPE", features.AERecipe(steps=2, batch_size=8, width=4))
+    (tmp_path / "real").mkdir()
+    for i in range(40):
+        Image.new("L", (28, 28), 6 * i).save(tmp_path / "real" / f"{i}.png")
+    code, stdout, err = run_cli(capsys, "eval", str(tmp_path / "run"), "--json", "--n-samples", "40",
+                                "--data-root", str(tmp_path / "real"), "--trust-code")
+    assert code == 0, err
+    result = __import__("json").loads(stdout)
+    assert result["step"] == 4 and result["n_samples"] == 40 and result["fid"] > 0

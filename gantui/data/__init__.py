@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from gantui.errors import DataError
+from gantui.memory import STD_CHUNK_VALUES  # the memory estimate counts these chunks
 
 if TYPE_CHECKING:
     from gantui.config import DataConfig
@@ -122,14 +123,15 @@ def feature_std(x: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
     width = 1
     for d in x.shape[1:]:
         width *= d
-    if isinstance(x, UnitView):  # converted per chunk: keep the float64 copy near 128 MB, not 4 bytes x 8 x N
-        chunk = max(1, min(chunk, (1 << 24) // width))
+    # a chunk at a time: float64 (and, for a folder's uint8, float32) copies of at most 4M values (48 MB),
+    # never of the whole set (CIFAR-10 in float64 would be 1.2 GB)
+    chunk = max(1, min(chunk, STD_CHUNK_VALUES // width))
     s = torch.zeros(width, dtype=torch.float64, device=x.device)
     s2 = torch.zeros_like(s)
     for i in range(0, n, chunk):
-        part = x[i : i + chunk].reshape(-1, width).double()
+        part = x[i : i + chunk].reshape(-1, width).to(torch.float64, copy=True)  # ours to square in place
         s += part.sum(0)
-        s2 += (part * part).sum(0)
+        s2 += part.square_().sum(0)  # in place: no second chunk-sized buffer
     var = (s2 / n - (s / n) ** 2).clamp_min(0)
     return var.sqrt().mean()
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
-from gantui.data import DataInfo, Dataset, feature_std
+from gantui.data import DataInfo, Dataset, feature_std, render_cache
 from gantui.errors import DataError
 
 N_CLASSES = 10
@@ -194,9 +195,13 @@ def _to_unit_range(images: torch.Tensor) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=2)
 def _cached(n: int, seed: int, size: int) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """uint8 images (a quarter of the float size), labels, and their real_std (costly to recompute)."""
-    images, labels = render_digits(n, seed, size)
-    return images, labels, float(feature_std(_to_unit_range(images)))
+    """uint8 images (a quarter of the float size), labels, and their real_std (costly to recompute),
+    from the disk cache when an earlier start drew the same set (gantui.data.render_cache)."""
+    def draw() -> tuple[torch.Tensor, torch.Tensor, float]:
+        images, labels = render_digits(n, seed, size)
+        return images, labels, float(feature_std(_to_unit_range(images)))
+
+    return render_cache.cached(n, seed, size, Path(__file__), draw)
 
 
 def load_digits(cfg, device: torch.device, seed: int) -> Dataset:

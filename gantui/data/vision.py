@@ -319,7 +319,7 @@ PROGRESS_EVERY_S = 2.0
 def read_folder(folder: Path, size: int, channels: int = 0, labels: str = "none",
                 progress=None) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
     """Images under `folder` as uint8 (N, C, size, size) read into one preallocated array (no per-image
-    copies kept), labels (N,) int64 from class subfolders or None, and the class names."""
+    copies kept, no copy of the whole at the end: peak = what is held), labels (N,) int64 from class subfolders or None, and the class names."""
     from PIL import Image, UnidentifiedImageError
 
     if channels not in (0, 1, 3):
@@ -334,18 +334,26 @@ def read_folder(folder: Path, size: int, channels: int = 0, labels: str = "none"
     classes = folder_classes(folder, files, labels)
 
     n = len(files)
-    c_alloc = channels or 3
-    out = np.empty((n, size, size, c_alloc), dtype=np.uint8)
-    all_grey = True
+    # One array in the layout the tensor keeps (N, C, H, W), so no permuted copy follows the read. With
+    # channels = 0 it starts grey and becomes RGB at the first colour file (the grey rows so far copied
+    # into three equal planes, as PIL's L -> RGB does): a grey folder never holds three planes, and the
+    # untouched rows of either array are never resident, so the switch costs no second copy of the set.
+    planes = channels or 1
+    out = np.empty((n, planes, size, size), dtype=np.uint8)
     t0 = last = time.monotonic()
     for i, path in enumerate(files):
         try:
             with Image.open(path) as img:
                 grey = img.mode in _GREY_MODES
-                all_grey &= grey
+                if not grey and planes == 1 and channels == 0:
+                    rgb = np.empty((n, 3, size, size), dtype=np.uint8)
+                    rgb[:i] = out[:i]
+                    out, planes = rgb, 3
                 pic = _square(img.convert("L" if grey else "RGB"), size)
-                mode = "L" if c_alloc == 1 else "RGB"
-                out[i] = np.asarray(pic.convert(mode), dtype=np.uint8).reshape(size, size, c_alloc)
+                if planes == 1:
+                    out[i, 0] = np.asarray(pic.convert("L"), dtype=np.uint8)
+                else:
+                    out[i] = np.asarray(pic.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1)
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
             raise DataError(f"folder: cannot read {path} ({_one_line(e)}); remove or replace it") from None
         now = time.monotonic()
@@ -353,10 +361,8 @@ def read_folder(folder: Path, size: int, channels: int = 0, labels: str = "none"
             last = now
             rate = (i + 1) / max(now - t0, 1e-9)
             progress(f"reading {folder}/: {i + 1:,}/{n:,} images ({rate:,.0f}/s, "
-                     f"{out.nbytes / 1e6:,.0f} MB as uint8)")
-    if channels == 0 and all_grey:
-        out = np.ascontiguousarray(out[..., :1])  # grey files, read as R = G = B: keep one plane
-    images = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
+                     f"{(i + 1) * out[0].nbytes / 1e6:,.0f} of {out.nbytes / 1e6:,.0f} MB as uint8)")
+    images = torch.from_numpy(out)
     if classes is None:
         return images, None, []
     return images, torch.tensor(classes[1], dtype=torch.int64), classes[0]

@@ -520,14 +520,17 @@ class ModeCollapse(Rule):
 
 class ModeDropping(Rule):
     """Coverage, from the live-quality records: how the sharp samples (toy: high quality; images:
-    confidently classified) share out over the modes or classes, judged on quality records only
-    (every log.eval_every steps; the windows count those records and span `quality_steps`).
+    the ones the classifier names with p >= 0.5, `class_counts`) share out over the modes or
+    classes, judged on quality records only (every log.eval_every steps; the windows count those
+    records and span `quality_steps`).
 
     * starved: at least `starve_frac` of the modes (classes) receive less than `starve_share` of
-      their fair share (1/K) of the sharp samples, empty ones included, whether or not the run
-      ever covered them (a grid25 G on 19 of 25 modes by the one-sample count and 8 strictly, a
-      model producing one class, a conditional model missing three). Judged once there are at
-      least `starve_min` sharp samples per mode on average (fewer, and a mode's share is noise);
+      their fair share (1/K) of the sharp samples (classes: `starve_share_classes`, since a young
+      generator learns classes at different times and a classifier confuses some), empty ones
+      included, whether or not the run ever covered them (a grid25 G on 19 of 25 modes by the
+      one-sample count and 8 strictly, a model producing one class, a conditional model missing
+      three). Judged once there are at least `starve_min` sharp samples per mode on average
+      (fewer, and a mode's share is noise);
       records without a histogram fall back to the one-sample count (`modes_lost`,
       `classes_missing`);
     * unreached (toy data): after `reach_steps`, fewer than `reach_hq` of the samples are high
@@ -622,7 +625,9 @@ class ModeDropping(Rule):
     def histogram(m: dict[str, Any]) -> tuple[str, list[int]] | None:
         """("modes" | "classes", sharp samples per mode or class), from the record's histogram or,
         for records that carry none, from its one-sample count (empty ones 0, the others 'enough')."""
-        for key, kind in (("mode_histogram", "modes"), ("class_histogram", "classes")):
+        # class_counts (samples the classifier names, p >= 0.5) before class_histogram (confident ones,
+        # records before 2026-12-06): confidence differs by class, the shares would measure the classifier
+        for key, kind in (("mode_histogram", "modes"), ("class_counts", "classes"), ("class_histogram", "classes")):
             h = m.get(key)
             if isinstance(h, (list, tuple)) and h and all(finite(c) and c >= 0 for c in h):
                 return kind, [int(c) for c in h]
@@ -655,10 +660,11 @@ class ModeDropping(Rule):
             if total < ctx.t.starve_min * k:
                 return Off("too few sharp samples")
             fair = total / k
-            starved = [i for i, c in enumerate(hist) if c < ctx.t.starve_share * fair]
+            limit = ctx.t.starve_share if kind == "modes" else ctx.t.starve_share_classes
+            starved = [i for i, c in enumerate(hist) if c < limit * fair]
             empty = [i for i in starved if hist[i] == 0]
             ev: dict[str, Any] = {"starved": starved, "empty": empty, "n_total": k, "sharp": total,
-                                  "kind": kind}
+                                  "kind": kind, "share_limit": limit}
         else:
             # records without a histogram (older runs): the one-sample count's empty modes
             if toy:
@@ -725,7 +731,8 @@ class ModeDropping(Rule):
                 counts = (f" (class coverage {ev['class_coverage']:.0%}"
                           + (f", {strict:.0%} strictly" if strict is not None else "") + ")")
             return (f"The generator starves {kind}: {len(ev['starved'])} of {ev['n_total']} {kind} get less than "
-                    f"{ctx.t.starve_share:.0%} of their fair share of the sharp samples ({len(ev['empty'])} none)"
+                    f"{ev.get('share_limit', ctx.t.starve_share):.0%} of their fair share of the "
+                    f"{'sharp samples' if kind == 'modes' else 'samples the classifier names'} ({len(ev['empty'])} none)"
                     f"{counts}, in {held} of the last {window} quality records; starved: {_names(ev['starved'])}.")
         if name == "unreached":
             return (f"The generator's samples never reached the data: {ev['hq_fraction']:.1%} of them are high "

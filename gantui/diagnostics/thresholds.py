@@ -85,6 +85,9 @@ class Thresholds:
     drop_hq: float = _t(0.2, _fraction, "toy: hq_fraction needed before modes are counted as lost or a subset")
     starve_share: float = _t(0.2, _share, "a mode (class) with less than this share of its fair share (1/K) of "
                                           "the sharp samples is starved")
+    starve_share_classes: float = _t(0.1, _share, "images: the same for a class, judged through a classifier (a young "
+                                                  "digits DCGAN gives two digits 2-18 % of their share for 1,500 steps "
+                                                  "and recovers; a class never drawn sits at 0)")
     starve_frac: float = _t(0.2, _share, "share of the modes (classes) starved or empty that counts as dropping")
     starve_min: float = _t(5.0, _positive, "sharp (confident) samples per mode (class), on average, needed to "
                                            "judge shares")

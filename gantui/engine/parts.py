@@ -49,6 +49,7 @@ class Parts:
     conditional: bool                  # G and D take labels
     augment: Augment | None = None     # what D's inputs go through (gantui.augment)
     holdout_note: str | None = None    # why no slice is held out, for the event log
+    memory: memory.Estimate | None = None  # the memory estimate the run was checked against
 
     @property
     def is_cuda(self) -> bool:
@@ -93,7 +94,9 @@ def build(cfg: Config, requested_device: str | torch.device, progress=None) -> P
     device = pick_device(requested_device)
     # Refuse, with how much it needs, a configuration that cannot fit on this device (before
     # anything is allocated; for CUDA this reads the device's free memory).
-    memory.check_fits(cfg, memory.data_shape(cfg.data), memory.available_bytes(device), str(device))
+    available = memory.available_bytes(device)
+    resident = None if device.type == "cpu" else 0  # a GPU's free memory is not the process's resident set
+    mem = memory.check_fits(cfg, memory.data_shape(cfg.data), available, str(device), resident=resident)
     speed_switches(device)
     torch.manual_seed(cfg.run.seed)
     data = load_dataset(cfg.data, device, cfg.run.seed, progress)
@@ -102,8 +105,11 @@ def build(cfg: Config, requested_device: str | torch.device, progress=None) -> P
     G, D = models.build(cfg, info)
     if cfg.model.custom:
         # Your own models: their size is known once built; measured, then checked (gantui.memory).
-        memory.check_measured(cfg, info.shape, G, D, memory.available_bytes(device), str(device),
-                              data_bytes=0)  # loaded already: no longer in what is available
+        available = memory.available_bytes(device)
+        mem = memory.check_measured(cfg, info.shape, G, D, available, str(device),
+                                    data_bytes=0, resident=resident)  # loaded: in the resident set now
+    if progress is not None and device.type == "cpu":  # on CUDA the figures are the device's, not the process's
+        progress(memory.describe(mem, available, str(device)))
     G.to(device)
     D.to(device)
     if device.type == "cuda" and not info.is_toy and cfg.model.arch != "mlp" and not cfg.model.custom:
@@ -134,4 +140,4 @@ def build(cfg: Config, requested_device: str | torch.device, progress=None) -> P
     return Parts(device=device, data=data, G=G, D=D, G_ema=G_ema, opt_g=opt_g, opt_d=opt_d,
                  scaler_g=scaler_g, scaler_d=scaler_d, autocast=autocast, fixed_z=fixed_z, fixed_y=fixed_y,
                  conditional=info.n_classes > 0 and getattr(G, "n_classes", 0) > 0,
-                 augment=Augment.from_config(cfg.data, device), holdout_note=holdout_note)
+                 augment=Augment.from_config(cfg.data, device), holdout_note=holdout_note, memory=mem)

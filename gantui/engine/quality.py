@@ -154,6 +154,7 @@ class LiveQuality:
             # the share each class receives, not one stray sample (issue 19): the histogram of the
             # confident samples, and the classes holding at least 20 of them (the toy strict count's 20)
             out["class_histogram"] = [int(c) for c in rep.class_histogram]
+            out["class_counts"] = [int(c) for c in rep.class_counts]
             out["class_coverage_strict"] = float(sum(c >= STRICT_MIN_HQ for c in rep.class_histogram)
                                                  / max(1, rep.n_classes))
             out["confident_fraction"] = float(rep.confident_fraction)

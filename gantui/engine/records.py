@@ -42,6 +42,23 @@ def class_pdists(x: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tens
     return torch.stack(out)
 
 
+def class_reference(real: torch.Tensor, real_y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Each class's within-class spread in the real data (n_classes,): what the fixed batch's is
+    divided by (1 where a class has too few real samples to tell)."""
+    ref = class_pdists(real.float().flatten(1), real_y, n_classes)
+    return torch.where(torch.isfinite(ref) & (ref > 0), ref, torch.ones_like(ref))
+
+
+def class_figures(per: list[float]) -> dict[str, Any]:
+    """The record's per-class spread from the host values of class_pdists(...) / class_reference(...):
+    `class_pdist` (None for a class without two samples) and `class_pdist_min` (the collapse rule's)."""
+    out: dict[str, Any] = {"class_pdist": [round(v, 4) if math.isfinite(v) else None for v in per]}
+    finite = [v for v in per if math.isfinite(v)]
+    if finite:
+        out["class_pdist_min"] = min(finite)
+    return out
+
+
 class Rate:
     """Steps per second, smoothed over log intervals; a pause restarts the interval."""
 
@@ -76,8 +93,7 @@ class Recorder:
         n_classes = parts.data.info.n_classes
         self.per_class = parts.conditional and parts.fixed_y is not None and real_y is not None
         if self.per_class:
-            ref = class_pdists(real, real_y, n_classes)
-            self.real_class_pdist = torch.where(torch.isfinite(ref) & (ref > 0), ref, torch.ones_like(ref))
+            self.real_class_pdist = class_reference(real, real_y, n_classes)
         self.params = list(parts.G.parameters()) + list(parts.D.parameters())
         self.probe = OverfitProbe(cfg.loss.kind, parts)
         self.label_smoothing = cfg.loss.label_smoothing   # the trainer keeps it current (a live fix)
@@ -122,11 +138,7 @@ class Recorder:
         names += ["sample_std", "sample_pdist"]
         out: dict[str, Any] = dict(zip(names, host[:len(names)]))
         if n_class:
-            per = host[len(names):len(names) + n_class]
-            out["class_pdist"] = [round(v, 4) if math.isfinite(v) else None for v in per]
-            finite = [v for v in per if math.isfinite(v)]
-            if finite:
-                out["class_pdist_min"] = min(finite)
+            out.update(class_figures(host[len(names):len(names) + n_class]))
         if self.probe.active:
             start = len(names) + n_class
             out.update(self.probe.figures(host[start:start + N_VALUES], self.label_smoothing))

@@ -51,7 +51,7 @@ def resolve(preset: str | None, sets: list[str], steps: int | None, resume: Path
         raise UserError(f"--resume {resume}: not a usable checkpoint ({e})") from None
     if meta.get("source") == "track":  # written by gantui.track: its loop is the user's, not a preset's
         raise UserError(f"--resume {resume}: a run of your own training loop (gantui.track); continue it from "
-                        f"your loop (load its generator.*/discriminator.* tensors); nothing was changed")
+                        f"your script with gantui.track(..., resume=True); nothing was changed")
     saved = config.loads(meta["config"], source=f"{ckpt} (the config it was trained with)")
     if preset is None:
         raw = config.apply_overrides(saved.to_dict(), sets)

@@ -299,7 +299,8 @@ class Trainer(PauseGate):
         self._publish(self.info)
         self.record_event("started", resumed_from=str(self.resume_path) if self.resume_path else None,
                           device=str(self.device), total_steps=cfg.run.steps,
-                          **({"world_size": self.strategy.world_size} if self.strategy.distributed else {}))
+                          **({"world_size": self.strategy.world_size} if self.strategy.distributed else {}),
+                          **({"memory_estimate": self.parts.memory.peak} if self.parts.memory else {}))
         self._set_state(ev.RUNNING)
         if self.parts.holdout_note:
             self._note(self.parts.holdout_note)

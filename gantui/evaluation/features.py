@@ -26,7 +26,6 @@ import dataclasses
 
 import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gantui import checkpoint
+from gantui import checkpoint, paths
 from gantui.errors import CheckpointError
 
 CNN_VERSION = "v1"
@@ -111,12 +110,7 @@ DEFAULT_RECIPE = Recipe()
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("GANTUI_CACHE")
-    if root:
-        return Path(root).expanduser() / "features"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "gantui" / "features"
+    return paths.cache_root() / "features"
 
 
 def classifier_cache_path(data_name: str, shape: tuple[int, ...], n_classes: int, recipe: Recipe) -> Path:

@@ -18,12 +18,13 @@ from typing import Any
 
 import torch
 
-from gantui.engine.records import MEAN_KEYS, mean_pdist
+from gantui.engine.records import MEAN_KEYS, class_pdists, mean_pdist
 from gantui.engine.step import grad_norm
 
 
 # keys of a record gantui writes itself (the script's figures must not overwrite them)
-RESERVED = frozenset({"step", "time", "health", "steps_per_s", "lr_g", "lr_d", "sample_std", "sample_pdist"})
+RESERVED = frozenset({"step", "time", "health", "steps_per_s", "lr_g", "lr_d", "sample_std", "sample_pdist",
+                      "class_pdist", "class_pdist_min"})
 
 
 def is_mean_key(key: str) -> bool:
@@ -82,10 +83,13 @@ class Figures:
 
 @torch.no_grad()
 def measured(G: torch.nn.Module | None, D: torch.nn.Module | None, given: set[str], fixed_z: torch.Tensor | None,
-             device: torch.device) -> tuple[list[str], list[torch.Tensor], torch.Tensor | None]:
-    """What gantui reads itself at a log step, on the device: (names, 0-d values, the live
-    fixed-noise batch or None). Gradient norms are read from `.grad` as they are at this call
-    (a figure the script passed itself wins)."""
+             device: torch.device, fixed_y: torch.Tensor | None = None, class_ref: torch.Tensor | None = None
+             ) -> tuple[list[str], list[torch.Tensor], torch.Tensor | None]:
+    """What gantui reads itself at a log step, on the device: (names, values, the live fixed-noise
+    batch or None). Every value is 0-d but `_class_pdist` (a conditional G with real labels given:
+    each class's spread in the fixed batch over the real class's, as the trainer records it).
+    Gradient norms are read from `.grad` as they are at this call (a figure the script passed
+    itself wins)."""
     names: list[str] = []
     values: list[torch.Tensor] = []
     for key, module in (("grad_norm_g", G), ("grad_norm_d", D)):
@@ -100,20 +104,24 @@ def measured(G: torch.nn.Module | None, D: torch.nn.Module | None, given: set[st
         values.append(torch.stack(torch._foreach_norm(params)).float().sum().to(device))
     batch = None
     if G is not None and fixed_z is not None:
-        batch = generate(G, fixed_z).float()
+        batch = generate(G, fixed_z, fixed_y).float()
         flat = batch.flatten(1)
         names += ["sample_std", "_sample_pdist"]
         values += [flat.std(0).mean(), mean_pdist(flat)]
+        if fixed_y is not None and class_ref is not None:
+            names.append("_class_pdist")
+            values.append(class_pdists(flat, fixed_y, len(class_ref)) / class_ref)
     return names, values, batch
 
 
 @torch.no_grad()
-def generate(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
-    """G on the fixed noise in eval mode (no BatchNorm statistics change: the training is untouched)."""
+def generate(G: torch.nn.Module, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    """G on the fixed noise (and labels, for a conditional G) in eval mode (no BatchNorm statistics
+    change: the training is untouched)."""
     was_training = G.training
     G.eval()
     try:
-        out = G(z)
+        out = G(z) if y is None else G(z, y)
     finally:
         G.train(was_training)
     if isinstance(out, (tuple, list)):

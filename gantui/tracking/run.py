@@ -35,15 +35,17 @@ from gantui.engine import events as ev
 from gantui.engine import ownership, runlock, sample_files
 from gantui.engine.control import (Command, Control, PauseGate, Save, ScaleLr, SetLive, SetLr, SetNCritic, Stop,
                                    new_rate)
-from gantui.engine.records import Rate, mean_pdist
+from gantui.engine.records import Rate, class_figures, class_reference, mean_pdist
 from gantui.engine.rundir import RunDir, default_run_dir
+from gantui.engine.state import diagnostics_metadata, restore_diagnostics
 from gantui.errors import UserError
 from gantui.pictures import save_samples
 from gantui.tracking import figures as fig
 
 DEFAULTS = {"steps": limits.MAX_STEPS, "name": None, "log_every": 20, "sample_every": 250,
             "checkpoint_every": 1000, "keep": 3, "n_samples": 16, "latent_dim": None, "latent_shape": "auto",
-            "seed": 0, "signals": True, "eval_every": 0}
+            "seed": 0, "signals": True, "eval_every": 0, "n_classes": None, "resume": False,
+            "generator_args": None}
 OPTIONS = tuple(DEFAULTS)
 
 
@@ -89,37 +91,55 @@ class TrackedRun(PauseGate):
         self._figures = fig.Figures()
         self._given: set[str] = set()
         self._user_samples: torch.Tensor | None = None
+        self._user_labels: torch.Tensor | None = None
+        self._samples_at: int | None = None   # the step whose grid was saved last
         self._previous_sigterm = None
         self._saved_at: int | None = None
         self.quality = None
+        self._class_note: str | None = None
+        self._diag_note: str | None = None
 
         self.device = self._device()
         self._no_samples: str | None = None   # why G's fixed-noise batch cannot be drawn
+        self.real_images, self.real_labels = self._real_images(real)
+        self.fixed_y: torch.Tensor | None = None  # the fixed batch's labels, for a conditional G
+        self.class_ref: torch.Tensor | None = None  # the real classes' spread (per-class collapse)
         self.fixed_z, images = self._fixed_noise(o)
-        self.real_images = self._real_images(real)
         self.real_std, self.real_pdist = self._real_reference(self.real_images)
         name = o["name"] or _name_of(Path(run_dir) if run_dir is not None else Path("track"))
         self.cfg = self._config(o, name, images)
+        self._rebuild = self._rebuild_meta(o, images)
         self.every = self.cfg.log.every
         self.diagnostics = Diagnostics(self.cfg.diagnostics, self.cfg.loss.kind, self.real_std)
 
         target = Path(run_dir) if run_dir is not None else default_run_dir(name)
-        if ownership.holds_run(target) and runlock.holder(target) is None:
-            raise UserError(f"gantui.track(): {target} already holds a run; give each run a new directory "
-                            f"(nothing was changed)")
-        self.owner = ownership.Owner(ownership.plan(name, target, None))
+        self.resumed_from: Path | None = None
+        if o["resume"] and ownership.holds_run(target):
+            try:
+                plan = ownership.plan(name, target, target)  # refused while the run is live; needs a checkpoint
+            except UserError as e:
+                raise UserError(f"gantui.track(resume=True): {e}") from None
+            self._restore(plan.checkpoint)  # everything checked before the history is touched
+        else:
+            if ownership.holds_run(target) and runlock.holder(target) is None:
+                raise UserError(f"gantui.track(): {target} already holds a run; give each run a new directory, "
+                                f"or continue it with resume=True (nothing was changed)")
+            plan = ownership.plan(name, target, None)
+        self.owner = ownership.Owner(plan)
         self.owner.__enter__()  # the lock and the control channel: from before the first write
         try:
             self.rundir = RunDir(target)
             self.rundir.open(self.cfg.to_toml())
             self.owner.attach(self)
-            self.rate = Rate(0)
+            self.rate = Rate(self.step_count)
             self.info = ev.RunInfo(
                 name=name, device=str(self.device), run_dir=str(target), total_steps=self.cfg.run.steps,
-                start_step=0, data_name="your data", is_toy=False, data_dim=0, loss_kind=self.cfg.loss.kind,
-                n_critic=1, lr_g=_first_lr(opt_g) or 0.0, lr_d=_first_lr(opt_d) or 0.0, real_std=self.real_std)
+                start_step=self.step_count, data_name="your data", is_toy=False, data_dim=0,
+                loss_kind=self.cfg.loss.kind, n_critic=1, lr_g=_first_lr(opt_g) or 0.0, lr_d=_first_lr(opt_d) or 0.0,
+                real_std=self.real_std)
             self._publish(self.info)
-            self.record_event("started", resumed_from=None, device=str(self.device), total_steps=self.cfg.run.steps,
+            self.record_event("started", resumed_from=str(self.resumed_from) if self.resumed_from else None,
+                              device=str(self.device), total_steps=self.cfg.run.steps,
                               source="track", script=os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else None,
                               script_config=_plain(config), modules=self._module_names())
             self._set_state(ev.RUNNING)
@@ -129,6 +149,10 @@ class TrackedRun(PauseGate):
                         f"pass latent_dim=Z and latent_shape=\"flat\"|\"spatial\", or show your own with run.samples()")
                 print(note, file=sys.stderr)
                 self.record_event("note", message=note)
+            if self._diag_note:
+                self._say(self._diag_note)
+            if self._class_note:
+                self._say(self._class_note)
             self.quality = self._quality(int(o["eval_every"]))
             if o["signals"]:
                 self._take_sigterm()
@@ -146,7 +170,9 @@ class TrackedRun(PauseGate):
 
     def _fixed_noise(self, o: dict) -> tuple[torch.Tensor | None, tuple | None]:
         """The fixed noise G is drawn from at every log step (latent size and shape inferred once,
-        or given as options); (None, None) without a G, or when G does not take it."""
+        or given as options); (None, None) without a G, or when G does not take it. A conditional G
+        (`n_classes=K`, or a G that fails on the latent alone while `real` has labels: K = the
+        largest label + 1) is called G(z, y) with y = 0, 1, ..., K-1, 0, 1, ... as in `gantui run`."""
         if self.G is None:
             return None, None
         dim, shape = fig.latent_guess(self.G)
@@ -158,28 +184,102 @@ class TrackedRun(PauseGate):
             self._no_samples = "cannot tell the size of G's latent from its layers"
             return None, None
         n = int(o["n_samples"])
+        given_k = int(o["n_classes"] or 0)
+        labels_k = int(self.real_labels.max()) + 1 if self.real_labels is not None and len(self.real_labels) else 0
         tried = [shape] if o["latent_shape"] != "auto" else [shape, "flat" if shape == "spatial" else "spatial"]
         problem = ""
-        for s in tried:
-            z = fig.latent(n, dim, s, int(o["seed"]) + 1, self.device)
-            try:
-                out = fig.generate(self.G, z[:2])
-            except Exception as e:  # noqa: BLE001 - told as one line below
-                problem = f"{type(e).__name__}: {e}"
-                continue
-            self.latent_shape = s
-            return z, tuple(out.shape[1:])
-        self._no_samples = (f"G does not take a latent of size {dim} ({' or '.join(tried)}): "
-                            f"{problem.splitlines()[0][:200] if problem else '?'}")
+        for k in ([given_k] if given_k > 0 else [0] + ([labels_k] if labels_k > 1 else [])):
+            y = (torch.arange(n) % k).to(self.device) if k else None
+            for s in tried:
+                z = fig.latent(n, dim, s, int(o["seed"]) + 1, self.device)
+                try:
+                    out = fig.generate(self.G, z[:2], None if y is None else y[:2])
+                except Exception as e:  # noqa: BLE001 - told as one line below
+                    problem = problem or f"{type(e).__name__}: {e}"
+                    continue
+                self.latent_shape = s
+                if k:
+                    self._conditional(y, k)
+                return z, tuple(out.shape[1:])
+        self._no_samples = (f"G does not take a latent of size {dim} ({' or '.join(tried)}"
+                            f"{', with labels' if given_k or labels_k > 1 else ''}): "
+                            f"{problem.splitlines()[0][:200] if problem else '?'}"
+                            + ("; a conditional G: pass n_classes=K" if not given_k and labels_k <= 1 else ""))
         return None, None
 
+    def _conditional(self, y: torch.Tensor, k: int) -> None:
+        """A conditional G: its fixed batch's labels, and the real classes' spread when real labels
+        were given (the per-class collapse reference; gantui.engine.records, as the trainer's)."""
+        self.fixed_y = y
+        if self.real_labels is None or self.real_images is None:
+            self._class_note = (f"a conditional G ({k} classes): no per-class spread without real labels; "
+                                f"pass real=(images, labels)")
+            return
+        with torch.no_grad():
+            labels = self.real_labels[:2000].to(self.device)
+            self.class_ref = class_reference(self.real_images[:2000].detach().to(self.device), labels, k)
+
+    def _restore(self, path: Path) -> None:
+        """resume=True: the run's newest complete checkpoint into the given G, D and optimisers (every
+        tensor checked by name, shape and dtype before anything is loaded), the step count, the fixed
+        noise, the alert rules' state and the CPU random state, as they were when it was saved."""
+        tensors, meta = checkpoint.read(path)
+        if meta.get("source") != "track":
+            raise UserError(f"gantui.track(resume=True): {path} was written by `gantui run`, not a tracked loop; "
+                            f"continue it with `gantui run --resume`, or track into a new directory")
+        try:
+            step = int(meta.get("step", ""))
+        except ValueError:
+            raise UserError(f"gantui.track(resume=True): {path}: its step is unreadable") from None
+        pairs = [(p, m) for p, m in (("generator", self.G), ("discriminator", self.D)) if m is not None]
+        try:
+            for prefix, module in pairs:  # all checked first: a mismatch changes nothing
+                self._check_module(prefix, tensors, module, path)
+            states = [(opt, checkpoint.check_optimizer_state(prefix, tensors, meta, opt, path, allow_fresh=True))
+                      for prefix, opt in (("optim_g", self.opt_g), ("optim_d", self.opt_d)) if opt is not None]
+            checkpoint.check_rng(tensors, path)
+        except UserError as e:
+            raise UserError(f"gantui.track(resume=True): {e}") from None
+        for prefix, module in pairs:
+            checkpoint.take_module(prefix, tensors, module, path)
+        for opt, sd in states:
+            if sd is not None:
+                opt.load_state_dict(sd)
+        torch.set_rng_state(tensors["rng.cpu"])
+        z = tensors.get("fixed.z")
+        if z is not None and self.fixed_z is not None and z.shape == self.fixed_z.shape:
+            self.fixed_z = z.to(self.device)
+        self._diag_note = restore_diagnostics(self.diagnostics, meta)
+        self.step_count = step
+        named = RunDir(path.parent.parent).checkpoint_path(step)  # latest.* is overwritten later: name the step's
+        self.resumed_from = named if named.is_file() else path
+        self.last_checkpoint = path
+        self._saved_at = step
+
     @staticmethod
-    def _real_images(real) -> torch.Tensor | None:
-        """A tensor of real data (a DataLoader gives its first batch)."""
+    def _check_module(prefix: str, tensors: dict[str, torch.Tensor], module, path: Path) -> None:
+        head = prefix + "."
+        found = {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
+        expected = module.state_dict()
+        wrong = sorted(set(expected) ^ set(found)) or [k for k in expected if found[k].shape != expected[k].shape
+                                                       or found[k].dtype != expected[k].dtype]
+        if wrong:
+            raise UserError(f"{path}: {head}{wrong[0]} does not match the {type(module).__name__} given "
+                            f"(its tensors differ from the checkpoint's); pass the model the run was trained with")
+
+    @staticmethod
+    def _real_images(real) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(real images, their labels or None) from a tensor, an (images, labels) pair, or a
+        DataLoader (its first batch: images, or (images, labels, ...))."""
         if real is None or isinstance(real, torch.Tensor):
-            return real
-        batch = next(iter(real))
-        return batch[0] if isinstance(batch, (tuple, list)) else batch
+            return real, None
+        batch = real if isinstance(real, (tuple, list)) else next(iter(real))
+        if not isinstance(batch, (tuple, list)):
+            return batch, None
+        labels = batch[1] if len(batch) > 1 and isinstance(batch[1], torch.Tensor) else None
+        if labels is not None and (labels.dim() != 1 or labels.is_floating_point() or len(labels) != len(batch[0])):
+            labels = None  # not class labels (a second image, a score): the images alone
+        return batch[0], None if labels is None else labels.long()
 
     def _real_reference(self, real) -> tuple[float, float]:
         """The real data's spread (the collapse reference) from a batch of real images, or 0 = unknown."""
@@ -212,11 +312,31 @@ class TrackedRun(PauseGate):
             raw["model"] = {"latent_dim": int(self.fixed_z.shape[1])}
         return config.from_dict(raw, source="gantui.track()")
 
+    def _rebuild_meta(self, o: dict, images: tuple | None) -> dict[str, str]:
+        """What `gantui eval` and `sample` need to rebuild G from a checkpoint (gantui.checkpoint's
+        _load_tracked): the image shape and classes, the latent, and the arguments to call G's class
+        with (`generator_args`); the class itself is in `modules`."""
+        args = o["generator_args"]
+        if args is not None and not isinstance(args, dict):
+            raise TypeError(f"gantui.track(generator_args=...): expected a dict of keyword arguments, "
+                            f"got {type(args).__name__}")
+        meta = {"generator_args": json.dumps(_plain(args or {}))}
+        data = self.cfg.data
+        if self.fixed_z is not None and images is not None and len(images) == 3 and data.channels in (1, 3) \
+                and tuple(images) == (data.channels, data.image_size, data.image_size):
+            k = int(self.fixed_y.max()) + 1 if self.fixed_y is not None else 0
+            meta["data_info"] = json.dumps({"name": "folder", "shape": list(images), "n_classes": k, "is_toy": False})
+            meta["latent"] = json.dumps({"dim": int(self.fixed_z.shape[1]), "shape": self.latent_shape})
+        return meta
+
     def _quality(self, every: int):
         """Live quality (FID/KID) when asked for with eval_every and G can be drawn against real images."""
         if every <= 0:
             return None
         real = self.real_images
+        if self.fixed_y is not None:
+            self._say("live quality is not measured for a conditional G in your loop yet: it is off")
+            return None
         if real is None or real.dim() != 4 or self.fixed_z is None:
             self._say("live quality needs real images (real=, N x C x H x W) and a G gantui can draw: it is off")
             return None
@@ -289,11 +409,13 @@ class TrackedRun(PauseGate):
             self._set_state(ev.PAUSED)
             self._wait_paused()
 
-    def samples(self, images) -> None:
-        """Images the script drew itself (N, C, H, W) in [-1, 1]: saved and shown at the next sample step."""
+    def samples(self, images, labels=None) -> None:
+        """Images the script drew itself (N, C, H, W) in [-1, 1], saved and shown now; `labels` (N,) the
+        classes they were drawn for (a conditional G): the monitor then shows them class by class."""
         if self.closed:
             return
         self._user_samples = images.detach()
+        self._user_labels = None if labels is None else torch.as_tensor(labels).detach().long().reshape(-1)
         self._save_samples()
 
     def save(self, reason: str = "user") -> Path | None:
@@ -308,7 +430,8 @@ class TrackedRun(PauseGate):
         tensors: dict[str, torch.Tensor] = {}
         meta: dict[str, str] = {"gantui_version": __version__, "format_version": str(checkpoint.FORMAT_VERSION),
                                 "step": str(self.step_count), "config": self.cfg.to_toml(), "source": "track",
-                                "modules": json.dumps(self._module_names())}
+                                "modules": json.dumps(self._module_names()), **self._rebuild,
+                                **diagnostics_metadata(self.diagnostics)}
         for prefix, m in (("generator", self.G), ("discriminator", self.D)):
             if m is not None:
                 tensors.update(checkpoint.flatten_module(prefix, m))
@@ -405,11 +528,20 @@ class TrackedRun(PauseGate):
         if not self._figures and self.G is None and self.D is None:
             return
         numbers, names, values = self._figures.take()
-        m_names, m_values, batch = fig.measured(self.G, self.D, self._given, self.fixed_z, self.device)
-        names, values = names + m_names, values + [v.to(self.device) for v in m_values]
-        host = dict(zip(names, torch.stack([v.to(self.device) for v in values]).cpu().tolist())) if values else {}
+        m_names, m_values, batch = fig.measured(self.G, self.D, self._given, self.fixed_z, self.device,
+                                                self.fixed_y, self.class_ref)
+        names, values = names + m_names, values + m_values
+        flat = torch.cat([v.to(self.device).float().reshape(-1) for v in values]).cpu().tolist() if values else []
+        host: dict[str, Any] = {}
+        at = 0
+        for name, v in zip(names, values):  # the one host copy, split back by name
+            host[name] = flat[at] if v.dim() == 0 else flat[at:at + v.numel()]
+            at += v.numel()
         weights_ok = math.isfinite(host.pop("_weights", 0.0))
         pdist = host.pop("_sample_pdist", None)
+        per_class = host.pop("_class_pdist", None)
+        if per_class is not None:
+            host.update(class_figures(per_class))
         metrics: dict[str, Any] = {"step": self.step_count, "time": time.time(), **numbers, **host}
         if pdist is not None and self.real_pdist > 0:
             metrics["sample_pdist"] = pdist / self.real_pdist
@@ -443,14 +575,18 @@ class TrackedRun(PauseGate):
         self._close(stop=True)
 
     def _save_samples(self) -> None:
-        images = self._user_samples
-        self._user_samples = None
+        images, labels = self._user_samples, self._user_labels
+        self._user_samples = self._user_labels = None
         if images is None and self.G is not None and self.fixed_z is not None:
-            images = fig.generate(self.G, self.fixed_z)
+            images, labels = fig.generate(self.G, self.fixed_z, self.fixed_y), self.fixed_y
+        if labels is not None and len(labels) != len(images):
+            labels = None  # not one label per image: the grid without them
         if images is None:
             return
+        self._samples_at = self.step_count
         arr = images.detach().float().cpu().numpy()
-        samples = ev.Samples(self.step_count, arr, generator="live")
+        samples = ev.Samples(self.step_count, arr, labels=None if labels is None else labels.cpu().numpy(),
+                             generator="live")
         self._publish(samples)
         save_samples(self.rundir.sample_path(self.step_count), samples.images, None)
         sample_files.save(sample_files.path_for(self.rundir.samples, self.step_count), samples)
@@ -465,7 +601,7 @@ class TrackedRun(PauseGate):
                     self._log()
                 if self.closed:
                     return
-                if self.step_count % self.cfg.log.sample_every != 0:
+                if self._samples_at != self.step_count:  # not over a grid this step showed already
                     self._save_samples()
                 self._save_once(reason="finished")
                 self.record_event("finished", total_steps=self.step_count)
