@@ -50,13 +50,12 @@ def test_note_and_config_changed_events_read_as_words():
 
 
 def test_the_step_0_grid_is_saved_and_comma_with_nothing_older_says_so(ring_run):
-    from gantui.ui.app import MonitorApp
-    from gantui.ui.session import RemoteSession
+    from gantui.ui.launch import watch_app
 
     assert (ring_run / "samples" / "step_00000000.png").exists()
     assert (ring_run / "samples" / "step_00000000.npz").exists()
     cfg = config.loads((ring_run / "config.toml").read_text())
-    app = MonitorApp(cfg, ring_run, session_factory=lambda ls: RemoteSession(ring_run, ls))
+    app = watch_app(cfg, ring_run)
 
     async def main():
         async with app.run_test(size=(120, 36)) as pilot:

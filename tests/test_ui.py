@@ -43,6 +43,11 @@ def tiny_cfg(steps: int = 100000, extra: list[str] | None = None):
     return config.load("ring8", TINY + [f"run.steps={steps}"] + (extra or []))
 
 
+def status_of(app):
+    """What the status line shows (its own model)."""
+    return app.query_one("StatusLine").model
+
+
 def screen_text(app) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
@@ -230,15 +235,13 @@ def test_exit_lines_name_the_checkpoint_and_the_next_command(tmp_path):
 
 
 def test_samples_title_keeps_the_step_at_any_width():
-    from gantui.ui.text import generator_word, samples_title
+    from gantui import config
+    from gantui.ui.description import RunDescription
+    from gantui.ui.text import samples_title
 
-    class Cfg:
-        class model:
-            ema = 0.999
-
-    assert generator_word(Cfg) == "EMA" and generator_word(None) is None
-    Cfg.model.ema = 0.0
-    assert generator_word(Cfg) == "live"
+    assert RunDescription.of(config.load("ring8", ["model.ema=0.999"])).generator == "EMA"
+    assert RunDescription().generator is None
+    assert RunDescription.of(config.load("ring8", ["model.ema=0.0"])).generator == "live"
     for width in range(8, 70):
         title = samples_title(12500, width, "fixed noise", "EMA", (3, 9))
         assert len(title) <= max(width, len("step 12500 ◀")) and "step 12500" in title
@@ -520,7 +523,7 @@ def test_f_applies_a_live_setting_fix_and_set_n_critic_reaches_the_screen():
             trainer.record_event("alert", rule="oscillation", state="raised", severity="warning",
                                  message="the losses swing", fix="label_smoothing -> 0.1",
                                  action={"kind": "set", "key": "loss.label_smoothing", "value": 0.1})
-            await wait_until_async(pilot, lambda: "oscillation" in app.alerts.active, 30, "the alert")
+            await wait_until_async(pilot, lambda: "oscillation" in app.query_one("AlertsPane").model.active, 30, "the alert")
             await pilot.press("f")
             await wait_until_async(pilot, lambda: any(e.kind == "setting_changed" for e in trainer.recorded),
                                    30, "the setting change")
@@ -819,14 +822,14 @@ def test_hangup_detaches_the_app_and_leaves_the_engine_running(tmp_path):
 def test_keys_drive_the_real_engine(tmp_path):
     """space pauses (the step stops), ] doubles G lr, { halves D lr, n steps once, s saves,
     space resumes, q saves + stops + exits 0; every change lands in events.jsonl."""
-    from gantui.ui.app import MonitorApp
+    from gantui.ui.launch import monitor_app
 
     run_dir = tmp_path / "run"
-    app = MonitorApp(tiny_cfg(), run_dir, "cpu", None, color="truecolor")
+    app = monitor_app(tiny_cfg(), run_dir, "cpu", None, color="truecolor")
 
     async def main():
         async with app.run_test(size=(120, 36)) as pilot:
-            await wait_until_async(pilot, lambda: app.info is not None and app.status.step >= 10, 90, "training")
+            await wait_until_async(pilot, lambda: app.info is not None and status_of(app).step >= 10, 90, "training")
             trainer = app.session.trainer
 
             await pilot.press("space")
@@ -873,15 +876,15 @@ def test_keys_drive_the_real_engine(tmp_path):
 
 def test_ctrl_c_saves_and_exits_130_with_the_real_engine(tmp_path):
     """Ctrl-C is an interruption, as SIGINT/SIGTERM are (here and headless): save, stop, 130."""
-    from gantui.ui.app import MonitorApp
+    from gantui.ui.launch import monitor_app
 
     run_dir = tmp_path / "run"
 
-    app = MonitorApp(tiny_cfg(), run_dir, "cpu", None)
+    app = monitor_app(tiny_cfg(), run_dir, "cpu", None)
 
     async def main():
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_until_async(pilot, lambda: app.info is not None and app.status.step >= 5, 90, "training")
+            await wait_until_async(pilot, lambda: app.info is not None and status_of(app).step >= 5, 90, "training")
             await pilot.press("ctrl+c")
             await wait_exit(app, 30)
         assert app.return_code == 130
@@ -899,12 +902,12 @@ def test_ctrl_c_saves_and_exits_130_with_the_real_engine(tmp_path):
 
 
 def test_divergence_shows_diverged_and_exits_3_on_q(tmp_path):
-    from gantui.ui.app import MonitorApp
+    from gantui.ui.launch import monitor_app
 
     run_dir = tmp_path / "run"
 
-    app = MonitorApp(tiny_cfg(extra=["optim.g_lr=1e30", "optim.d_lr=1e30", "optim.lr_decay='none'"]),
-                     run_dir, "cpu", None)
+    app = monitor_app(tiny_cfg(extra=["optim.g_lr=1e30", "optim.d_lr=1e30", "optim.lr_decay='none'"]),
+                      run_dir, "cpu", None)
 
     async def main():
         async with app.run_test(size=(120, 36)) as pilot:

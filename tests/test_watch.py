@@ -20,22 +20,22 @@ from conftest import REPO, TINY_RING, gantui, wait_until_async
 from gantui import config
 from gantui.engine import events as ev
 from gantui.engine import jsonl
-from test_ui import stop_engine, tiny_cfg, wait_exit
+from test_ui import status_of, stop_engine, tiny_cfg, wait_exit
 
 
 def test_a_resumed_run_opens_with_its_history_on_the_charts(tmp_path):
-    from gantui.ui.app import MonitorApp
+    from gantui.ui.launch import monitor_app
 
     run_dir = tmp_path / "run"
     r = gantui("run", "ring8", "--headless", "--steps", "40", "--run-dir", str(run_dir), *TINY_RING)
     assert r.returncode == 0, r.stderr
     first = jsonl.read(run_dir / "metrics.jsonl").records[0]["step"]
     cfg = config.load("ring8", [s for s in TINY_RING if s != "--set"]).replace("run", steps=1_000_000)
-    app = MonitorApp(cfg, run_dir, "cpu", run_dir / "checkpoints" / "latest.safetensors", color="truecolor")
+    app = monitor_app(cfg, run_dir, "cpu", run_dir / "checkpoints" / "latest.safetensors", color="truecolor")
 
     async def main():
         async with app.run_test(size=(120, 36)) as pilot:
-            await wait_until_async(pilot, lambda: app.info is not None and app.status.step > 40, 90, "the resumed run")
+            await wait_until_async(pilot, lambda: app.info is not None and status_of(app).step > 40, 90, "the resumed run")
             d_loss = app.history.series("d_loss")
             assert d_loss.steps()[0] <= first  # the old records are on the chart, not only the new ones
             assert d_loss.last_step > 40
@@ -49,8 +49,7 @@ def test_a_resumed_run_opens_with_its_history_on_the_charts(tmp_path):
 
 
 def test_watch_follows_a_live_run_in_another_process_and_controls_it(tmp_path):
-    from gantui.ui.app import MonitorApp
-    from gantui.ui.session import RemoteSession
+    from gantui.ui.launch import watch_app
 
     run_dir = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -63,13 +62,13 @@ def test_watch_follows_a_live_run_in_another_process_and_controls_it(tmp_path):
             assert time.monotonic() < deadline and proc.poll() is None, "the run did not start"
             time.sleep(0.05)
         cfg = config.loads((run_dir / "config.toml").read_text())
-        app = MonitorApp(cfg, run_dir, session_factory=lambda ls: RemoteSession(run_dir, ls))
+        app = watch_app(cfg, run_dir)
 
         async def main():
             async with app.run_test(size=(120, 36)) as pilot:
                 await wait_until_async(pilot, lambda: app.info is not None and app.state == ev.RUNNING, 60, "the live run")
-                step = app.status.step
-                await wait_until_async(pilot, lambda: app.status.step > step, 60, "the step to advance")
+                step = status_of(app).step
+                await wait_until_async(pilot, lambda: status_of(app).step > step, 60, "the step to advance")
                 await pilot.press("space")
                 await wait_until_async(pilot, lambda: app.state == ev.PAUSED, 30, "PAUSED from the other process")
                 await pilot.press("right_square_bracket")
@@ -94,7 +93,7 @@ def test_every_torch_call_of_a_run_happens_on_the_training_thread(tmp_path, monk
     touches torch; the main thread and the UI thread see numbers and numpy arrays."""
     from gantui import headless
     from gantui.engine import trainer as trainer_mod
-    from gantui.ui.app import MonitorApp
+    from gantui.ui.launch import monitor_app
 
     made = []
 
@@ -109,11 +108,11 @@ def test_every_torch_call_of_a_run_happens_on_the_training_thread(tmp_path, monk
     assert made[-1].torch_threads == {"gantui-trainer"}
     assert threading.current_thread().name not in made[-1].torch_threads
 
-    app = MonitorApp(tiny_cfg(), tmp_path / "monitor", "cpu", None, color="truecolor")
+    app = monitor_app(tiny_cfg(), tmp_path / "monitor", "cpu", None, color="truecolor")
 
     async def main():
         async with app.run_test(size=(120, 36)) as pilot:
-            await wait_until_async(pilot, lambda: app.info is not None and app.status.step >= 10, 90, "training")
+            await wait_until_async(pilot, lambda: app.info is not None and status_of(app).step >= 10, 90, "training")
             await pilot.press("s")  # a save asked from the UI thread runs on the training thread
             await wait_until_async(pilot, lambda: any(e["kind"] == "checkpoint" for e in
                                               jsonl.read(tmp_path / "monitor" / "events.jsonl").records), 30, "save")

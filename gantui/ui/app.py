@@ -8,6 +8,12 @@ the user is waiting on (a state change, an event); a key press also updates the 
 line immediately ("PAUSING…"), so it shows its effect well within 200 ms. Commands go the
 other way through the engine's thread-safe `Control`. No widget is touched off the UI thread.
 
+A thin app: the poll drains the bridge and hands each pane typed messages (`ui/messages.py`:
+run info, metrics, snapshot, events, state, samples); each pane keeps its own state and
+handles the messages it cares about. The app keeps what is the app's: the keys, the run's
+lifecycle (quit, detach, hang-up, a failed start), the layout and the pace of the redraws.
+It is handed a `RunDescription`, built the same way by `gantui run` and `gantui watch`.
+
 Startup: the first frame needs only textual; the trainer (and torch) is built on a loader
 thread started after that frame (see `session.EngineSession`).
 """
@@ -16,12 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -31,20 +33,24 @@ from textual.message import Message
 from gantui.engine import events as ev
 from gantui.engine.control import Save, ScaleLr, Step, TogglePause, command_of_fix
 from gantui.history import History
-from gantui.vocab.losses import is_critic
-from gantui.humanize import format_lr
 from gantui.ui.bridge import Bridge
-from gantui.ui.text import (StatusModel, exit_lines, folder_root, generator_word, health_entries, short_path,
-                              system_text)
-from gantui.ui.session import EngineSession, real_trainer_factory
+from gantui.ui.description import RunDescription
+from gantui.ui.messages import (AlertsChanged, ChartsDue, EngineFailed, EventsArrived, MetricsArrived,
+                                PhaseChanged, RunInfoArrived, SamplesArrived, SnapshotArrived, StateArrived,
+                                SystemSampled)
+from gantui.ui.session import EngineSession
 from gantui.ui.sysinfo import ProcSampler
+from gantui.ui.text import exit_lines, system_text
 from gantui.ui.widgets import (AlertsPane, Banner, GradientsPane, KeyBar, LossesPane, SamplesPane,
                                StatusLine, TooSmall)
-from gantui.ui.widgets.alerts import AlertsModel
 from gantui.ui.widgets.chart import ChartScreen, ChartState
 from gantui.ui.widgets.help import HelpScreen
 from gantui.ui.widgets.samples import color_mode
+from gantui.ui.widgets.status import TERMINAL
 from gantui.vocab import run_files
+from gantui.vocab.losses import is_critic
+
+__all__ = ["MonitorApp", "RunDescription"]
 
 MIN_WIDTH, MIN_HEIGHT = 60, 16      # below this the panes give way to a message
 POLL_S = 0.25                       # 4 Hz: status line, events, state
@@ -54,15 +60,6 @@ SYSTEM_S = 1.0                      # the cpu / mem / gpu line
 SHORT_MAIN = 15                     # below this many rows for the panes the alerts pane gives way
                                     # (the status line still counts the active alerts)
 QUIT_TIMEOUT_S = 15.0               # q waits this long for the engine's final checkpoint
-TERMINAL = (ev.FINISHED, ev.STOPPED, ev.DIVERGED, ev.CRASHED)
-
-
-def with_ratio(m: dict[str, Any]) -> dict[str, Any]:
-    """The record plus `grad_ratio` = |grad D| / |grad G| (what the chart plots as the ratio)."""
-    d, g = m.get("grad_norm_d"), m.get("grad_norm_g")
-    if isinstance(d, (int, float)) and isinstance(g, (int, float)) and g > 0 and "grad_ratio" not in m:
-        return {**m, "grad_ratio": d / g}
-    return m
 
 
 class EngineWake(Message):
@@ -72,25 +69,13 @@ class EngineWake(Message):
         return isinstance(message, EngineWake)
 
 
-@dataclass(frozen=True)
-class RunDescription:
-    """What the monitor shows of a run's config before the engine reports: the same for `run`
-    (the config it trains) and `watch` (the run's config.toml); the defaults when there is none
-    (a scripted run)."""
+class Frames:
+    """When each costly redraw is due: the sample grid and the charts never in one frame."""
 
-    name: str = "gantui"
-    total_steps: int = 0
-    generator: str | None = None     # "EMA" | "live": which generator the sample grid shows
-    conditional: bool = False
-    data_name: str = ""
-
-    @classmethod
-    def of(cls, cfg) -> "RunDescription":
-        if cfg is None:
-            return cls()
-        return cls(name=cfg.run.name, total_steps=int(cfg.run.steps or 0), generator=generator_word(cfg),
-                   conditional=(cfg.model.arch == "conditional" and not cfg.model.custom) or cfg.model.conditional,
-                   data_name=cfg.data.name)
+    def __init__(self) -> None:
+        self.samples_at = self.charts_at = self.system_at = self.chart_screen_at = 0.0
+        self.charts_stale = False
+        self.pending_samples: ev.Samples | None = None
 
 
 class MonitorApp(App[int]):
@@ -119,75 +104,57 @@ class MonitorApp(App[int]):
         Binding("ctrl+c", "interrupt", "interrupt", show=False, priority=True),
     ]
 
-    def __init__(self, cfg: Any = None, run_dir: Path | str | None = None, device: str | None = None,
-                 resume: Path | None = None, *, trainer_factory=None, start_engine: bool = True,
-                 driver_class=None, color: str | None = None, session_factory=None,
+    def __init__(self, run: RunDescription | None = None, run_dir: Path | str | None = None, *,
+                 session_factory=None, trainer_factory=None, driver_class=None, color: str | None = None,
                  pid: int | None = None) -> None:
-        """`session_factory` (listeners -> session): a run in another process (gantui watch);
-        then `q` leaves the monitor and the run goes on. `pid`: the process the system line
+        """`run`: what the screen shows before the engine reports (`gantui.ui.launch` builds it from
+        the config, for `run` and `watch` alike). `session_factory` (listeners -> session): the run,
+        an `EngineSession` on a thread here or (gantui watch) a `RemoteSession` on another process's
+        run, where `q` leaves the monitor and the run goes on; `trainer_factory` (listeners ->
+        trainer) is short for an `EngineSession` over it. `pid`: the process the system line
         watches (the training process; this one by default)."""
         super().__init__(driver_class=driver_class)
-        self.cfg = cfg
-        self.description = RunDescription.of(cfg)    # what the screen needs of the config, run and watch alike
+        self.description = run or RunDescription()
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self._wake_pending = False
         self.bridge = Bridge(wake=self._wake)
-        self.watching = session_factory is not None
-        if self.watching:
-            self.session = session_factory([self.bridge])
-        else:
-            factory = trainer_factory or real_trainer_factory(cfg, self.run_dir, device, resume)
-            resumed = resume is not None and self.run_dir is not None and (self.run_dir / run_files.METRICS).exists()
-            self.session = EngineSession(factory, [self.bridge], self.run_dir,
-                                         history_total=self.description.total_steps if resumed else None)
-        self.start_engine = start_engine
+        if session_factory is None:
+            session_factory = lambda listeners: EngineSession(trainer_factory, listeners, self.run_dir)  # noqa: E731
+        self.session = session_factory([self.bridge])
+        self.watching = self.session.watching   # the run is another process's: q leaves it running
         self.color = color             # truecolor | 256 | none; None: from the terminal
-        self.history = History(capacity=512)
-        self.alerts = AlertsModel()
-        self.status = StatusModel(
-            name=self.description.name,
-            total=self.description.total_steps,
-            phase="")
+        self.history = History(capacity=512)  # the charts' records: the losses pane writes, the others read
+        self.chart_state = ChartState()       # kept between openings of the chart
         self.info: ev.RunInfo | None = None
         self.state = ev.STARTING
-        self._lr: dict[str, float | None] = {"g": None, "d": None}
-        self._unconfirmed_lr = {"g": 0, "d": 0}   # rate changes sent, not yet confirmed by an lr_changed
+        self._phase = ""
+        self.frames = Frames()
+        # the process whose CPU / memory the system line shows: this one, or (watch) the trainer's
+        self.system = ProcSampler(pid)
         self.quitting = False
         self._quit_at = 0.0
-        self._want_paused: bool | None = None   # what the pause presses so far ask for
         self.detached = False          # set by the SIGHUP handler: exit, leave the engine running
-        self.error: str | None = None  # shown in the banner; printed on exit by launch
+        self.error: str | None = None  # printed on exit by launch
         self.user_error: str | None = None  # bad input found at setup: launch raises UserError
+        self.last_checkpoint_path: str | None = None
         self.terminal_output = None    # the driver's detachable stream (launch sets the driver)
         self.event_loop: asyncio.AbstractEventLoop | None = None
         self.hangup_pending = False    # set by the SIGHUP handler
         self.hangup_hook = None        # launch: record the event, attach the headless printer
         self._hung = False
-        self.poll_ms: deque[float] = deque(maxlen=512)
-        self.polls = 0
-        self._last_chart = 0.0
-        self._last_charts = 0.0
-        self._charts_stale = False
-        self._pending_samples: ev.Samples | None = None
-        self._last_samples = 0.0
-        self.health: list | None = None       # the rules' verdicts in the newest metrics record
-        self.chart_state = ChartState()       # kept between openings of the chart
-        # the process whose CPU / memory the system line shows: this one, or (watch) the trainer's
-        self.system = ProcSampler(pid)
-        self._last_system = 0.0
-        self._grads_lines = 0
-        self.last_checkpoint_path: str | None = None
 
     # --- layout --------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield StatusLine(self.status, id="status")
-        yield Banner("", id="banner")
+        self.color = self.color or color_mode(self.no_color)
+        folder = None if self.run_dir is None else self.run_dir / run_files.SAMPLES
+        yield StatusLine(self.description, id="status")
+        yield Banner(self.description, id="banner")
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield LossesPane(self.history, id="losses")
                 yield GradientsPane(self.history, id="grads")
-                yield AlertsPane(self.alerts, id="alerts")
-            yield SamplesPane(id="samples")
+                yield AlertsPane(id="alerts")
+            yield SamplesPane(self.description, self.color, folder, id="samples")
         yield TooSmall("", id="too-small")
         yield KeyBar(id="keys")
 
@@ -199,25 +166,22 @@ class MonitorApp(App[int]):
         self._losses_w = self.query_one(LossesPane)
         self._grads_w = self.query_one(GradientsPane)
         self._alerts_w = self.query_one(AlertsPane)
-        self._samples_w = samples = self.query_one(SamplesPane)
-        samples.color = self.color or color_mode(self.no_color)
-        samples.placeholder = "starting… importing torch"
-        samples.generator = self.description.generator
-        samples.conditional = self.description.conditional
-        samples.update_title()
+        self._samples_w = self.query_one(SamplesPane)
+        # who hears the run's messages, in this order
+        self._panes = (self._status_w, self.query_one(Banner), self._losses_w, self._grads_w,
+                       self._alerts_w, self._samples_w)
         self._alerts_w.focus()          # arrows scroll the event log; Tab moves to the samples
         self._apply_size(self.size.width, self.size.height)
         self.set_interval(POLL_S, self._poll)
-        if self.start_engine:
-            # after the first frame: the loader thread's torch import must not delay it
-            self.call_after_refresh(self._start_engine)
+        # after the first frame: the loader thread's torch import must not delay it
+        self.call_after_refresh(self._start_engine)
         if self.hangup_pending:
             self.handle_hangup()
 
     def _start_engine(self) -> None:
         self.session.start()
-        self.status.phase = self._phase_words(self.session.phase)
-        self._status_w.refresh()
+        self._phase = self.description.starting_phase(self.session.phase)
+        self._status_w.on_phase_changed(PhaseChanged(self._phase))   # the grid keeps "importing torch"
 
     def on_resize(self, event: Resize) -> None:
         self._apply_size(event.size.width, event.size.height)
@@ -231,27 +195,23 @@ class MonitorApp(App[int]):
         main.set_class(width < 100, "-narrow")
         self._size_grads(width, height)
         if small:
+            status = self._status_w.model
             self.query_one(TooSmall).update(
                 f"Terminal too small: {width}x{height}.\n"
                 f"gantui needs at least {MIN_WIDTH}x{MIN_HEIGHT}; enlarge the window.\n"
                 f"Training carries on; q still saves and quits.\n\n"
-                f"step {self.status.step}/{self.status.total} · {self.state}")
+                f"step {status.step}/{status.total} · {self.state}")
 
     def _size_grads(self, width: int | None = None, height: int | None = None) -> None:
-        """The gradients pane is as tall as its content (the health and quality rows come and
-        go); on a short terminal the alerts pane gives way first, then the lower rows."""
+        """The gradients pane is as tall as its content; on a short terminal the alerts pane gives
+        way first, then the lower rows."""
         width = self.size.width if width is None else width
         height = self.size.height if height is None else height
         main_h = height - 2
         short = main_h < SHORT_MAIN
         self._main.set_class(short, "-short")
         left_w = max(10, int(width * (0.6 if width < 100 else 0.55)) - 2)
-        want = self._grads_w.wanted_lines(left_w) + 2
-        room = main_h - 5 - (0 if short else 4)          # losses and alerts keep their minimum
-        rows = max(4, min(want, room))
-        if rows != self._grads_lines:
-            self._grads_lines = rows
-            self._grads_w.styles.height = rows
+        self._grads_w.fit(left_w, main_h - 5 - (0 if short else 4))   # losses and alerts keep their minimum
 
     # --- engine -> UI ---------------------------------------------------------------------------
     def _wake(self) -> None:
@@ -263,86 +223,68 @@ class MonitorApp(App[int]):
     def on_engine_wake(self, _: EngineWake) -> None:
         self._poll()
 
+    def deliver(self, message: Message) -> None:
+        """Hand one message to every pane that handles it, now, on the UI thread (Textual's
+        handler names; synchronous, so a poll's messages are on the panes before its frame)."""
+        name = message.handler_name
+        for pane in self._panes:
+            handler = getattr(pane, name, None)
+            if handler is not None:
+                handler(message)
+
+    def on_alerts_changed(self, message: AlertsChanged) -> None:
+        """The alerts pane says what is active now: the status line and the gauge show it too."""
+        self.deliver(message)
+
     def _poll(self) -> None:
-        t0 = time.perf_counter()
+        """Drain the bridge, hand the news to the panes, pace the costly redraws."""
         self._wake_pending = False
         d = self.bridge.drain()
-        status_dirty = False
+        deliver, frames = self.deliver, self.frames
         if d.info is not None:
-            self._on_info(d.info)
-            status_dirty = True
+            self.info = d.info
+            self.system.set_cuda(str(d.info.device).startswith("cuda"))
+            deliver(RunInfoArrived(d.info))
         if d.metrics:
-            for m in d.metrics:
-                self.history.append(with_ratio(m))
-                if "best" in m or "stop_rules" in m:  # the autopilot's state (quality records)
-                    self._grads_w.autopilot = {"best": m.get("best"), "stop_rules": m.get("stop_rules")}
-            entries = health_entries(d.metrics[-1])
-            if entries or self.health is not None:
-                self.health = entries or None
-                self._grads_w.health = entries
-            self._charts_stale = True
-        now = time.monotonic()
+            deliver(MetricsArrived(d.metrics))
+            frames.charts_stale = True
         if d.snapshot is not None:
-            s = d.snapshot
-            st = self.status
-            st.step = max(st.step, s.step)
-            st.total = s.total_steps
-            if s.state == ev.RUNNING and self.state != ev.PAUSED:
-                # frozen while paused: a single step (n) after a long pause is not the run's speed
-                st.eta_s = s.eta_s
-                st.steps_per_s = s.metrics.get("steps_per_s")
-            st.n_critic = s.n_critic
-            for which in ("g", "d"):
-                if self._lr[which] is None:
-                    self._lr[which] = s.metrics.get(f"lr_{which}")
-            status_dirty = True
-        for e in d.events:
-            self._on_event(e)
-            status_dirty = True
+            deliver(SnapshotArrived(d.snapshot))
         if d.events:
-            alerts = self._alerts_w
-            alerts.update_title()
-            alerts.refresh()
-            self._count_alerts()
+            self._take_events(d.events)
+            deliver(EventsArrived(d.events))
         if d.state is not None:
-            self._on_state(d.state)
-            status_dirty = True
+            self._take_state(d.state)
+            deliver(StateArrived(d.state))
         if d.samples is not None:
-            self._pending_samples = d.samples
+            frames.pending_samples = d.samples
         # The sample grid and the charts are the costly redraws: never both in one frame.
+        now = time.monotonic()
         drew_samples = False
-        if self._pending_samples is not None and now - self._last_samples >= SAMPLES_S:
-            self._samples_w.set_samples(self._pending_samples)
-            self._pending_samples = None
-            self._last_samples = now
+        if frames.pending_samples is not None and now - frames.samples_at >= SAMPLES_S:
+            deliver(SamplesArrived(frames.pending_samples))
+            frames.pending_samples = None
+            frames.samples_at = now
             drew_samples = True
-        if self._charts_stale and not drew_samples and (now - self._last_charts >= CHART_S or d.state is not None):
-            self._charts_stale = False
-            self._last_charts = now
-            self._losses_w.refresh()
-            self._grads_w.refresh()
+        if frames.charts_stale and not drew_samples and (now - frames.charts_at >= CHART_S or d.state is not None):
+            frames.charts_stale = False
+            frames.charts_at = now
+            deliver(ChartsDue())
             self._size_grads()
-        if now - self._last_system >= SYSTEM_S:
-            self._last_system = now
-            self._samples_w.show_system(system_text(*self._system_stats()))
-        phase = self._phase_words(self.session.phase)
-        if phase != self.status.phase and self.info is None:
-            self.status.phase = phase
-            pane = self._samples_w
-            pane.placeholder = f"starting… {phase}"
-            pane.refresh()
-            status_dirty = True
+        if now - frames.system_at >= SYSTEM_S:
+            frames.system_at = now
+            deliver(SystemSampled(system_text(*self._system_stats())))
+        phase = self.description.starting_phase(self.session.phase)
+        phase_changed = phase != self._phase and self.info is None
+        if phase_changed:
+            self._phase = phase
+            deliver(PhaseChanged(phase))
         self._check_lifecycle()
-        if status_dirty:
-            self._sync_lr()
-            self._status_w.refresh()
-            if self._main.has_class("-too-small"):
-                self._apply_size(self.size.width, self.size.height)
-        if isinstance(self.screen, ChartScreen) and time.monotonic() - self._last_chart > 1.0:
-            self._last_chart = time.monotonic()
+        if (d.info or d.snapshot or d.events or d.state or phase_changed) and self._main.has_class("-too-small"):
+            self._apply_size(self.size.width, self.size.height)
+        if isinstance(self.screen, ChartScreen) and time.monotonic() - frames.chart_screen_at > 1.0:
+            frames.chart_screen_at = time.monotonic()
             self.screen.tick()
-        self.polls += 1
-        self.poll_ms.append((time.perf_counter() - t0) * 1000)
 
     def _system_stats(self) -> tuple:
         try:
@@ -351,116 +293,27 @@ class MonitorApp(App[int]):
             return (None, None, None)
         return (st.cpu_pct, st.rss_bytes, st.gpu_bytes)
 
-    def _count_alerts(self) -> None:
-        active = self.alerts.active
-        st = self.status
-        st.alerts = len(active)
-        st.alert_severity = "critical" if any(a.data.get("severity") == "critical" for a in active.values()) \
-            else "warning"
-        self._grads_w.active_rules = set(active)
-        self._grads_w.refresh()
+    def _take_events(self, events: list[ev.Event]) -> None:
+        """What the app itself keeps of the events: the error to print on exit, the checkpoint."""
+        for e in events:
+            d = e.data
+            if e.kind == "checkpoint":
+                self.last_checkpoint_path = str(d.get("path") or "") or self.last_checkpoint_path
+            elif e.kind == "error":
+                self.error = str(d.get("message", "error"))
+                if d.get("user_error"):
+                    # bad input found during setup: nothing ran; the CLI contract is one line + exit 2
+                    self.user_error = self.error
+                    self.exit(return_code=2)
+            elif e.kind == "diverged":
+                self.error = f"training diverged at step {e.step} (NaN/Inf)"
 
-    def _phase_words(self, phase: str) -> str:
-        if phase != "setting up":
-            return phase
-        data = self.description.data_name
-        if data == "digits":
-            return "drawing digits"          # the offline data set is drawn at start-up
-        return f"loading {data}" if data else "building the data and models"
-
-    def _on_info(self, info: ev.RunInfo) -> None:
-        self.info = info
-        st = self.status
-        st.name, st.device, st.total = info.name, info.device, info.total_steps
-        st.step = max(st.step, info.start_step)
-        st.n_critic = info.n_critic
-        st.phase = ""
-        self._lr = {"g": info.lr_g, "d": info.lr_d}
-        critic = is_critic(info.loss_kind)
-        self._losses_w.critic = critic
-        self._grads_w.critic = critic
-        self._samples_w.placeholder = "waiting for the first samples…"
-        self.system.set_cuda(str(info.device).startswith("cuda"))
-
-    def _on_state(self, s: ev.StateChanged) -> None:
+    def _take_state(self, s: ev.StateChanged) -> None:
         self.state = s.state
-        st = self.status
-        st.state = s.state
-        st.step = max(st.step, s.step)
-        if s.state not in (ev.CRASHED,):
-            self._lr = {"g": s.lr_g, "d": s.lr_d}
-            st.n_critic = s.n_critic
-        note = st.state_note
-        if note in ("PAUSING…", "RESUMING…") and s.state in (ev.PAUSED, ev.RUNNING) \
-                and (s.state == ev.PAUSED) == self._want_paused:
-            # the engine reached the state the keys asked for (after any number of presses)
-            st.state_note = ""
-            self._want_paused = None
-        elif s.state in TERMINAL and note != "STOPPING…":
-            st.state_note = ""
         if s.state == ev.STOPPED and not self.watching and not self.quitting:
             # stopped from outside (`gantui stop`): end as if q had been pressed
             self.quitting = True
             self._quit_at = time.monotonic()
-        if s.state == ev.FINISHED:
-            self._show_banner(Text.assemble(("✔ FINISHED ", "bold"),
-                                            f"step {st.step}/{st.total} · checkpoints/latest.safetensors "
-                                            "written · press q to quit"), error=False)
-
-    def _on_event(self, e: ev.Event) -> None:
-        self.alerts.add(e)
-        d = e.data
-        if e.kind == "lr_changed":
-            which = str(d.get("which", ""))
-            if self._unconfirmed_lr.get(which):
-                self._unconfirmed_lr[which] -= 1
-            self.history.mark(e.step, "lr_changed", f"{which.upper()} lr {format_lr(d.get('new'))}")
-        elif e.kind in ("paused", "resumed"):
-            self.history.mark(e.step, e.kind, e.kind)
-        elif e.kind == "config_changed":
-            self.history.mark(e.step, "config_changed", "config changed")
-        elif e.kind == "rolled_back":  # [recover]: the charts drop the abandoned stretch and mark the branch
-            self.history.rewind(e.step)
-            self.history.mark(e.step, e.kind, f"rolled back from {d.get('from_step')}")
-        elif e.kind == "checkpoint":
-            self.status.last_checkpoint = f"@{e.step}"
-            if d.get("reason") == "user":  # `s`: the status line says so at once, at any width
-                self.status.saved_at = time.monotonic()
-            self.last_checkpoint_path = str(d.get("path") or "") or self.last_checkpoint_path
-            if self.status.state_note == "SAVING…":
-                self.status.state_note = ""
-        elif e.kind == "error":
-            msg = str(d.get("message", "error"))
-            self.error = msg
-            if d.get("user_error"):
-                # bad input found during setup: nothing ran; the CLI contract is one line + exit 2
-                self.user_error = msg
-                self.exit(return_code=2)
-                return
-            tb = d.get("traceback")
-            self._show_banner(Text.assemble(
-                ("✖ CRASHED ", "bold"), msg,
-                f"\n  traceback saved to {tb}" if tb else "",
-                "\n  the screen stays until you press q (exit code 1)"))
-        elif e.kind == "diverged":
-            last = d.get("last_good_checkpoint")
-            self.error = f"training diverged at step {e.step} (NaN/Inf)"
-            self._show_banner(Text.assemble(
-                ("✖ DIVERGED ", "bold"), f"at step {e.step}: NaN/Inf in the losses or weights; training stopped.",
-                f"\n  last good checkpoint: {short_path(last, 3) if last else 'none'} · press q to quit"))
-
-    def _show_banner(self, text: Text, error: bool = True) -> None:
-        banner = self.query_one(Banner)
-        banner.update(text)
-        banner.set_class(True, "-shown")
-        banner.set_class(not error, "-ok")
-
-    def _sync_lr(self) -> None:
-        """The rates the engine confirmed (never a prediction), marked while a change is on its way."""
-        st = self.status
-        for which in ("g", "d"):
-            setattr(st, f"lr_{which}", self._lr[which])
-            setattr(st, f"pending_{which}", self._unconfirmed_lr[which] > 0)
 
     def _check_lifecycle(self) -> None:
         s = self.session
@@ -470,10 +323,8 @@ class MonitorApp(App[int]):
                 self.user_error = s.load_error
                 self.exit(return_code=2)
                 return
-            self.status.state = self.state = ev.CRASHED
-            where = f"\n  traceback saved to {s.traceback_path}" if s.traceback_path else ""
-            self._show_banner(Text.assemble(("✖ CANNOT START ", "bold"), s.load_error, where,
-                                            "\n  press q to quit (exit code 1)"))
+            self.state = ev.CRASHED
+            self.deliver(EngineFailed(s.load_error, s.traceback_path))
         if self.quitting and not self.detached:
             if not s.alive():
                 self.exit(return_code=s.exit_code)
@@ -498,20 +349,12 @@ class MonitorApp(App[int]):
             return None
         return ctrl
 
-    def _note(self, note: str) -> None:
-        self.status.state_note = note
-        self._sync_lr()
-        self._status_w.refresh()
-
     def action_toggle_pause(self) -> None:
         ctrl = self._control()
         if ctrl is None:
             return
         ctrl.send(TogglePause())
-        # Presses can outrun the engine: the note follows what the presses so far ask for
-        want = not (self._want_paused if self._want_paused is not None else self.state == ev.PAUSED)
-        self._want_paused = want
-        self._note("PAUSING…" if want else "RESUMING…")
+        self._status_w.pause_asked()
 
     def action_step_once(self) -> None:
         ctrl = self._control()
@@ -527,15 +370,14 @@ class MonitorApp(App[int]):
         if ctrl is None:
             return
         ctrl.send(ScaleLr(which=which, factor=factor))
-        self._unconfirmed_lr[which] += 1
-        self._note(self.status.state_note)
+        self._status_w.rate_asked(which)
 
     def action_save(self) -> None:
         ctrl = self._control()
         if ctrl is None:
             return
         ctrl.send(Save(reason="user"))
-        self._note("SAVING…")
+        self._status_w.asked("SAVING…")
 
     def action_apply_fix(self) -> None:
         """f: the newest active alert's fix, when the engine can make it live: a rate change, or a
@@ -545,7 +387,7 @@ class MonitorApp(App[int]):
         ctrl = self._control()
         if ctrl is None:
             return
-        alert = self.alerts.fixable()
+        alert = self._alerts_w.fixable()
         act = normalise(alert.action) if alert is not None else None
         if act is None:
             self.notify("no active alert with a fix that can be applied live", timeout=2)
@@ -553,11 +395,8 @@ class MonitorApp(App[int]):
         command = command_of_fix(act, reason=f"fix:{alert.rule}")
         ctrl.send(command)
         if isinstance(command, ScaleLr):
-            for w in (("g", "d") if command.which == "both" else (command.which,)):
-                self._unconfirmed_lr[w] += 1
-        self.alerts.mark_applied(alert)
-        self._alerts_w.refresh()
-        self._note(self.status.state_note)
+            self._status_w.rate_asked(*(("g", "d") if command.which == "both" else (command.which,)))
+        self._alerts_w.mark_applied(alert)
         self.notify(f"applied: {describe(act)} ({alert.rule})", timeout=3)
 
     def action_chart(self) -> None:
@@ -565,62 +404,19 @@ class MonitorApp(App[int]):
             self.pop_screen()
             return
         critic = self.info is not None and is_critic(self.info.loss_kind)
-        self.push_screen(ChartScreen(self.history, color=self._samples_w.color, critic=critic,
-                                     health=lambda: self.health, state=self.chart_state))
+        grads = self._grads_w
+        self.push_screen(ChartScreen(self.history, color=self.color, critic=critic,
+                                     health=lambda: grads.health, state=self.chart_state))
 
     def action_alerts_only(self) -> None:
         self._alerts_w.toggle_alerts_only()
 
-    def samples_dir(self) -> Path | None:
-        return None if self.run_dir is None else self.run_dir / run_files.SAMPLES
-
     def action_sample_history(self, delta: int) -> None:
-        """Step through the saved sample files (older: -1, newer: +1); past the newest: live."""
-        from gantui.engine import sample_files
-
-        pane = self._samples_w
-        folder = self.samples_dir()
-        steps = sample_files.steps(folder) if folder is not None else []
-        if not steps:
-            self._sample_answer("no saved samples yet (every log.sample_every steps)")
-            return
-        shown = pane.samples.step if pane.samples is not None else None
-        if pane.position is None:
-            # from live: the newest saved file that is older than the live grid
-            older = [s for s in steps if shown is None or s < shown] if delta < 0 else []
-            if not older:
-                if delta < 0:
-                    self._sample_answer("no older saved samples")
-                return
-            target = older[-1]
-        else:
-            current = pane.samples.step
-            if delta < 0:
-                older = [s for s in steps if s < current]
-                if not older:
-                    self._sample_answer("this is the oldest saved grid")
-                    return
-                target = older[-1]
-            else:
-                newer = [s for s in steps if s > current]
-                if not newer or (pane.live is not None and newer[0] >= pane.live.step):
-                    pane.show_live()
-                    return
-                target = newer[0]
-        try:
-            saved = sample_files.load(sample_files.path_for(folder, target))
-        except (OSError, ValueError, KeyError) as e:
-            self.notify(f"cannot read the samples of step {target}: {e}", timeout=3)
-            return
-        pane.show_saved(saved, (steps.index(target) + 1, len(steps)))
-
-    def _sample_answer(self, text: str) -> None:
-        self.notify(text, timeout=3)
-        self._samples_w.say(text)
+        """`,` / `.`: step through the saved sample files; past the newest: live."""
+        self._samples_w.browse(delta)
 
     def action_samples_live(self) -> None:
-        if self._samples_w.position is not None:
-            self._samples_w.show_live()
+        self._samples_w.back_to_live()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -651,7 +447,7 @@ class MonitorApp(App[int]):
             self.exit(return_code=self.session.exit_code)
             return
         self.session.stop(reason=reason)
-        self._note("STOPPING…")
+        self._status_w.asked("STOPPING…")
 
     def action_stop_run(self) -> None:
         """x (watch only): stop the run itself, after a confirmation."""
@@ -665,7 +461,7 @@ class MonitorApp(App[int]):
         def answered(yes: bool | None) -> None:
             if yes:
                 self.session.stop_run()
-                self._note("STOPPING…")
+                self._status_w.asked("STOPPING…")
                 self.notify("asked the run to save a checkpoint and stop", timeout=3)
 
         self.push_screen(ConfirmScreen("Stop the run? It saves a checkpoint and ends (y / n)"), answered)
@@ -705,8 +501,9 @@ class MonitorApp(App[int]):
         state = str(getattr(trainer, "state", self.state)) if trainer is not None else self.state
         if ckpt and state != ev.DIVERGED and latest.exists():
             ckpt = latest          # what --resume RUN_DIR takes; the step file may be pruned later
-        step = int(getattr(trainer, "step", self.status.step) or self.status.step)
+        status = self._status_w.model
+        step = int(getattr(trainer, "step", status.step) or status.step)
         config = self.run_dir / run_files.CONFIG
-        return exit_lines(state=state, step=step, total=self.status.total, run_dir=self.run_dir,
+        return exit_lines(state=state, step=step, total=status.total, run_dir=self.run_dir,
                           checkpoint=ckpt, config_path=config if config.exists() else None,
-                          running=running, code=self.return_code or 0, data_root=folder_root(self.cfg))
+                          running=running, code=self.return_code or 0, data_root=self.description.data_root)

@@ -143,19 +143,46 @@ class Hangup:
         return code
 
 
+def monitor_app(cfg, run_dir, device=None, resume=None, *, trainer_factory=None, owner=None, driver_class=None,
+                color: str | None = None):
+    """The monitor over a run this process trains (`gantui run`): the config's description and an
+    engine session; a resume replays the run's metrics and events so far onto the charts."""
+    from gantui.ui.app import MonitorApp
+    from gantui.ui.description import RunDescription
+    from gantui.ui.session import EngineSession, real_trainer_factory
+
+    run_dir = Path(run_dir)
+    run = RunDescription.of(cfg)
+    factory = trainer_factory or real_trainer_factory(cfg, run_dir, device, resume, owner=owner)
+    resumed = resume is not None and (run_dir / run_files.METRICS).exists()
+    return MonitorApp(run, run_dir, session_factory=lambda listeners: EngineSession(
+        factory, listeners, run_dir, history_total=run.total_steps if resumed else None),
+        driver_class=driver_class, color=color)
+
+
+def watch_app(cfg, run_dir, *, driver_class=None, color: str | None = None):
+    """The monitor over a run another process owns, or a finished one (`gantui watch`): the
+    description of the run's config.toml, and a session that follows the run's files."""
+    from gantui.engine.runlock import holder
+    from gantui.ui.app import MonitorApp
+    from gantui.ui.description import RunDescription
+    from gantui.ui.session import RemoteSession
+
+    run_dir = Path(run_dir)
+    return MonitorApp(RunDescription.of(cfg), run_dir,
+                      session_factory=lambda listeners: RemoteSession(run_dir, listeners),
+                      driver_class=driver_class, color=color, pid=holder(run_dir))
+
+
 def run_monitor(cfg, run_dir, device, resume, *, trainer_factory=None, owner=None) -> int:
     """The live monitor for one run; returns the process exit code (see DESIGN).
     `trainer_factory` (listeners -> trainer) replaces the real Trainer in demos; `owner` (the
     run's lock and control channel) is connected to the trainer once it exists."""
     from gantui.errors import UserError
-    from gantui.ui.app import MonitorApp
-    from gantui.ui.session import real_trainer_factory
 
     run_dir = Path(run_dir)
-    if trainer_factory is None:
-        trainer_factory = real_trainer_factory(cfg, run_dir, device, resume, owner=owner)
-    app = MonitorApp(cfg, run_dir, device, resume, trainer_factory=trainer_factory,
-                     driver_class=detachable_driver_class())
+    app = monitor_app(cfg, run_dir, device, resume, trainer_factory=trainer_factory, owner=owner,
+                      driver_class=detachable_driver_class())
     hangup = Hangup(app, run_dir)
     app.hangup_hook = hangup.on_loop
 
@@ -213,18 +240,13 @@ def run_watch(run_dir: Path) -> int:
     the run goes on. Returns 0, or 2 when the directory is not a run."""
     from gantui import config
     from gantui.errors import UserError
-    from gantui.ui.app import MonitorApp
-    from gantui.ui.session import RemoteSession
 
     run_dir = Path(run_dir)
     try:
         cfg = config.loads((run_dir / run_files.CONFIG).read_text(), source=str(run_dir / run_files.CONFIG))
     except OSError:
         raise UserError(f"{run_dir}: not a gantui run directory (no config.toml)") from None
-    from gantui.engine.runlock import holder
-
-    app = MonitorApp(cfg, run_dir, session_factory=lambda listeners: RemoteSession(run_dir, listeners),
-                     driver_class=detachable_driver_class(), pid=holder(run_dir))
+    app = watch_app(cfg, run_dir, driver_class=detachable_driver_class())
 
     def leave(signum, frame) -> None:
         loop = getattr(app, "event_loop", None)

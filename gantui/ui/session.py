@@ -49,6 +49,8 @@ def real_trainer_factory(cfg, run_dir: Path, device: str | None, resume: Path | 
 class EngineSession:
     """Loader thread + trainer thread, with a stop that works at any moment."""
 
+    watching = False      # the run is this process's: q saves and stops it
+
     def __init__(self, factory: TrainerFactory, listeners: list, run_dir: Path | None = None,
                  history_total: int | None = None) -> None:
         """`history_total`: replay the run directory's metrics and events first (a resume),
@@ -248,6 +250,8 @@ class RemoteSession:
     """EngineSession's interface over a run directory another process owns: the follower
     publishes its files as engine messages; commands go over the control channel. Leaving
     (`stop`) ends the following, never the run; `stop_run` asks the run itself to stop."""
+
+    watching = True       # the run is another process's: q leaves the monitor, the run goes on
 
     def __init__(self, run_dir: Path, listeners: list, poll_s: float = 0.25) -> None:
         from gantui.live.follow import RunFollower

@@ -78,7 +78,7 @@ class Part:
 
 @dataclass
 class StatusModel:
-    """Everything the status line shows; the app fills it from the bridge."""
+    """Everything the status line shows; the status line fills it from the run's messages."""
 
     name: str = "gantui"
     device: str = ""
@@ -517,15 +517,6 @@ def ratio_verdict(entries: list[HealthEntry], ratio: float | None, active_rules)
 
 # --- samples ---------------------------------------------------------------------------------
 
-def generator_word(cfg: Any) -> str | None:
-    """Which generator the sample grid shows: the engine draws from the EMA copy when
-    `model.ema > 0`, else from the live one. (One function: the engine may say it itself later.)"""
-    ema = getattr(getattr(cfg, "model", None), "ema", None)
-    if ema is None:
-        return None
-    return "EMA" if ema > 0 else "live"
-
-
 def samples_title(step: int | None, width: int, kind: str = "", generator: str | None = None,
                   position: tuple[int, int] | None = None) -> str:
     """The samples pane's title, the longest variant that fits `width`; the step always shows.
@@ -578,12 +569,6 @@ def _shown_path(path: Any, cwd: str | None = None) -> str:
     except ValueError:
         pass
     return shlex.quote(p)
-
-
-def folder_root(cfg: Any) -> str | None:
-    """The image folder of a `data.name = "folder"` run (what `eval --data-root` must name), else None."""
-    data = getattr(cfg, "data", None)
-    return str(data.root) if getattr(data, "name", None) == "folder" else None
 
 
 def exit_lines(*, state: str, step: int, total: int, run_dir: Any, checkpoint: Any = None,

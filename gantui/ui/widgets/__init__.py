@@ -1,5 +1,6 @@
-"""The monitor's panes. Each reads plain state the app owns and renders it; none of them
-talks to the engine or to another thread."""
+"""The monitor's panes. Each owns its state, fills it from the typed messages the app's poll
+hands it (`gantui.ui.messages`) and renders it; none of them talks to the engine or to another
+thread."""
 
 from gantui.ui.widgets.alerts import AlertsPane
 from gantui.ui.widgets.metrics import GradientsPane, LossesPane

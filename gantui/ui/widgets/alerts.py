@@ -19,6 +19,7 @@ from rich.text import Text
 from textual.binding import Binding
 
 from gantui.engine import events as ev
+from gantui.ui.messages import AlertsChanged, EventsArrived
 from gantui.ui.text import SEVERITY_GLYPHS, alert_entry, event_entry, fit_title, wrap
 from gantui.ui.widgets.base import Pane
 
@@ -99,9 +100,9 @@ class AlertsPane(Pane):
         Binding("end", "scroll_to_end", "oldest", show=False),
     ]
 
-    def __init__(self, model: AlertsModel, **kw) -> None:
+    def __init__(self, **kw) -> None:
         super().__init__(**kw)
-        self.model = model
+        self.model = AlertsModel()
         self.alerts_only = False
         self.top = 0                  # index of the entry on the top row
         self._seen = 0                   # model.total when last drawn: new entries shift the view
@@ -109,6 +110,28 @@ class AlertsPane(Pane):
         self._cache: dict[tuple, list[Text]] = {}
         self._glyphs = SEVERITY_GLYPHS
         self.border_title = "Alerts & events"
+
+    # --- the run's messages ----------------------------------------------------------------------
+    def on_events_arrived(self, message: EventsArrived) -> None:
+        before = self._active_summary()
+        for e in message.events:
+            self.model.add(e)
+        self.update_title()
+        self.refresh()
+        after = self._active_summary()
+        if after != before:  # the status line and the gauge show what is active: tell them
+            self.post_message(AlertsChanged(after))
+
+    def _active_summary(self) -> dict[str, str]:
+        return {rule: str(a.data.get("severity")) for rule, a in self.model.active.items()}
+
+    # --- `f`: the newest active alert's live fix ---------------------------------------------------
+    def fixable(self) -> ActiveAlert | None:
+        return self.model.fixable()
+
+    def mark_applied(self, alert: ActiveAlert) -> None:
+        self.model.mark_applied(alert)
+        self.refresh()
 
     # --- content -------------------------------------------------------------------------------
     def entries(self) -> list[tuple[tuple, Any]]:

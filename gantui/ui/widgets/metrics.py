@@ -1,24 +1,39 @@
 """Losses and gradients panes: smoothed charts over the whole run with min / last / max.
 
-Both read the app's bounded `History` (min/max-downsampled buckets) and render only when
-the app marks them dirty or the pane is resized, so an idle pane costs nothing.
+Both read one bounded `History` (min/max-downsampled buckets): the losses pane appends the
+records and marks the events; the gradients pane and the full chart read it. They redraw only
+when the app says the chart frame is due (`ChartsDue`) or the pane is resized, so an idle pane
+costs nothing.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from rich.text import Text
 from gantui.ui.widgets.base import Pane
 
 from gantui.history import History, ema_debiased
-from gantui.vocab.metrics import FIGURES
+from gantui.humanize import format_lr
 from gantui.ui.charts import column_chart
-from gantui.ui.text import HealthEntry, fmt_num, health_lines, pack_items, ratio_gauge_line, ratio_verdict
+from gantui.ui.messages import AlertsChanged, ChartsDue, EventsArrived, MetricsArrived, RunInfoArrived
+from gantui.ui.text import (HealthEntry, fmt_num, health_entries, health_lines, pack_items, ratio_gauge_line,
+                            ratio_verdict)
+from gantui.vocab.losses import is_critic
+from gantui.vocab.metrics import FIGURES
 
 SMOOTHING = 0.8          # EMA weight, debiased as TensorBoard does; per-record values are
                          # already means over log.every steps, so little smoothing is needed
 NUM_W = 8                # one min / last / max column
+
+
+def with_ratio(m: dict[str, Any]) -> dict[str, Any]:
+    """The record plus `grad_ratio` = |grad D| / |grad G| (what the chart plots as the ratio)."""
+    d, g = m.get("grad_norm_d"), m.get("grad_norm_g")
+    if isinstance(d, (int, float)) and isinstance(g, (int, float)) and g > 0 and "grad_ratio" not in m:
+        return {**m, "grad_ratio": d / g}
+    return m
 
 
 def _readouts(series) -> str:
@@ -30,9 +45,36 @@ class LossesPane(Pane):
 
     def __init__(self, history: History, **kw) -> None:
         super().__init__(**kw)
-        self.history = history
+        self.history = history          # the charts' records: this pane writes them, the others read
         self.critic = False
         self.border_title = f"Losses · EMA {SMOOTHING}"
+
+    def on_run_info_arrived(self, message: RunInfoArrived) -> None:
+        self.critic = is_critic(message.info.loss_kind)
+
+    def on_metrics_arrived(self, message: MetricsArrived) -> None:
+        append = self.history.append
+        for m in message.records:
+            append(with_ratio(m))
+
+    def on_events_arrived(self, message: EventsArrived) -> None:
+        """Pauses, rate changes, resumes with a changed config and rollbacks mark the charts."""
+        history = self.history
+        for e in message.events:
+            d = e.data
+            if e.kind == "lr_changed":
+                which = str(d.get("which", ""))
+                history.mark(e.step, "lr_changed", f"{which.upper()} lr {format_lr(d.get('new'))}")
+            elif e.kind in ("paused", "resumed"):
+                history.mark(e.step, e.kind, e.kind)
+            elif e.kind == "config_changed":
+                history.mark(e.step, "config_changed", "config changed")
+            elif e.kind == "rolled_back":  # [recover]: the charts drop the abandoned stretch and mark the branch
+                history.rewind(e.step)
+                history.mark(e.step, e.kind, f"rolled back from {d.get('from_step')}")
+
+    def on_charts_due(self, message: ChartsDue) -> None:
+        self.refresh()
 
     def rows(self) -> list[tuple[str, str, str]]:
         rows = [("D", "d_loss", "bold #e07b7b"), ("G", "g_loss", "bold #7bb6e0")]
@@ -140,12 +182,41 @@ class GradientsPane(Pane):
 
     def __init__(self, history: History, **kw) -> None:
         super().__init__(**kw)
-        self.history = history
+        self.history = history               # read only: the losses pane writes it
         self.critic = False
-        self.health: list[HealthEntry] = []
+        self.health: list[HealthEntry] = []  # the rules' verdicts in the newest record that had any
         self.active_rules: set[str] = set()
         self.autopilot: dict | None = None   # the newest record's "best" and "stop_rules"
+        self.rows = 0                        # the height the app's layout gave it
         self.border_title = "Gradients & health"
+
+    def on_run_info_arrived(self, message: RunInfoArrived) -> None:
+        self.critic = is_critic(message.info.loss_kind)
+
+    def on_metrics_arrived(self, message: MetricsArrived) -> None:
+        for m in message.records:
+            if "best" in m or "stop_rules" in m:  # the autopilot's state (quality records)
+                self.autopilot = {"best": m.get("best"), "stop_rules": m.get("stop_rules")}
+        entries = health_entries(message.records[-1])
+        if entries or self.health:
+            self.health = entries
+
+    def on_alerts_changed(self, message: AlertsChanged) -> None:
+        self.active_rules = set(message.active)
+        self.refresh()
+
+    def on_charts_due(self, message: ChartsDue) -> None:
+        self.refresh()
+
+    def fit(self, width: int, room: int) -> bool:
+        """As tall as the content at `width` (the health and quality rows come and go), at most
+        `room` rows and at least 4. True when the height changed."""
+        rows = max(4, min(self.wanted_lines(width) + 2, room))
+        if rows == self.rows:
+            return False
+        self.rows = rows
+        self.styles.height = rows
+        return True
 
     def _row(self, label: str, key: str, chart_w: int, style: str) -> Text:
         s = self.history.series(key)

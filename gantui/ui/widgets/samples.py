@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from rich.text import Text
 from textual.binding import Binding
 
 from gantui.engine import events as ev
+from gantui.ui.description import RunDescription
+from gantui.ui.messages import PhaseChanged, RunInfoArrived, SamplesArrived, SystemSampled
 from gantui.ui.text import samples_title
 from gantui.ui.widgets.base import Pane
 
@@ -114,21 +117,84 @@ class SamplesPane(Pane):
         Binding("down", "classes(1)", "classes", show=False),
     ]
 
-    def __init__(self, **kw) -> None:
+    def __init__(self, run: RunDescription, color: str = "truecolor", folder: Path | None = None, **kw) -> None:
+        """`folder`: where the run saves its sample files (none: no history to step through)."""
         super().__init__(**kw)
         self.samples: ev.Samples | None = None       # what is drawn
         self.live: ev.Samples | None = None          # the newest from the engine
         self.position: tuple[int, int] | None = None  # (k, n) of the saved file shown; None = live
-        self.color = "truecolor"
-        self.placeholder = "starting…"
-        self.generator: str | None = None            # "EMA" / "live" (format.generator_word)
-        self.conditional = False
+        self.color = color
+        self.folder = folder
+        self.placeholder = "starting… importing torch"
+        self.generator: str | None = run.generator   # "EMA" / "live"
+        self.conditional = run.conditional
         self.first_class = 0
         self.class_view: tuple[int, int, int] | None = None
         self._text_key: tuple | None = None
         self._text: Text | None = None
         self.render_ms = 0.0
         self.border_title = "Samples"
+
+    # --- the run's messages ----------------------------------------------------------------------
+    def on_run_info_arrived(self, message: RunInfoArrived) -> None:
+        self.placeholder = "waiting for the first samples…"
+
+    def on_phase_changed(self, message: PhaseChanged) -> None:
+        self.placeholder = f"starting… {message.phase}"
+        self.refresh()
+
+    def on_samples_arrived(self, message: SamplesArrived) -> None:
+        self.set_samples(message.samples)
+
+    def on_system_sampled(self, message: SystemSampled) -> None:
+        self.show_system(message.text)
+
+    # --- the sample history (`,` `.` `l`) -----------------------------------------------------------
+    def browse(self, delta: int) -> None:
+        """Step through the saved sample files (older: -1, newer: +1); past the newest: live."""
+        from gantui.engine import sample_files
+
+        steps = sample_files.steps(self.folder) if self.folder is not None else []
+        if not steps:
+            self._answer("no saved samples yet (every log.sample_every steps)")
+            return
+        shown = self.samples.step if self.samples is not None else None
+        if self.position is None:
+            # from live: the newest saved file that is older than the live grid
+            older = [s for s in steps if shown is None or s < shown] if delta < 0 else []
+            if not older:
+                if delta < 0:
+                    self._answer("no older saved samples")
+                return
+            target = older[-1]
+        else:
+            current = self.samples.step
+            if delta < 0:
+                older = [s for s in steps if s < current]
+                if not older:
+                    self._answer("this is the oldest saved grid")
+                    return
+                target = older[-1]
+            else:
+                newer = [s for s in steps if s > current]
+                if not newer or (self.live is not None and newer[0] >= self.live.step):
+                    self.show_live()
+                    return
+                target = newer[0]
+        try:
+            saved = sample_files.load(sample_files.path_for(self.folder, target))
+        except (OSError, ValueError, KeyError) as e:
+            self.notify(f"cannot read the samples of step {target}: {e}", timeout=3)
+            return
+        self.show_saved(saved, (steps.index(target) + 1, len(steps)))
+
+    def back_to_live(self) -> None:
+        if self.position is not None:
+            self.show_live()
+
+    def _answer(self, text: str) -> None:
+        self.notify(text, timeout=3)
+        self.say(text)
 
     def set_samples(self, samples: ev.Samples) -> None:
         """New live samples from the engine (shown unless a saved step is being looked at)."""
