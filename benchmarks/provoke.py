@@ -119,6 +119,11 @@ PROVOCATIONS = (
                 "1e-3 on ring8; its samples are a streak off the ring (0 of 8 modes from step 300 on), never "
                 "sharp enough to count modes", variant="unreached", steps=3000, confirm="few_modes",
                 needs=QUALITY_TOY),
+    Provocation("mode_dropping", "grid25",
+                ("loss.kind=ns", "loss.n_critic=1", "optim.g_lr=1e-3", "optim.d_lr=1e-3", "optim.betas=[0.5,0.999]"),
+                "issue 19's partial coverage on a toy mixture: a plain GAN on grid25 (PacGAN's table); seed 0 "
+                "covers 20 of 25 modes with a whole column of the grid empty while 47 % of its samples are "
+                "high quality", variant="partial", steps=3000, confirm="few_modes", needs=QUALITY_TOY),
     Provocation("mode_collapse", "dcgan",
                 ('data.name="folder"', 'data.root="{shapes}"', "optim.g_lr=2e-3", "optim.betas=[0.9,0.999]"),
                 "issue 19's collapse inside the warm-up on a user's small folder: the shipped dcgan on 1,000 "
