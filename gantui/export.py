@@ -244,6 +244,8 @@ class TensorBoardListener:
                 elif isinstance(message, ev.Snapshot):
                     self._items.append(("scalars", dict(message.metrics)))
                 elif isinstance(message, ev.Event):
+                    if not message.journaled:
+                        return   # a setup line events.jsonl never held: the export mirrors the journal
                     self._items.append(("text", message.record(), time.time()))
                 elif isinstance(message, ev.Samples):
                     self._pending_samples.setdefault(int(message.step), 0)

@@ -84,6 +84,9 @@ class Event:
     step: int
     kind: str
     data: dict[str, Any] = field(default_factory=dict)
+    # False for a line said during setup, before events.jsonl is open (reading a folder, the memory
+    # estimate): the screen and the progress lines show it; what mirrors the journal leaves it out
+    journaled: bool = field(default=True, compare=False)
 
     def record(self) -> dict[str, Any]:
         return {"step": self.step, "kind": self.kind, **self.data}

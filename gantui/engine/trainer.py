@@ -127,7 +127,7 @@ class Trainer(PauseGate):
 
     def record_event(self, kind: str, **data) -> None:
         """Write an event to events.jsonl and publish it. Safe from any thread."""
-        event = ev.Event(self.step, kind, data)
+        event = ev.Event(self.step, kind, data, journaled=self.rundir.is_open)
         self.rundir.event(event.record())
         self._publish(event)
 
@@ -232,7 +232,7 @@ class Trainer(PauseGate):
                 self.error = str(e)
                 self.exit_code = 2
                 self.state = ev.CRASHED
-                self._publish(ev.Event(self.step, "error", {"message": str(e), "user_error": True}))
+                self._publish(ev.Event(self.step, "error", {"message": str(e), "user_error": True}, journaled=False))
                 return
             except Exception as e:  # noqa: BLE001 - shown on screen, traceback saved
                 self._crash(e)
@@ -288,7 +288,7 @@ class Trainer(PauseGate):
         self.state = ev.CRASHED
         with contextlib.suppress(Exception):
             self.record_event("error", message=self.error, io_error=True)
-        self._publish(ev.Event(self.step, "error", {"message": self.error, "io_error": True}))
+        self._publish(ev.Event(self.step, "error", {"message": self.error, "io_error": True}, journaled=False))
         self._publish(ev.StateChanged(self.step, ev.CRASHED, 0.0, 0.0, 0))
         return self.state
 
@@ -573,7 +573,8 @@ class Trainer(PauseGate):
         for old in active:  # the screen's alert panel: these belong to the abandoned stretch
             self._publish(ev.Event(self.step, "alert", {
                 "rule": old["rule"], "state": "cleared", "severity": old["severity"], "evidence": {},
-                "message": f"Left behind by the rollback to step {self.step}.", "fix": old["fix"], "action": None}))
+                "message": f"Left behind by the rollback to step {self.step}.", "fix": old["fix"], "action": None},
+                journaled=False))
         self.record_event("rolled_back", from_step=from_step, to_step=self.step, fix=describe(action) or None,
                           action=action, rule=rule, alert_step=alert.get("step"), attempt=rec.attempts,
                           max_attempts=rec.max_attempts, checkpoint=str(target.path), target=target.kind,

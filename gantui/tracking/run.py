@@ -367,7 +367,7 @@ class TrackedRun(PauseGate):
 
     def record_event(self, kind: str, **data) -> None:
         """Write an event to events.jsonl and publish it. Safe from any thread."""
-        event = ev.Event(self.step_count, kind, data)
+        event = ev.Event(self.step_count, kind, data, journaled=self.rundir.is_open)
         self.rundir.event(event.record())
         self._publish(event)
 
