@@ -31,6 +31,7 @@ class StatusLine(Pane):
         self._lr: dict[str, float | None] = {"g": None, "d": None}
         self._unconfirmed_lr = {"g": 0, "d": 0}   # rate changes sent, not yet confirmed by an lr_changed
         self._want_paused: bool | None = None     # what the pause presses so far ask for
+        self._pressed_at = 0.0                    # the latest space press (time.monotonic)
 
     def draw(self) -> Text:
         return status_text(self.model, self.size.width, max_lines=max(1, self.size.height))
@@ -93,9 +94,14 @@ class StatusLine(Pane):
                 and (s.state == ev.PAUSED) == self._want_paused:
             # the engine reached the state the keys asked for (after any number of presses)
             st.state_note = ""
-            self._want_paused = None
         elif s.state in TERMINAL and note != "STOPPING…":
             st.state_note = ""
+        if note not in ("PAUSING…", "RESUMING…") and time.monotonic() - self._pressed_at > PRESSES_SETTLED_S:
+            # Forget what the presses asked for only once they have settled: states of toggles still on
+            # their way (a burst of presses) arrive after the note cleared, and a press judged from
+            # one of them would invert every later note. Settled, the next press starts from the
+            # engine's state (another client may have paused it meanwhile).
+            self._want_paused = None
         self._changed()
 
     def on_alerts_changed(self, message: AlertsChanged) -> None:
@@ -122,6 +128,7 @@ class StatusLine(Pane):
         """space: presses can outrun the engine; the note follows what the presses so far ask for."""
         want = not (self._want_paused if self._want_paused is not None else self.model.state == ev.PAUSED)
         self._want_paused = want
+        self._pressed_at = time.monotonic()
         self.asked("PAUSING…" if want else "RESUMING…")
 
     def rate_asked(self, *which: str) -> None:
@@ -130,6 +137,9 @@ class StatusLine(Pane):
             self._unconfirmed_lr[w] += 1
         self.asked()
 
+
+PRESSES_SETTLED_S = 2.0   # the engine applies a toggle at its next step: well within this, at any speed
+                          # a monitored run has (a step of several seconds delays the note, never the pause)
 
 # (key shown, words, priority) from gantui.ui.keys: the last to go at small widths are the contract keys.
 KEYS = bar_keys(watching=False)
