@@ -66,6 +66,26 @@ def run_cli(capsys, *args):
     return e.value.code, out, err
 
 
+def cli_in_process(*args):
+    """`run_cli` where no capsys is at hand (a session or module fixture): gantui's real `main` in this
+    process, its output caught; (exit code, stdout, stderr). A finished run made so costs its training
+    only, not a fresh interpreter's ~4 s of CPU importing torch."""
+    import contextlib
+    import io
+
+    from gantui import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as e:
+            cli.main([str(a) for a in args])
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    return e.value.code, out.getvalue(), err.getvalue()
+
+
 def gantui(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None):
     """Run the real CLI in a subprocess (stdout is a pipe, so `run` is headless)."""
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -81,8 +101,8 @@ TINY_RING = ["--set", "model.g_width=32", "--set", "model.d_width=32", "--set", 
 def ring_run(tmp_path_factory) -> Path:
     """A finished 100-step ring8 run directory, made once per test session."""
     run_dir = tmp_path_factory.mktemp("ring_run") / "run"
-    r = gantui("run", "ring8", "--headless", "--steps", "100", "--run-dir", str(run_dir), *TINY_RING)
-    assert r.returncode == 0, r.stderr
+    code, _, err = cli_in_process("run", "ring8", "--headless", "--steps", "100", "--run-dir", run_dir, *TINY_RING)
+    assert code == 0, err
     return run_dir
 
 
@@ -108,8 +128,8 @@ def short_runs(tmp_path_factory) -> list[Path]:
     runs = []
     for seed in (0, 1):
         run_dir = root / f"ring8-seed{seed}"
-        r = gantui("run", "ring8", "--headless", "--steps", "20", "--run-dir", str(run_dir), *TINY_RING,
-                   "--set", f"run.seed={seed}")
-        assert r.returncode == 0, r.stderr
+        code, _, err = cli_in_process("run", "ring8", "--headless", "--steps", "20", "--run-dir", run_dir,
+                                      *TINY_RING, "--set", f"run.seed={seed}")
+        assert code == 0, err
         runs.append(run_dir)
     return runs
