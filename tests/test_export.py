@@ -11,7 +11,7 @@ import pytest
 from gantui import config, tbevents
 from gantui.engine import events as ev
 from gantui.export import EXPORT_NAME, TensorBoardListener, export_run, prune_after
-from tests.conftest import TINY_RING, gantui
+from tests.conftest import TINY_RING, gantui, run_cli
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
@@ -101,11 +101,11 @@ def _train(run_dir: Path, steps: int, listener: TensorBoardListener) -> None:
     assert t.run() == FINISHED
 
 
-def test_log_tensorboard_true_makes_the_run_write_its_tensorboard_file(tmp_path):
+def test_log_tensorboard_true_makes_the_run_write_its_tensorboard_file(tmp_path, capsys):
     run = tmp_path / "run"
-    r = gantui("run", "ring8", "--headless", "--steps", "30", "--run-dir", str(run), *TINY_RING,
-               "--set", "log.sample_every=10", "--set", "log.tensorboard=true")
-    assert r.returncode == 0, r.stderr
+    code, _, err = run_cli(capsys, "run", "ring8", "--headless", "--steps", "30", "--run-dir", run, *TINY_RING,
+                           "--set", "log.sample_every=10", "--set", "log.tensorboard=true")
+    assert code == 0, err
     assert len(list((run / "tensorboard").glob("*tfevents*"))) == 1
     assert_mirrors_run(accumulate(run / "tensorboard"), run)
 

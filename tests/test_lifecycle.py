@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TINY_RING, gantui, run_cli
+from conftest import REPO, TINY_RING, cli_in_process, gantui, run_cli
 from conftest import wait_until as wait_for
 from gantui import config
 from gantui.engine import checkpoint_files, jsonl
@@ -44,8 +44,8 @@ def metric_rows(run_dir: Path) -> int:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("used") / "run"
-    r = gantui("run", "ring8", "--headless", "--steps", "60", "--run-dir", str(run_dir), *TINY_RING)
-    assert r.returncode == 0, r.stderr
+    code, _, err = cli_in_process("run", "ring8", "--headless", "--steps", "60", "--run-dir", run_dir, *TINY_RING)
+    assert code == 0, err
     return run_dir
 
 
@@ -92,9 +92,10 @@ def test_resume_from_an_older_checkpoint_is_refused_in_place_and_forks_elsewhere
     assert [s for s in steps if s <= 50] == [s for s in steps_of(finished) if s <= 50]
 
 
-def test_resume_falls_back_to_the_newest_whole_step_checkpoint(tmp_path):
+def test_resume_falls_back_to_the_newest_whole_step_checkpoint(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    assert gantui("run", "ring8", "--headless", "--steps", "50", "--run-dir", str(run_dir), *TINY_RING).returncode == 0
+    # the first run in this process (the CLI's real main); the resume in a fresh one
+    assert run_cli(capsys, "run", "ring8", "--headless", "--steps", "50", "--run-dir", run_dir, *TINY_RING)[0] == 0
     latest = run_dir / "checkpoints" / "latest.safetensors"
     latest.write_bytes(latest.read_bytes()[: len(latest.read_bytes()) // 2])  # a torn copy
     r = gantui("run", "ring8", "--headless", "--steps", "60", "--resume", str(run_dir), *TINY_RING)

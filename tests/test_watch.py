@@ -16,19 +16,19 @@ import time
 
 import pytest
 
-from conftest import REPO, TINY_RING, gantui, wait_until_async
+from conftest import REPO, TINY_RING, gantui, run_cli, wait_until_async
 from gantui import config
 from gantui.engine import events as ev
 from gantui.engine import jsonl
 from test_ui import status_of, stop_engine, tiny_cfg, wait_exit
 
 
-def test_a_resumed_run_opens_with_its_history_on_the_charts(tmp_path):
+def test_a_resumed_run_opens_with_its_history_on_the_charts(tmp_path, capsys):
     from gantui.ui.launch import monitor_app
 
     run_dir = tmp_path / "run"
-    r = gantui("run", "ring8", "--headless", "--steps", "40", "--run-dir", str(run_dir), *TINY_RING)
-    assert r.returncode == 0, r.stderr
+    code, _, err = run_cli(capsys, "run", "ring8", "--headless", "--steps", "40", "--run-dir", run_dir, *TINY_RING)
+    assert code == 0, err
     first = jsonl.read(run_dir / "metrics.jsonl").records[0]["step"]
     cfg = config.load("ring8", [s for s in TINY_RING if s != "--set"]).replace("run", steps=1_000_000)
     app = monitor_app(cfg, run_dir, "cpu", run_dir / "checkpoints" / "latest.safetensors", color="truecolor")
