@@ -124,6 +124,15 @@ PROVOCATIONS = (
                 "issue 19's partial coverage on a toy mixture: a plain GAN on grid25 (PacGAN's table); seed 0 "
                 "covers 20 of 25 modes with a whole column of the grid empty while 47 % of its samples are "
                 "high quality", variant="partial", steps=3000, confirm="few_modes", needs=QUALITY_TOY),
+    Provocation("mode_dropping", "dcgan", ("model.latent_dim=2", "log.eval_every=100"),
+                "issue 19's model that misses several classes: the shipped dcgan with a 2-D latent (an odd latent "
+                "shape): a handful of recurring shapes from a few hundred steps on; seed 0 gives no 0, 4 or 6 "
+                "at step 800 (its sample grid, by eye, and the classifier)", variant="classes",
+                confirm="starved_classes"),
+    Provocation("mode_dropping", "wgan_clip", ("optim.g_lr=5e-5", "optim.d_lr=5e-5"),
+                "issue 19's model that produces one class: the wgan_clip preset at the WGAN paper's RMSprop 5e-5 "
+                "(its rate before issue 19): every sample a grey blob the classifier reads as a 1 (FID 69-77)",
+                variant="one-class", steps=2500, confirm="starved_classes"),
     Provocation("mode_collapse", "dcgan",
                 ('data.name="folder"', 'data.root="{shapes}"', "optim.g_lr=2e-3", "optim.betas=[0.9,0.999]"),
                 "issue 19's collapse inside the warm-up on a user's small folder: the shipped dcgan on 1,000 "
@@ -155,7 +164,7 @@ def quality_sets(preset: str) -> tuple[str, ...]:
 
 
 # checks on samples read the checkpoint at the alert (a G may recover later): keep one every 100 steps
-SAMPLE_CHECKS = ("few_modes", "class_spread", "flat_samples")
+SAMPLE_CHECKS = ("few_modes", "class_spread", "flat_samples", "starved_classes")
 KEEP_CHECKPOINTS = ("log.checkpoint_every=100", "log.keep=100")
 
 
@@ -210,10 +219,10 @@ def jobs_for(args) -> list[Job]:
 
 # --- running ---------------------------------------------------------------------------------
 
-def gantui(*args: str, timeout: float) -> subprocess.CompletedProcess:
+def gantui(*args: str, timeout: float, stdout: bool = False) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.run([sys.executable, "-m", "gantui", *args], cwd=REPO, env=env, timeout=timeout,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                          stdout=subprocess.PIPE if stdout else subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 def set_args(sets) -> list[str]:
@@ -406,7 +415,24 @@ def confirm_flat_samples(run_dir: Path, metrics: list[dict], job: Job) -> dict:
     return {"ok": spread < 0.01, "why": f"{where.name}: per-pixel spread across 64 samples {spread:.4f}"}
 
 
-CONFIRM = {"d_pinned": confirm_d_pinned, "smoothed_floor": confirm_smoothed_floor,
+def confirm_starved_classes(run_dir: Path, metrics: list[dict], job: Job) -> dict:
+    """The generator at the alert, judged afresh by `gantui eval --json` (2,000 new samples, another
+    seed than the live records'): each class the alert named starved gets under 20 % of its fair
+    share of the classified samples (the rule's limit is 10 %: this asks the failure to be plain)."""
+    where = checkpoint_at_alert(run_dir, job)
+    named = next((e["evidence"].get("starved", []) for e in read_jsonl(run_dir / "events.jsonl")
+                  if e.get("kind") == "alert" and e.get("state") == "raised" and e.get("rule") == job.rule), [])
+    r = gantui("eval", str(where), "--json", "--n-samples", "2000", "--seed", "1", timeout=600, stdout=True)
+    counts = json.loads(r.stdout)["class_counts"] if r.returncode == 0 else []
+    if not counts or not named:
+        return {"ok": False, "why": f"{where.name}: eval exit {r.returncode}, classes named {named}"}
+    fair = sum(counts) / len(counts)
+    low = [c for c in named if counts[c] < 0.2 * fair]
+    return {"ok": len(low) == len(named),
+            "why": f"{where.name}: classified samples per class {counts}; named {named}, under 20 % of share: {low}"}
+
+
+CONFIRM = {"d_pinned": confirm_d_pinned, "starved_classes": confirm_starved_classes, "smoothed_floor": confirm_smoothed_floor,
            "few_modes": confirm_few_modes, "class_spread": confirm_class_spread,
            "flat_samples": confirm_flat_samples}
 
