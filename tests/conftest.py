@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -54,35 +55,35 @@ def run_cli(capsys, *args):
     from gantui import cli
 
     capsys.readouterr()
-    # `run` installs its SIGINT/SIGTERM/SIGHUP handlers for the whole process: put pytest's back
+    with pytests_signals(), pytest.raises(SystemExit) as e:
+        cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
+@contextlib.contextmanager
+def pytests_signals():
+    """`run` installs its SIGINT/SIGTERM/SIGHUP handlers for the whole process: put pytest's back."""
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        with pytest.raises(SystemExit) as e:
-            cli.main([str(a) for a in args])
+        yield
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
 
 
 def cli_in_process(*args):
     """`run_cli` where no capsys is at hand (a session or module fixture): gantui's real `main` in this
     process, its output caught; (exit code, stdout, stderr). A finished run made so costs its training
     only, not a fresh interpreter's ~4 s of CPU importing torch."""
-    import contextlib
     import io
 
     from gantui import cli
 
     out, err = io.StringIO(), io.StringIO()
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as e:
-            cli.main([str(a) for a in args])
-    finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler)
+    with (pytests_signals(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err),
+          pytest.raises(SystemExit) as e):
+        cli.main([str(a) for a in args])
     return e.value.code, out.getvalue(), err.getvalue()
 
 
