@@ -12,7 +12,7 @@ import torch
 from gantui import augment as aug
 from gantui.data import DataInfo, Dataset, holdout
 from gantui.diagnostics import Diagnostics, Thresholds
-from gantui.diagnostics.overfitting import NO_HOLDOUT, DOverfitting, judge
+from gantui.diagnostics.overfitting import NO_HOLDOUT, DOverfitting, judge, judge_split
 
 # --- the rule, on synthetic figure streams (pure) ---------------------------------------------------
 
@@ -51,6 +51,21 @@ def test_rule_needs_training_reals_confident_and_a_sustained_gap():
     for i in range(40):
         gap = 0.8 if i % 2 else 0.1
         assert diag.update({"step": 200 + 10 * i, "d_rt": 0.9, "d_holdout_gap": gap}) == []
+
+
+def test_rule_raises_when_d_calls_fewer_held_out_reals_real_though_the_gap_stays_small():
+    # benchmarks/memorisation.py, seed 1 without augmentation: D pushed its samples far down, so the gap on
+    # its raw outputs stayed 0.2-0.43 while it called 69-100 % of its training images real and 0-34 % of the
+    # held-out ones (r_t 0.84, held-out r 0.13 at step 2,000), and FID rose 71 % from its best
+    assert judge_split({"d_rt": 0.844, "d_holdout_rt": 0.125}, T).holds
+    assert not judge_split({"d_rt": 0.9, "d_holdout_rt": 0.6}, T).holds     # a few fewer: sampling noise
+    assert not judge_split({"d_rt": 0.4, "d_holdout_rt": -0.4}, T).holds    # D unsure of its own training set
+    assert judge_split({"d_holdout_gap": 0.3}, T) is None                    # a critic: no sign means
+    diag = Diagnostics(T, "ns")
+    assert stream(diag, 0, 30, d_rt=0.9, d_holdout_rt=0.6, d_holdout_gap=0.2) == []
+    raised = stream(diag, 300, 10, d_rt=0.844, d_holdout_rt=0.125, d_holdout_gap=0.36)
+    assert [(a["rule"], a["evidence"]["condition"]) for a in raised] == [("d_overfitting", "split")]
+    assert "92% of the training images real and 56% of images it never trained on" in raised[0]["message"]
 
 
 def test_rule_is_off_with_its_reason_without_a_holdout():

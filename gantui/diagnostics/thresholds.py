@@ -103,6 +103,9 @@ class Thresholds:
     overfit_gap: float = _t(0.5, _positive, "d_holdout_gap (ADA's r_v: 0 held-out reals scored like training reals, "
                                             "1 like generated ones) at least this")
     overfit_rt: float = _t(0.6, _share, "... while D's r_t on training reals is at least this (ADA's target)")
+    overfit_split: float = _t(0.5, _positive, "... or, with that r_t, r_t minus the same sign mean on held-out reals "
+                                              "(d_holdout_rt) at least this: 0.5 = a quarter more of the training "
+                                              "reals than of the held-out ones called real")
     # exploding_gradients
     explode_grad: float = _t(100.0, _positive, "a gradient norm above this is exploding")
 
