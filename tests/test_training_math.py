@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from gantui import config
-from gantui.engine.events import FINISHED
+from gantui.engine.events import CRASHED, FINISHED
 from gantui.engine.trainer import Trainer
 
 # Small and quick: no samples or scheduled checkpoints inside the few steps these runs take.
@@ -225,3 +225,25 @@ def test_a_failed_save_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch):
         checkpoint.save(path, {"w": torch.zeros(1000)}, {"step": "2"})
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == ["latest.safetensors"]
+
+
+@pytest.mark.parametrize("journal_fails", [False, True])
+def test_a_write_fault_is_said_once_whether_or_not_the_journal_still_takes_it(tmp_path, monkeypatch, journal_fails):
+    # a checkpoint that hits a full disk while events.jsonl still has room: one error, in the journal and
+    # on the screen (it used to reach the screen, the progress lines and the notifiers twice); when the
+    # journal fails too, the screen still hears it once
+    t = trainer(tmp_path, "ring8", 3, *SMALL_RING, "log.checkpoint_every=2")
+    heard = []
+    t.add_listener(lambda m: heard.append(m) if getattr(m, "kind", None) == "error" else None)
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(t, "_checkpoint", full)
+    if journal_fails:
+        monkeypatch.setattr(t.rundir, "event", full)
+    assert t.run() == CRASHED and t.exit_code == 1
+    assert len(heard) == 1 and "No space left on device" in heard[0].data["message"]
+    assert heard[0].journaled is not journal_fails
+    journal = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    assert len([e for e in journal if e["kind"] == "error"]) == (0 if journal_fails else 1)

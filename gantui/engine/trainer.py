@@ -286,9 +286,10 @@ class Trainer(PauseGate):
                          f"; last checkpoint: {self.last_checkpoint or 'none'}"))
         self.exit_code = 1
         self.state = ev.CRASHED
-        with contextlib.suppress(Exception):
+        try:
             self.record_event("error", message=self.error, io_error=True)
-        self._publish(ev.Event(self.step, "error", {"message": self.error, "io_error": True}, journaled=False))
+        except Exception:  # noqa: BLE001 - events.jsonl may be the file that failed: the screen still hears it
+            self._publish(ev.Event(self.step, "error", {"message": self.error, "io_error": True}, journaled=False))
         self._publish(ev.StateChanged(self.step, ev.CRASHED, 0.0, 0.0, 0))
         return self.state
 
