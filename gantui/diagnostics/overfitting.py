@@ -64,6 +64,11 @@ def judge_split(m: dict[str, Any], t: Thresholds) -> Obs | None:
     return Obs(rt[0] >= t.overfit_rt and split >= t.overfit_split, split, ev)
 
 
+def called_real(r: float) -> str:
+    """A sign mean (r_t: -1 every image called fake, 1 every one real) as the share called real."""
+    return f"{(1 + r) / 2:.0%}"
+
+
 class DOverfitting(Rule):
     name = "d_overfitting"
     word = "MEMORISING"
@@ -96,10 +101,10 @@ class DOverfitting(Rule):
     def describe(self, name, held, window, median, latest, ctx):
         ev = latest.evidence
         if name == "split":
-            return (f"{self.headline}: it called {(1 + ev['d_rt']) / 2:.0%} of the training images real and "
-                    f"{(1 + ev['d_holdout_rt']) / 2:.0%} of images it never trained on (r_t minus held-out r_t "
+            return (f"{self.headline}: it called {called_real(ev['d_rt'])} of the training images real and "
+                    f"{called_real(ev['d_holdout_rt'])} of images it never trained on (r_t minus held-out r_t "
                     f"{fmt(median)}, limit {fmt(ctx.t.overfit_split)}), in {held} of the last {window} records.")
-        rt = f", while D called {(1 + ev['d_rt']) / 2:.0%} of the training images real (r_t {fmt(ev['d_rt'])})" \
+        rt = f", while D called {called_real(ev['d_rt'])} of the training images real (r_t {fmt(ev['d_rt'])})" \
             if "d_rt" in ev else ""
         return (f"{self.headline}: images it never trained on were scored {fmt(median)} of the way from the "
                 f"training images to the generated ones (limit {fmt(ctx.t.overfit_gap)}){rt}, in {held} of the "
