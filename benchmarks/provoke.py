@@ -432,7 +432,8 @@ def confirm_starved_classes(run_dir: Path, metrics: list[dict], job: Job) -> dic
             "why": f"{where.name}: classified samples per class {counts}; named {named}, under 20 % of share: {low}"}
 
 
-CONFIRM = {"d_pinned": confirm_d_pinned, "starved_classes": confirm_starved_classes, "smoothed_floor": confirm_smoothed_floor,
+CONFIRM = {"d_pinned": confirm_d_pinned, "starved_classes": confirm_starved_classes,
+           "smoothed_floor": confirm_smoothed_floor,
            "few_modes": confirm_few_modes, "class_spread": confirm_class_spread,
            "flat_samples": confirm_flat_samples}
 
